@@ -1,0 +1,43 @@
+# registry-p2p — every command a developer or CI needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test lint typecheck unit demo proto vectors bench-store clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,dev]'
+	touch $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check registry_p2p tests examples
+	$(VENV)/bin/ruff format --check registry_p2p tests examples
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+unit: venv
+	$(PY) -m pytest -q tests
+
+test: lint typecheck unit
+
+demo: venv
+	$(PY) examples/core_demo.py
+
+# Regenerate the Python protobuf code (grpcio-tools' bundled protoc: no system protoc needed).
+proto: venv
+	$(PY) -m grpc_tools.protoc -Iprotocols --python_out=registry_p2p/pb --pyi_out=registry_p2p/pb protocols/registry.proto
+
+vectors: venv
+	$(PY) -m registry_p2p.tools.gen_vectors
+
+bench-store: venv
+	$(PY) -m registry_p2p.tools.bench_store
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,60 @@
+"""Limits and defaults of DESIGN §7. Every number is configurable through `Limits`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KIB = 1024
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    replica_set_size: int = 20
+    default_ttl_s: int = 24 * 3600
+    min_ttl_s: int = 60
+    max_ttl_s: int = 72 * 3600
+    max_value_bytes: int = 4 * KIB
+    max_label_bytes: int = 255
+    max_service_id_bytes: int = 128
+    max_addrs: int = 16
+    max_addr_bytes: int = 256
+    max_message_bytes: int = 1 * MIB
+    max_records_per_resource: int = 256
+    max_records_per_issuer: int = 1024
+    requests_per_second: float = 100.0
+    request_burst: int = 200
+    max_clock_skew_ms: int = 60_000
+    # A resource with no live entries is collected this long after its created_at (Fluence: 24 h).
+    resource_ttl_s: int = 24 * 3600
+    # Tombstones for identities a node never held, per resource: bounds what a flood of them costs.
+    max_orphan_tombstones_per_resource: int = 1024
+
+    @property
+    def tombstone_lifetime_ms(self) -> int:
+        """A tombstone outlives every record it can hide (see DESIGN §6)."""
+        return self.max_ttl_s * 1000
+
+    def check(self) -> None:
+        """Raise ValueError naming the first inconsistent setting."""
+        if not 0 < self.min_ttl_s <= self.default_ttl_s <= self.max_ttl_s:
+            raise ValueError("need 0 < min_ttl_s <= default_ttl_s <= max_ttl_s")
+        for name in (
+            "replica_set_size",
+            "max_value_bytes",
+            "max_label_bytes",
+            "max_service_id_bytes",
+            "max_message_bytes",
+            "max_records_per_resource",
+            "max_records_per_issuer",
+            "request_burst",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.requests_per_second <= 0:
+            raise ValueError("requests_per_second must be positive")
+        if self.max_clock_skew_ms < 0:
+            raise ValueError("max_clock_skew_ms must not be negative")
+
+
+DEFAULT_LIMITS = Limits()

@@ -1,0 +1,270 @@
+"""Decoded, signed entries: resources, records and tombstones, and their wire encoding.
+
+Each type keeps the exact bytes it was signed over (`*_body`) next to the decoded fields, so
+verification always runs over what was carried, and re-publishing forwards the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from google.protobuf.message import DecodeError
+
+from registry_p2p.core.errors import RegistryError, Status, malformed
+from registry_p2p.core.ids import b58, check_peer_id, check_resource_id, resource_id_bytes
+from registry_p2p.core.limits import Limits
+from registry_p2p.pb import registry_pb2 as pb
+
+# (resource_id, issuer, host, service_id)
+Identity: TypeAlias = tuple[bytes, bytes, bytes, str]
+
+# The largest encoded resource: label, owner, signature and an optional (RSA) public key.
+MAX_RESOURCE_BYTES = 4096
+
+
+def _parse(message_type: type, data: bytes, what: str) -> object:
+    try:
+        return message_type.FromString(data)
+    except (DecodeError, ValueError, TypeError, RuntimeError) as exc:
+        raise malformed(f"{what} does not decode: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class SignedResource:
+    id: bytes
+    label: str
+    owner: bytes
+    created_at_ms: int
+    body: bytes
+    signature: bytes
+    owner_public_key: bytes = b""
+
+    def to_pb(self) -> pb.Resource:
+        return pb.Resource(body=self.body, signature=self.signature, owner_public_key=self.owner_public_key)
+
+    def encode(self) -> bytes:
+        return self.to_pb().SerializeToString()
+
+    @property
+    def dht_key(self) -> str:
+        return f"/registry/{b58(self.id)}"
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRecord:
+    resource_id: bytes
+    issuer: bytes
+    host: bytes
+    service_id: str
+    value: bytes
+    issued_at_ms: int
+    ttl_s: int
+    host_signed_at_ms: int
+    addrs: tuple[bytes, ...]
+    issuer_body: bytes
+    issuer_signature: bytes
+    host_body: bytes
+    host_signature: bytes
+    issuer_public_key: bytes = b""
+    host_public_key: bytes = b""
+    issuer_body_sha256: bytes = field(default=b"", compare=False)
+
+    is_tombstone = False
+
+    @property
+    def identity(self) -> Identity:
+        return (self.resource_id, self.issuer, self.host, self.service_id)
+
+    @property
+    def expires_at_ms(self) -> int:
+        return self.host_signed_at_ms + self.ttl_s * 1000
+
+    @property
+    def self_hosted(self) -> bool:
+        return self.issuer == self.host
+
+    @property
+    def precedence_key(self) -> tuple[int, int, int, bytes, bytes]:
+        return (self.issued_at_ms, 0, self.host_signed_at_ms, self.host_signature, self.issuer_signature)
+
+    @property
+    def version(self) -> bytes:
+        """Encoding-independent fingerprint of this exact signed entry."""
+        return hashlib.sha256(b"r" + self.host_signature + b"\x00" + self.issuer_signature).digest()[:16]
+
+    def to_pb(self) -> pb.Record:
+        return pb.Record(
+            issuer_body=self.issuer_body,
+            issuer_signature=self.issuer_signature,
+            host_body=self.host_body,
+            host_signature=self.host_signature,
+            issuer_public_key=self.issuer_public_key,
+            host_public_key=self.host_public_key,
+        )
+
+    def to_entry_pb(self) -> pb.Entry:
+        return pb.Entry(record=self.to_pb())
+
+    def encode(self) -> bytes:
+        return self.to_entry_pb().SerializeToString()
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTombstone:
+    resource_id: bytes
+    issuer: bytes
+    host: bytes
+    service_id: str
+    issued_at_ms: int
+    body: bytes
+    signature: bytes
+    issuer_public_key: bytes = b""
+
+    is_tombstone = True
+
+    @property
+    def identity(self) -> Identity:
+        return (self.resource_id, self.issuer, self.host, self.service_id)
+
+    @property
+    def precedence_key(self) -> tuple[int, int, int, bytes, bytes]:
+        return (self.issued_at_ms, 1, 0, self.signature, b"")
+
+    @property
+    def version(self) -> bytes:
+        return hashlib.sha256(b"t" + self.signature).digest()[:16]
+
+    def to_pb(self) -> pb.Tombstone:
+        return pb.Tombstone(body=self.body, signature=self.signature, issuer_public_key=self.issuer_public_key)
+
+    def to_entry_pb(self) -> pb.Entry:
+        return pb.Entry(tombstone=self.to_pb())
+
+    def encode(self) -> bytes:
+        return self.to_entry_pb().SerializeToString()
+
+
+Entry: TypeAlias = SignedRecord | SignedTombstone
+
+
+def identity_digest(identity: Identity) -> bytes:
+    rid, issuer, host, service_id = identity
+    h = hashlib.sha256()
+    for part in (rid, issuer, host, service_id.encode("utf-8")):
+        h.update(len(part).to_bytes(4, "big"))
+        h.update(part)
+    return h.digest()[:16]
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def _check_text(value: str, limit: int, what: str) -> None:
+    if len(value.encode("utf-8")) > limit:
+        raise RegistryError(Status.TOO_LARGE, f"{what} is over {limit} bytes")
+
+
+def resource_from_pb(message: pb.Resource, limits: Limits) -> SignedResource:
+    body = _parse(pb.ResourceBody, message.body, "resource body")
+    assert isinstance(body, pb.ResourceBody)
+    _check_text(body.label, limits.max_label_bytes, "label")
+    if not body.label:
+        raise malformed("resource label is empty")
+    owner = check_peer_id(body.owner)
+    return SignedResource(
+        id=resource_id_bytes(body.label, owner),
+        label=body.label,
+        owner=owner,
+        created_at_ms=body.created_at_ms,
+        body=message.body,
+        signature=message.signature,
+        owner_public_key=message.owner_public_key,
+    )
+
+
+def decode_resource(data: bytes, limits: Limits) -> SignedResource:
+    if len(data) > MAX_RESOURCE_BYTES:
+        raise RegistryError(Status.TOO_LARGE, f"resource is over {MAX_RESOURCE_BYTES} bytes")
+    message = _parse(pb.Resource, data, "resource")
+    assert isinstance(message, pb.Resource)
+    return resource_from_pb(message, limits)
+
+
+def record_from_pb(message: pb.Record, limits: Limits) -> SignedRecord:
+    body = _parse(pb.RecordBody, message.issuer_body, "record issuer body")
+    host = _parse(pb.HostBody, message.host_body, "record host body")
+    assert isinstance(body, pb.RecordBody) and isinstance(host, pb.HostBody)
+    if len(body.value) > limits.max_value_bytes:
+        raise RegistryError(Status.TOO_LARGE, f"value is over {limits.max_value_bytes} bytes")
+    _check_text(body.service_id, limits.max_service_id_bytes, "service id")
+    if len(host.addrs) > limits.max_addrs:
+        raise RegistryError(Status.TOO_LARGE, f"more than {limits.max_addrs} addrs")
+    if any(len(a) > limits.max_addr_bytes for a in host.addrs):
+        raise RegistryError(Status.TOO_LARGE, f"an addr is over {limits.max_addr_bytes} bytes")
+    if body.ttl_s > limits.max_ttl_s:
+        raise RegistryError(Status.TOO_LARGE, f"ttl {body.ttl_s} s is over the maximum {limits.max_ttl_s} s")
+    if body.ttl_s < limits.min_ttl_s:
+        raise malformed(f"ttl {body.ttl_s} s is under the minimum {limits.min_ttl_s} s")
+    issuer = check_peer_id(body.issuer)
+    host_id = check_peer_id(body.host)
+    if issuer == host_id and message.issuer_signature:
+        raise malformed("a self-hosted record carries no issuer signature (the host signature covers it)")
+    return SignedRecord(
+        resource_id=check_resource_id(body.resource_id),
+        issuer=issuer,
+        host=host_id,
+        service_id=body.service_id,
+        value=body.value,
+        issued_at_ms=body.issued_at_ms,
+        ttl_s=body.ttl_s,
+        host_signed_at_ms=host.host_signed_at_ms,
+        addrs=tuple(host.addrs),
+        issuer_body=message.issuer_body,
+        issuer_signature=message.issuer_signature,
+        host_body=message.host_body,
+        host_signature=message.host_signature,
+        issuer_public_key=message.issuer_public_key,
+        host_public_key=message.host_public_key,
+        issuer_body_sha256=host.issuer_body_sha256,
+    )
+
+
+def tombstone_from_pb(message: pb.Tombstone, limits: Limits) -> SignedTombstone:
+    body = _parse(pb.TombstoneBody, message.body, "tombstone body")
+    assert isinstance(body, pb.TombstoneBody)
+    _check_text(body.service_id, limits.max_service_id_bytes, "service id")
+    return SignedTombstone(
+        resource_id=check_resource_id(body.resource_id),
+        issuer=check_peer_id(body.issuer),
+        host=check_peer_id(body.host),
+        service_id=body.service_id,
+        issued_at_ms=body.issued_at_ms,
+        body=message.body,
+        signature=message.signature,
+        issuer_public_key=message.issuer_public_key,
+    )
+
+
+def entry_from_pb(message: pb.Entry, limits: Limits) -> Entry:
+    kind = message.WhichOneof("kind")
+    if kind == "record":
+        return record_from_pb(message.record, limits)
+    if kind == "tombstone":
+        return tombstone_from_pb(message.tombstone, limits)
+    raise malformed("entry is neither a record nor a tombstone")
+
+
+def decode_entry(data: bytes, limits: Limits) -> Entry:
+    """Bytes → entry, raising only RegistryError (MALFORMED or TOO_LARGE)."""
+    if len(data) > limits.max_message_bytes:
+        raise RegistryError(Status.TOO_LARGE, f"entry is over {limits.max_message_bytes} bytes")
+    message = _parse(pb.Entry, data, "entry")
+    assert isinstance(message, pb.Entry)
+    try:
+        return entry_from_pb(message, limits)
+    except RegistryError:
+        raise
+    except Exception as exc:  # any decoding surprise is the sender's fault, never ours
+        raise malformed(f"entry does not decode: {exc}") from exc

@@ -1,0 +1,90 @@
+"""The one precedence rule (DESIGN §2), merge, eviction choice and anti-entropy digests.
+
+For one identity, the entry with the greatest `precedence_key` wins:
+record (issued_at, 0, host_signed_at, host_sig, issuer_sig) vs tombstone (issued_at, 1, 0, sig, b"").
+A final comparison of the encoded bytes makes the order total even for equal keys, so merge is
+commutative, associative and idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from registry_p2p.core.model import Entry, Identity, SignedRecord, identity_digest
+
+
+def order_key(entry: Entry) -> tuple[tuple[int, int, int, bytes, bytes], bytes]:
+    return (entry.precedence_key, entry.encode())
+
+
+def wins(candidate: Entry, incumbent: Entry) -> bool:
+    """True when `candidate` strictly supersedes `incumbent` (same identity assumed)."""
+    a, b = candidate.precedence_key, incumbent.precedence_key
+    if a != b:
+        return a > b
+    return candidate.encode() > incumbent.encode()
+
+
+def merge_into(state: dict[Identity, Entry], entries: Iterable[Entry]) -> dict[Identity, Entry]:
+    for entry in entries:
+        current = state.get(entry.identity)
+        if current is None or wins(entry, current):
+            state[entry.identity] = entry
+    return state
+
+
+def merge(*answers: Iterable[Entry]) -> dict[Identity, Entry]:
+    """Merge answers (lists of entries) into the winning entry per identity."""
+    state: dict[Identity, Entry] = {}
+    for answer in answers:
+        merge_into(state, answer)
+    return state
+
+
+def live_records(state: Iterable[Entry], now_ms: int) -> list[SignedRecord]:
+    """Records that are neither tombstoned (already resolved by merge) nor expired."""
+    return [e for e in state if isinstance(e, SignedRecord) and e.expires_at_ms > now_ms]
+
+
+def sort_for_resolve(records: Iterable[SignedRecord], weight: Callable[[bytes], int]) -> list[SignedRecord]:
+    """Highest weight first, then newest issued_at; identity as the final, stable order."""
+    return sorted(records, key=lambda r: (-weight(r.issuer), -r.issued_at_ms, r.identity))
+
+
+@dataclass(frozen=True, slots=True)
+class EvictionCandidate:
+    identity: Identity
+    weight: int
+    host_signed_at_ms: int
+
+
+def eviction_victim(
+    candidates: Iterable[EvictionCandidate], newcomer_weight: int, newcomer_signed_at_ms: int
+) -> EvictionCandidate | None:
+    """At the per-resource limit: the record to evict for the newcomer, or None to refuse it.
+
+    The victim is the lowest weight, then the oldest (least recently host-signed). The newcomer
+    takes its place only when it ranks strictly higher: a higher weight, or an equal weight and a
+    newer signature.
+    """
+    victim = min(candidates, key=lambda c: (c.weight, c.host_signed_at_ms, c.identity), default=None)
+    if victim is None:
+        return None
+    if (newcomer_weight, newcomer_signed_at_ms) > (victim.weight, victim.host_signed_at_ms):
+        return victim
+    return None
+
+
+def digest_items(entries: Iterable[Entry]) -> list[tuple[bytes, bytes]]:
+    """Sorted (identity digest, version) pairs: what anti-entropy compares."""
+    return sorted((identity_digest(e.identity), e.version) for e in entries)
+
+
+def digest_root(items: list[tuple[bytes, bytes]]) -> bytes:
+    h = hashlib.sha256(b"registry-p2p/digest/v1")
+    for identity, version in items:
+        h.update(identity)
+        h.update(version)
+    return h.digest()

@@ -1,0 +1,77 @@
+"""The plain, typed, immutable objects the Resources API returns (DESIGN §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from multiaddr import Multiaddr
+
+from registry_p2p.core.ids import b58
+from registry_p2p.core.model import SignedRecord, SignedResource
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    id: str
+    label: str
+    owner: str
+    created_at_ms: int
+
+    @classmethod
+    def of(cls, resource: SignedResource) -> Resource:
+        return cls(b58(resource.id), resource.label, b58(resource.owner), resource.created_at_ms)
+
+
+def _addr_text(raw: bytes) -> str | None:
+    try:
+        return str(Multiaddr(raw))
+    except Exception:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    resource_id: str
+    issuer: str
+    host: str
+    service_id: str
+    value: bytes
+    issued_at_ms: int
+    expires_at_ms: int
+    addrs: tuple[str, ...]
+    weight: int = 0
+
+    @classmethod
+    def of(cls, record: SignedRecord, weight: Callable[[bytes], int] | None = None) -> Record:
+        addrs = tuple(a for a in (_addr_text(raw) for raw in record.addrs) if a is not None)
+        return cls(
+            resource_id=b58(record.resource_id),
+            issuer=b58(record.issuer),
+            host=b58(record.host),
+            service_id=record.service_id,
+            value=record.value,
+            issued_at_ms=record.issued_at_ms,
+            expires_at_ms=record.expires_at_ms,
+            addrs=addrs,
+            weight=weight(record.issuer) if weight else 0,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """`ok` when at least `ack` replicas stored the write; `errors` maps peer → status or 'timeout'."""
+
+    ok: bool
+    acks: int
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: str  # "registered" | "unregistered" | "expired"
+    resource_id: str
+    issuer: str
+    host: str
+    service_id: str
+    record: Record | None

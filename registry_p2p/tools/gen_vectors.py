@@ -1,0 +1,246 @@
+"""Generate tests/vectors/*.json from fixed keys and timestamps.
+
+Python, Go and Rust test suites all check these files, so ids, canonical bytes, signatures and
+precedence agree byte for byte across languages. Everything is deterministic (ed25519 and
+RFC 6979 secp256k1 signatures), so regenerating reproduces the committed files exactly.
+
+    python -m registry_p2p.tools.gen_vectors [OUTPUT_DIR]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from libp2p.crypto.ed25519 import create_new_key_pair as ed25519_pair
+from libp2p.crypto.keys import KeyPair
+from libp2p.crypto.secp256k1 import create_new_key_pair as secp256k1_pair
+from multiaddr import Multiaddr
+
+from registry_p2p.core import build
+from registry_p2p.core.ids import b58, resource_id_bytes
+from registry_p2p.core.limits import DEFAULT_LIMITS
+from registry_p2p.core.model import Entry
+from registry_p2p.core.signing import (
+    HOST_DOMAIN,
+    RECORD_DOMAIN,
+    RESOURCE_DOMAIN,
+    TOMBSTONE_DOMAIN,
+    peer_id_bytes_of,
+    sign,
+)
+from registry_p2p.pb import registry_pb2 as pb
+
+NOW_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "tests" / "vectors"
+
+
+def _keys() -> dict[str, tuple[str, KeyPair]]:
+    return {
+        "alice": ("ed25519", ed25519_pair(bytes(range(1, 33)))),
+        "bob": ("ed25519", ed25519_pair(bytes(range(33, 65)))),
+        "carol": ("secp256k1", secp256k1_pair(bytes(range(65, 97)))),
+    }
+
+
+def _flip(data: bytes, index: int = -1) -> bytes:
+    buf = bytearray(data)
+    buf[index] ^= 0x01
+    return bytes(buf)
+
+
+def generate() -> dict[str, Any]:
+    keys = _keys()
+    pid = {name: peer_id_bytes_of(kp.private_key) for name, (_, kp) in keys.items()}
+    alice, bob, carol = (keys[n][1].private_key for n in ("alice", "bob", "carol"))
+
+    key_rows = [
+        {
+            "name": name,
+            "type": kind,
+            "private_key": kp.private_key.serialize().hex(),
+            "public_key": kp.public_key.serialize().hex(),
+            "peer_id": b58(pid[name]),
+            "peer_id_bytes": pid[name].hex(),
+        }
+        for name, (kind, kp) in keys.items()
+    ]
+
+    labels = ["echo", "", "a", "ünïcødé/сервис", "x" * 127, "y" * 128, "z" * 255, "label with spaces"]
+    id_rows = []
+    for owner in ("alice", "carol"):
+        for label in labels:
+            rid = resource_id_bytes(label, pid[owner])
+            id_rows.append(
+                {
+                    "label": label,
+                    "owner": b58(pid[owner]),
+                    "owner_bytes": pid[owner].hex(),
+                    "resource_id": rid.hex(),
+                    "resource_id_b58": b58(rid),
+                }
+            )
+
+    echo = resource_id_bytes("echo", pid["alice"])
+    addr = Multiaddr("/ip4/127.0.0.1/tcp/4001").to_bytes()
+    res = build.make_resource(alice, "echo", NOW_MS)
+    res_carol = build.make_resource(carol, "echo", NOW_MS)
+    rec = build.make_record(alice, echo, "svc", b"some_value", NOW_MS, addrs=[addr])
+    rec_other = build.make_record(alice, echo, "other", b"v2", NOW_MS)
+    part = build.make_issuer_part(bob, echo, pid["alice"], "remote", b"hosted by alice", NOW_MS)
+    remote = build.countersign(alice, part.to_request(), NOW_MS, [addr])
+    rec_carol = build.make_record(carol, echo, "svc", b"secp", NOW_MS)
+    tomb = build.make_tombstone(alice, echo, pid["alice"], "svc", NOW_MS + 1000)
+
+    sig_rows = []
+    signed_parts: list[tuple[str, bytes, str, bytes]] = [
+        ("resource_alice", RESOURCE_DOMAIN, "alice", res.body),
+        ("resource_carol", RESOURCE_DOMAIN, "carol", res_carol.body),
+        ("host_alice", HOST_DOMAIN, "alice", rec.host_body),
+        ("record_bob", RECORD_DOMAIN, "bob", remote.issuer_body),
+        ("host_carol", HOST_DOMAIN, "carol", rec_carol.host_body),
+        ("tombstone_alice", TOMBSTONE_DOMAIN, "alice", tomb.body),
+    ]
+    for name, domain, key_name, body in signed_parts:
+        signature = sign(keys[key_name][1].private_key, domain, body)
+        base = {"domain": domain.decode(), "key": key_name}
+        sig_rows.append(
+            {"name": name, **base, "body": body.hex(), "signing_bytes": (domain + body).hex(),
+             "signature": signature.hex(), "valid": True}
+        )
+        sig_rows.append(
+            {"name": name + "_tampered_body", **base, "body": _flip(body).hex(),
+             "signing_bytes": (domain + _flip(body)).hex(), "signature": signature.hex(), "valid": False}
+        )
+        sig_rows.append(
+            {"name": name + "_tampered_signature", **base, "body": body.hex(),
+             "signing_bytes": (domain + body).hex(), "signature": _flip(signature, 10).hex(), "valid": False}
+        )
+        other = RECORD_DOMAIN if domain != RECORD_DOMAIN else TOMBSTONE_DOMAIN
+        sig_rows.append(
+            {"name": name + "_wrong_domain", "domain": other.decode(), "key": key_name, "body": body.hex(),
+             "signing_bytes": (other + body).hex(), "signature": signature.hex(), "valid": False}
+        )
+
+    def entry_row(name: str, data: bytes, status: str, now: int = NOW_MS, rid: bytes = echo) -> dict[str, Any]:
+        return {"name": name, "kind": "entry", "bytes": data.hex(), "now_ms": now, "status": status,
+                "resource_id": rid.hex()}
+
+    def resource_row(name: str, data: bytes, status: str, now: int = NOW_MS) -> dict[str, Any]:
+        return {"name": name, "kind": "resource", "bytes": data.hex(), "now_ms": now, "status": status}
+
+    # Forgeries and faults, one fault each.
+    copied_host_sig = rec_other.to_pb()
+    copied_host_sig.host_signature = rec.host_signature  # Fluence's constant-signature bug
+    swapped_body = rec.to_pb()
+    swapped_body.issuer_body = rec_other.issuer_body  # host body no longer covers this issuer body
+    self_with_issuer_sig = rec.to_pb()
+    self_with_issuer_sig.issuer_signature = sign(alice, RECORD_DOMAIN, rec.issuer_body)
+    remote_bad_issuer = remote.to_pb()
+    remote_bad_issuer.issuer_signature = _flip(remote.issuer_signature, 5)
+    tampered_res = res.to_pb()
+    tampered_res.signature = _flip(res.signature, 3)
+    big_value = build.make_record(alice, echo, "big", b"\0" * 4097, NOW_MS, limits=_unbounded())
+    long_ttl = build.make_record(alice, echo, "ttl", b"", NOW_MS, ttl_s=259_201, limits=_unbounded())
+    short_ttl = build.make_record(alice, echo, "ttl", b"", NOW_MS, ttl_s=59, limits=_unbounded())
+    future = build.make_record(alice, echo, "future", b"", NOW_MS + 60_001)
+    future_ok = build.make_record(alice, echo, "skew", b"", NOW_MS + 60_000)
+    short = build.make_record(alice, echo, "short", b"", NOW_MS - 60_000, ttl_s=60)
+    old_tomb = build.make_tombstone(alice, echo, pid["alice"], "svc", NOW_MS - 259_200_000)
+    res_future = build.make_resource(alice, "echo", NOW_MS + 60_001)
+    long_label = build.make_resource(alice, "l" * 256, NOW_MS, limits=_unbounded())
+
+    entry_rows = [
+        resource_row("resource_ok", res.encode(), "OK"),
+        resource_row("resource_secp256k1_ok", res_carol.encode(), "OK"),
+        resource_row("resource_tampered_signature", tampered_res.SerializeToString(), "INVALID_SIGNATURE"),
+        resource_row("resource_from_future", res_future.encode(), "FROM_FUTURE"),
+        resource_row("resource_label_too_large", long_label.encode(), "TOO_LARGE"),
+        resource_row("resource_garbage", b"\xff\xff\xff", "MALFORMED"),
+        entry_row("record_self_hosted_ok", rec.encode(), "OK"),
+        entry_row("record_remote_hosted_ok", remote.encode(), "OK"),
+        entry_row("record_secp256k1_ok", rec_carol.encode(), "OK"),
+        entry_row("record_at_skew_limit_ok", future_ok.encode(), "OK"),
+        entry_row("record_copied_host_signature", pb.Entry(record=copied_host_sig).SerializeToString(),
+                  "INVALID_SIGNATURE"),
+        entry_row("record_issuer_body_swapped", pb.Entry(record=swapped_body).SerializeToString(),
+                  "INVALID_SIGNATURE"),
+        entry_row("record_remote_bad_issuer_signature", pb.Entry(record=remote_bad_issuer).SerializeToString(),
+                  "INVALID_SIGNATURE"),
+        entry_row("record_self_hosted_with_issuer_signature",
+                  pb.Entry(record=self_with_issuer_sig).SerializeToString(), "MALFORMED"),
+        entry_row("record_for_another_resource", rec.encode(), "INVALID_SIGNATURE",
+                  rid=resource_id_bytes("other", pid["alice"])),
+        entry_row("record_value_too_large", big_value.encode(), "TOO_LARGE"),
+        entry_row("record_ttl_too_large", long_ttl.encode(), "TOO_LARGE"),
+        entry_row("record_ttl_too_small", short_ttl.encode(), "MALFORMED"),
+        entry_row("record_from_future", future.encode(), "FROM_FUTURE"),
+        entry_row("record_expired_exactly", short.encode(), "EXPIRED"),
+        entry_row("record_live_one_ms_before_expiry", short.encode(), "OK", now=NOW_MS - 1),
+        entry_row("tombstone_ok", tomb.encode(), "OK"),
+        entry_row("tombstone_tampered", pb.Entry(tombstone=pb.Tombstone(
+            body=_flip(tomb.body, tomb.body.index(b"svc")), signature=tomb.signature)).SerializeToString(),
+            "INVALID_SIGNATURE"),
+        entry_row("tombstone_past_lifetime", old_tomb.encode(), "EXPIRED"),
+        entry_row("entry_empty", b"", "MALFORMED"),
+        entry_row("entry_garbage", b"\x0a\x05\x0a\x03\xff\xfe", "MALFORMED"),
+    ]
+
+    # Precedence: same identity (alice, alice, "svc") unless noted.
+    def at(issued: int, signed: int, value: bytes = b"v") -> Entry:
+        r = build.make_record(alice, echo, "svc", value, issued)
+        return r if signed == issued else build.renew(alice, r, signed)
+
+    t_same = build.make_tombstone(alice, echo, pid["alice"], "svc", NOW_MS)
+    t_later = build.make_tombstone(alice, echo, pid["alice"], "svc", NOW_MS + 1)
+    r_now = at(NOW_MS, NOW_MS)
+    r_renewed = at(NOW_MS, NOW_MS + 5000)
+    r_other_value = at(NOW_MS, NOW_MS, b"w")
+    tie_a, tie_b = sorted([r_now, r_other_value], key=lambda e: e.host_signature)
+    prec_rows = [
+        ("newer_issued_at_wins", at(NOW_MS + 1, NOW_MS + 1), r_now, "a"),
+        ("older_issued_at_loses", r_now, at(NOW_MS + 1, NOW_MS + 1), "b"),
+        ("tombstone_beats_record_same_issued_at", t_same, r_now, "a"),
+        ("tombstone_beats_older_record", t_later, r_renewed, "a"),
+        ("newer_record_beats_tombstone", at(NOW_MS + 2, NOW_MS + 2), t_later, "a"),
+        ("renewed_record_wins", r_renewed, r_now, "a"),
+        ("full_tie_greater_host_signature_wins", tie_a, tie_b, "b"),
+        ("identical", r_now, r_now, "equal"),
+        ("identical_tombstones", t_same, t_same, "equal"),
+    ]
+    precedence = [{"name": n, "a": a.encode().hex(), "b": b.encode().hex(), "winner": w} for n, a, b, w in prec_rows]
+    return {
+        "keys.json": key_rows,
+        "resource_ids.json": id_rows,
+        "signatures.json": sig_rows,
+        "entries.json": entry_rows,
+        "precedence.json": precedence,
+    }
+
+
+def _unbounded() -> Any:
+    """Limits wide enough to build the over-limit vectors (the checker uses the defaults)."""
+    from dataclasses import replace
+
+    return replace(DEFAULT_LIMITS, max_value_bytes=1 << 20, max_ttl_s=1 << 30, min_ttl_s=1, max_label_bytes=1 << 20)
+
+
+def render(files: dict[str, Any]) -> dict[str, str]:
+    return {name: json.dumps(rows, indent=1, ensure_ascii=False) + "\n" for name, rows in files.items()}
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUT
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in render(generate()).items():
+        (out / name).write_text(text, encoding="utf-8")
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        print(f"{out / name}  sha256:{digest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
