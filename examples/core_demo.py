@@ -10,8 +10,7 @@ import time
 
 from libp2p.crypto.ed25519 import create_new_key_pair
 
-from registry_p2p.core import DEFAULT_LIMITS, RegistryError, Verifier, b58
-from registry_p2p.core import build
+from registry_p2p.core import DEFAULT_LIMITS, RegistryError, Verifier, b58, build
 from registry_p2p.core.precedence import live_records, merge
 from registry_p2p.core.validate import validate_entry, validate_resource
 from registry_p2p.core.views import Record

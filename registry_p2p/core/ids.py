@@ -65,13 +65,13 @@ def resource_id(label: str, owner: str | bytes) -> str:
 
 
 def b58(data: bytes) -> str:
-    return base58.b58encode(data).decode("ascii")
+    return str(base58.b58encode(data).decode("ascii"))
 
 
 def resource_id_from_text(text: str) -> bytes:
     """Parse a base58 resource id; MALFORMED unless it is exactly 32 bytes."""
     try:
-        raw = base58.b58decode(text.strip())
+        raw = bytes(base58.b58decode(text.strip()))
     except ValueError as exc:
         raise malformed(f"resource id {text!r} is not base58") from exc
     if len(raw) != RESOURCE_ID_BYTES:
@@ -100,7 +100,7 @@ def check_peer_id(raw: bytes) -> bytes:
 
 def peer_id_from_text(text: str) -> bytes:
     try:
-        raw = base58.b58decode(text.strip())
+        raw = bytes(base58.b58decode(text.strip()))
     except ValueError as exc:
         raise malformed(f"peer id {text!r} is not base58") from exc
     try:

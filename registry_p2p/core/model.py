@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from registry_p2p.core.errors import RegistryError, Status, malformed
 from registry_p2p.core.ids import b58, check_peer_id, check_resource_id, resource_id_bytes
@@ -24,7 +24,10 @@ Identity: TypeAlias = tuple[bytes, bytes, bytes, str]
 MAX_RESOURCE_BYTES = 4096
 
 
-def _parse(message_type: type, data: bytes, what: str) -> object:
+M = TypeVar("M", bound=Message)
+
+
+def _parse(message_type: type[M], data: bytes, what: str) -> M:
     try:
         return message_type.FromString(data)
     except (DecodeError, ValueError, TypeError, RuntimeError) as exc:
@@ -168,7 +171,6 @@ def _check_text(value: str, limit: int, what: str) -> None:
 
 def resource_from_pb(message: pb.Resource, limits: Limits) -> SignedResource:
     body = _parse(pb.ResourceBody, message.body, "resource body")
-    assert isinstance(body, pb.ResourceBody)
     _check_text(body.label, limits.max_label_bytes, "label")
     if not body.label:
         raise malformed("resource label is empty")
@@ -188,14 +190,12 @@ def decode_resource(data: bytes, limits: Limits) -> SignedResource:
     if len(data) > MAX_RESOURCE_BYTES:
         raise RegistryError(Status.TOO_LARGE, f"resource is over {MAX_RESOURCE_BYTES} bytes")
     message = _parse(pb.Resource, data, "resource")
-    assert isinstance(message, pb.Resource)
     return resource_from_pb(message, limits)
 
 
 def record_from_pb(message: pb.Record, limits: Limits) -> SignedRecord:
     body = _parse(pb.RecordBody, message.issuer_body, "record issuer body")
     host = _parse(pb.HostBody, message.host_body, "record host body")
-    assert isinstance(body, pb.RecordBody) and isinstance(host, pb.HostBody)
     if len(body.value) > limits.max_value_bytes:
         raise RegistryError(Status.TOO_LARGE, f"value is over {limits.max_value_bytes} bytes")
     _check_text(body.service_id, limits.max_service_id_bytes, "service id")
@@ -233,7 +233,6 @@ def record_from_pb(message: pb.Record, limits: Limits) -> SignedRecord:
 
 def tombstone_from_pb(message: pb.Tombstone, limits: Limits) -> SignedTombstone:
     body = _parse(pb.TombstoneBody, message.body, "tombstone body")
-    assert isinstance(body, pb.TombstoneBody)
     _check_text(body.service_id, limits.max_service_id_bytes, "service id")
     return SignedTombstone(
         resource_id=check_resource_id(body.resource_id),
@@ -261,7 +260,6 @@ def decode_entry(data: bytes, limits: Limits) -> Entry:
     if len(data) > limits.max_message_bytes:
         raise RegistryError(Status.TOO_LARGE, f"entry is over {limits.max_message_bytes} bytes")
     message = _parse(pb.Entry, data, "entry")
-    assert isinstance(message, pb.Entry)
     try:
         return entry_from_pb(message, limits)
     except RegistryError:

@@ -25,7 +25,7 @@ DOMAINS = (RESOURCE_DOMAIN, RECORD_DOMAIN, HOST_DOMAIN, TOMBSTONE_DOMAIN)
 def sign(private_key: PrivateKey, domain: bytes, body: bytes) -> bytes:
     if domain not in DOMAINS:
         raise ValueError(f"unknown signing domain {domain!r}")
-    return private_key.sign(domain + body)
+    return bytes(private_key.sign(domain + body))
 
 
 def public_key_field(private_key: PrivateKey) -> bytes:

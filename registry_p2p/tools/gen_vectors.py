@@ -108,26 +108,57 @@ def generate() -> dict[str, Any]:
         signature = sign(keys[key_name][1].private_key, domain, body)
         base = {"domain": domain.decode(), "key": key_name}
         sig_rows.append(
-            {"name": name, **base, "body": body.hex(), "signing_bytes": (domain + body).hex(),
-             "signature": signature.hex(), "valid": True}
+            {
+                "name": name,
+                **base,
+                "body": body.hex(),
+                "signing_bytes": (domain + body).hex(),
+                "signature": signature.hex(),
+                "valid": True,
+            }
         )
         sig_rows.append(
-            {"name": name + "_tampered_body", **base, "body": _flip(body).hex(),
-             "signing_bytes": (domain + _flip(body)).hex(), "signature": signature.hex(), "valid": False}
+            {
+                "name": name + "_tampered_body",
+                **base,
+                "body": _flip(body).hex(),
+                "signing_bytes": (domain + _flip(body)).hex(),
+                "signature": signature.hex(),
+                "valid": False,
+            }
         )
         sig_rows.append(
-            {"name": name + "_tampered_signature", **base, "body": body.hex(),
-             "signing_bytes": (domain + body).hex(), "signature": _flip(signature, 10).hex(), "valid": False}
+            {
+                "name": name + "_tampered_signature",
+                **base,
+                "body": body.hex(),
+                "signing_bytes": (domain + body).hex(),
+                "signature": _flip(signature, 10).hex(),
+                "valid": False,
+            }
         )
         other = RECORD_DOMAIN if domain != RECORD_DOMAIN else TOMBSTONE_DOMAIN
         sig_rows.append(
-            {"name": name + "_wrong_domain", "domain": other.decode(), "key": key_name, "body": body.hex(),
-             "signing_bytes": (other + body).hex(), "signature": signature.hex(), "valid": False}
+            {
+                "name": name + "_wrong_domain",
+                "domain": other.decode(),
+                "key": key_name,
+                "body": body.hex(),
+                "signing_bytes": (other + body).hex(),
+                "signature": signature.hex(),
+                "valid": False,
+            }
         )
 
     def entry_row(name: str, data: bytes, status: str, now: int = NOW_MS, rid: bytes = echo) -> dict[str, Any]:
-        return {"name": name, "kind": "entry", "bytes": data.hex(), "now_ms": now, "status": status,
-                "resource_id": rid.hex()}
+        return {
+            "name": name,
+            "kind": "entry",
+            "bytes": data.hex(),
+            "now_ms": now,
+            "status": status,
+            "resource_id": rid.hex(),
+        }
 
     def resource_row(name: str, data: bytes, status: str, now: int = NOW_MS) -> dict[str, Any]:
         return {"name": name, "kind": "resource", "bytes": data.hex(), "now_ms": now, "status": status}
@@ -164,16 +195,26 @@ def generate() -> dict[str, Any]:
         entry_row("record_remote_hosted_ok", remote.encode(), "OK"),
         entry_row("record_secp256k1_ok", rec_carol.encode(), "OK"),
         entry_row("record_at_skew_limit_ok", future_ok.encode(), "OK"),
-        entry_row("record_copied_host_signature", pb.Entry(record=copied_host_sig).SerializeToString(),
-                  "INVALID_SIGNATURE"),
-        entry_row("record_issuer_body_swapped", pb.Entry(record=swapped_body).SerializeToString(),
-                  "INVALID_SIGNATURE"),
-        entry_row("record_remote_bad_issuer_signature", pb.Entry(record=remote_bad_issuer).SerializeToString(),
-                  "INVALID_SIGNATURE"),
-        entry_row("record_self_hosted_with_issuer_signature",
-                  pb.Entry(record=self_with_issuer_sig).SerializeToString(), "MALFORMED"),
-        entry_row("record_for_another_resource", rec.encode(), "INVALID_SIGNATURE",
-                  rid=resource_id_bytes("other", pid["alice"])),
+        entry_row(
+            "record_copied_host_signature", pb.Entry(record=copied_host_sig).SerializeToString(), "INVALID_SIGNATURE"
+        ),
+        entry_row("record_issuer_body_swapped", pb.Entry(record=swapped_body).SerializeToString(), "INVALID_SIGNATURE"),
+        entry_row(
+            "record_remote_bad_issuer_signature",
+            pb.Entry(record=remote_bad_issuer).SerializeToString(),
+            "INVALID_SIGNATURE",
+        ),
+        entry_row(
+            "record_self_hosted_with_issuer_signature",
+            pb.Entry(record=self_with_issuer_sig).SerializeToString(),
+            "MALFORMED",
+        ),
+        entry_row(
+            "record_for_another_resource",
+            rec.encode(),
+            "INVALID_SIGNATURE",
+            rid=resource_id_bytes("other", pid["alice"]),
+        ),
         entry_row("record_value_too_large", big_value.encode(), "TOO_LARGE"),
         entry_row("record_ttl_too_large", long_ttl.encode(), "TOO_LARGE"),
         entry_row("record_ttl_too_small", short_ttl.encode(), "MALFORMED"),
@@ -181,9 +222,13 @@ def generate() -> dict[str, Any]:
         entry_row("record_expired_exactly", short.encode(), "EXPIRED"),
         entry_row("record_live_one_ms_before_expiry", short.encode(), "OK", now=NOW_MS - 1),
         entry_row("tombstone_ok", tomb.encode(), "OK"),
-        entry_row("tombstone_tampered", pb.Entry(tombstone=pb.Tombstone(
-            body=_flip(tomb.body, tomb.body.index(b"svc")), signature=tomb.signature)).SerializeToString(),
-            "INVALID_SIGNATURE"),
+        entry_row(
+            "tombstone_tampered",
+            pb.Entry(
+                tombstone=pb.Tombstone(body=_flip(tomb.body, tomb.body.index(b"svc")), signature=tomb.signature)
+            ).SerializeToString(),
+            "INVALID_SIGNATURE",
+        ),
         entry_row("tombstone_past_lifetime", old_tomb.encode(), "EXPIRED"),
         entry_row("entry_empty", b"", "MALFORMED"),
         entry_row("entry_garbage", b"\x0a\x05\x0a\x03\xff\xfe", "MALFORMED"),
