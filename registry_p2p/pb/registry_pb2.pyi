@@ -237,14 +237,16 @@ class DigestResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[Result, _Mapping]] = ..., root: _Optional[bytes] = ..., resource_created_at_ms: _Optional[int] = ..., items: _Optional[_Iterable[_Union[DigestItem, _Mapping]]] = ...) -> None: ...
 
 class HostSignRequest(_message.Message):
-    __slots__ = ("issuer_body", "issuer_signature", "issuer_public_key")
+    __slots__ = ("issuer_body", "issuer_signature", "issuer_public_key", "resource")
     ISSUER_BODY_FIELD_NUMBER: _ClassVar[int]
     ISSUER_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     ISSUER_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
     issuer_body: bytes
     issuer_signature: bytes
     issuer_public_key: bytes
-    def __init__(self, issuer_body: _Optional[bytes] = ..., issuer_signature: _Optional[bytes] = ..., issuer_public_key: _Optional[bytes] = ...) -> None: ...
+    resource: Resource
+    def __init__(self, issuer_body: _Optional[bytes] = ..., issuer_signature: _Optional[bytes] = ..., issuer_public_key: _Optional[bytes] = ..., resource: _Optional[_Union[Resource, _Mapping]] = ...) -> None: ...
 
 class HostSignResponse(_message.Message):
     __slots__ = ("result", "record")

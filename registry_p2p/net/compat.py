@@ -1,0 +1,164 @@
+"""Every py-libp2p 0.8.1 workaround, in one place (DESIGN §8). Each has a test in tests/net.
+
+Nothing above net/ and node.py needs to know about these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from typing import Any
+
+import trio
+from libp2p.crypto.keys import KeyPair
+from libp2p.crypto.x25519 import create_new_key_pair as x25519_pair
+from libp2p.custom_types import TProtocol
+from libp2p.network.config import ConnectionConfig
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+
+log = logging.getLogger("registry_p2p.compat")
+
+
+def fast_dial_config() -> ConnectionConfig:
+    """With the default 3 connections per peer every dial waits a fixed 250 ms; with 1, ~10 ms.
+
+    The auto-connector is also turned off (its default dials every known peer, up to 50
+    connections, every 30 s): lookups, replica sets and watchers make the connections that matter.
+    """
+    return ConnectionConfig(max_connections_per_peer=1, min_connections=0, low_watermark=0)
+
+
+def noise_only(key_pair: KeyPair) -> dict[TProtocol, Any]:
+    """py-libp2p offers plaintext and secio by default; the registry speaks Noise only."""
+    return {TProtocol(NOISE_PROTOCOL_ID): NoiseTransport(key_pair, noise_privkey=x25519_pair().private_key)}
+
+
+def message_id(message: Any) -> bytes:
+    """sha256(data) in every language, so a writer's and a replica's copies are one message."""
+    return hashlib.sha256(bytes(message.data)).digest()
+
+
+def make_gossipsub(host: Any, heartbeat_s: float = 1.0) -> tuple[Pubsub, GossipSub]:
+    """GossipSub whose default spam protection (10 msgs/s per peer and topic, silently dropped)
+    would lose 50 services registering at once; the default 120 s heartbeat forms meshes too slowly."""
+    router = GossipSub(
+        [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
+        degree=6,
+        degree_low=4,
+        degree_high=12,
+        heartbeat_interval=heartbeat_s,  # type: ignore[arg-type]
+        heartbeat_initial_delay=0.1,
+        spam_protection_enabled=False,
+        max_messages_per_topic_per_second=10_000.0,
+        max_pending_messages_per_peer=1000,
+    )
+    pubsub = Pubsub(host, router, msg_id_constructor=message_id)
+    return pubsub, router
+
+
+def stop_pubsub_thread(pubsub: Pubsub) -> None:
+    """Each Pubsub starts a sweeper thread for its seen-message cache that nothing stops."""
+    try:
+        pubsub.seen_messages.stop()
+    except Exception as exc:
+        log.debug("stopping the pubsub sweeper failed: %s", exc)
+
+
+async def close_host(host: Any) -> None:
+    """Leaving host.run() under cancellation leaves the listener open (it still accepts): close it."""
+    with trio.CancelScope(shield=True), trio.move_on_after(5):
+        try:
+            await host.close()
+        except Exception as exc:
+            log.debug("host.close failed: %s", exc)
+
+
+def route_libp2p_logging(level: int = logging.WARNING) -> None:
+    """py-libp2p sets its logger to propagate=False with no handler: send it to ours instead.
+
+    Its DHT logs a WARNING on every clean stream EOF, so `libp2p.kad_dht` is held at ERROR.
+    """
+    lib = logging.getLogger("libp2p")
+    lib.propagate = True
+    lib.setLevel(level)
+    for noisy in ("libp2p.kad_dht", "libp2p.pubsub", "libp2p.network"):
+        logging.getLogger(noisy).setLevel(max(level, logging.ERROR))
+    # Sets itself to INFO on import and reports every round of dialing.
+    logging.getLogger("libp2p.network.auto_connector").setLevel(max(level, logging.WARNING))
+    # Servers query light clients (DHT client mode) during lookups and log each refusal as an
+    # ERROR with a multi-line dump: a known py-libp2p quirk, harmless, and not ours to report.
+    logging.getLogger("libp2p.host.basic_host").setLevel(logging.CRITICAL)
+
+
+class RoutingTableFiller:
+    """Connecting does not add a peer to py-libp2p's routing table: do it once identify is known.
+
+    A network notifee; `run` must be started in a nursery that outlives the host's connections.
+    """
+
+    IDENTIFY_WAIT_S = 5.0
+
+    def __init__(self, host: Any, dht: Any) -> None:
+        self.host = host
+        self.dht = dht
+        self._send, self._receive = trio.open_memory_channel[Any](1024)
+
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            async for peer in self._receive:
+                nursery.start_soon(self._add, peer)
+
+    async def _add(self, peer: Any) -> None:
+        from libp2p.kad_dht.common import PROTOCOL_ID as KAD_PROTOCOL
+
+        with trio.move_on_after(self.IDENTIFY_WAIT_S):
+            while True:
+                try:
+                    protocols = self.host.get_peerstore().get_protocols(peer)
+                except Exception:
+                    protocols = []
+                if protocols:
+                    break
+                await trio.sleep(0.05)
+        try:
+            protocols = self.host.get_peerstore().get_protocols(peer)
+        except Exception:
+            return
+        if str(KAD_PROTOCOL) in protocols:
+            try:
+                await self.dht.add_peer(peer)
+            except Exception as exc:
+                log.debug("add_peer failed: %s", exc)
+
+    # INotifee
+    async def connected(self, network: Any, conn: Any) -> None:
+        with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError, AttributeError):
+            self._send.send_nowait(conn.muxed_conn.peer_id)
+
+    async def disconnected(self, network: Any, conn: Any) -> None:
+        return None
+
+    async def opened_stream(self, network: Any, stream: Any) -> None:
+        return None
+
+    async def closed_stream(self, network: Any, stream: Any) -> None:
+        return None
+
+    async def listen(self, network: Any, multiaddr: Any) -> None:
+        return None
+
+    async def listen_close(self, network: Any, multiaddr: Any) -> None:
+        return None
+
+
+async def fresh_get_value(dht: Any, key: str) -> bytes | None:
+    """get_value answers from any local copy (and caches fetched values for 24 h): drop it first."""
+    with contextlib.suppress(Exception):
+        dht.value_store.remove(key.encode("utf-8"))
+    value: bytes | None = await dht.get_value(key)
+    return value

@@ -1,0 +1,118 @@
+"""Gossipsub change feed: a topic per resource carrying every accepted record and tombstone.
+
+Pubsub is never the source of truth: every message is validated with the core rules (a topic
+validator rejects forged or tampered ones before delivery or forwarding), and watchers merge what
+arrives through the precedence rule.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from registry_p2p.core.ids import b58
+from registry_p2p.core.model import Entry
+
+log = logging.getLogger("registry_p2p.notify")
+
+TOPIC_PREFIX = "/registry/1.0.0/"
+LISTENER_BUFFER = 1024
+
+
+def topic_of(resource_id: bytes) -> str:
+    return TOPIC_PREFIX + b58(resource_id)
+
+
+class Notifier:
+    """Joins topics, validates and fans messages out to local listeners, publishes entries."""
+
+    def __init__(self, pubsub: Any, check: Callable[[bytes, bytes], Entry | None]) -> None:
+        self.pubsub = pubsub
+        self.check = check  # (resource_id, data) -> entry, or None when invalid
+        self._joined: dict[bytes, Any] = {}
+        self._listeners: dict[bytes, set[trio.MemorySendChannel[Entry]]] = {}
+        self._nursery: trio.Nursery | None = None
+        self.rejected = 0
+        self.delivered = 0
+
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            await trio.sleep_forever()
+
+    def _validator(self, resource_id: bytes) -> Callable[[Any, Any], bool]:
+        def validate(forwarder: Any, message: Any) -> bool:
+            try:
+                ok = self.check(resource_id, bytes(message.data)) is not None
+            except Exception:
+                ok = False
+            if not ok:
+                self.rejected += 1
+                log.info("rejected an invalid message on %s", topic_of(resource_id))
+            return ok
+
+        return validate
+
+    async def join(self, resource_id: bytes) -> None:
+        if resource_id in self._joined:
+            return
+        assert self._nursery is not None, "Notifier.run must be started first"
+        topic = topic_of(resource_id)
+        self.pubsub.set_topic_validator(topic, self._validator(resource_id), False)
+        subscription = await self.pubsub.subscribe(topic)
+        self._joined[resource_id] = subscription
+        self._nursery.start_soon(self._dispatch, resource_id, subscription)
+
+    async def leave(self, resource_id: bytes) -> None:
+        subscription = self._joined.pop(resource_id, None)
+        if subscription is not None:
+            try:
+                await self.pubsub.unsubscribe(topic_of(resource_id))
+            except Exception as exc:
+                log.debug("unsubscribe failed: %s", exc)
+
+    def joined(self, resource_id: bytes) -> bool:
+        return resource_id in self._joined
+
+    async def _dispatch(self, resource_id: bytes, subscription: Any) -> None:
+        # Drain promptly: py-libp2p's subscription channel holds only 32 messages.
+        async for message in subscription:
+            entry = self.check(resource_id, bytes(message.data))
+            if entry is None:
+                continue
+            self.delivered += 1
+            for channel in list(self._listeners.get(resource_id, ())):
+                try:
+                    channel.send_nowait(entry)
+                except trio.WouldBlock:
+                    log.warning("a watcher of %s is too slow; dropping one change", b58(resource_id))
+                except trio.BrokenResourceError:
+                    self._listeners[resource_id].discard(channel)
+
+    def listen(self, resource_id: bytes) -> trio.MemoryReceiveChannel[Entry]:
+        send, receive = trio.open_memory_channel[Entry](LISTENER_BUFFER)
+        self._listeners.setdefault(resource_id, set()).add(send)
+        return receive
+
+    def unlisten(self, resource_id: bytes, receive: trio.MemoryReceiveChannel[Entry]) -> None:
+        receive.close()
+        listeners = self._listeners.get(resource_id)
+        if listeners:
+            self._listeners[resource_id] = {c for c in listeners if not _closed_partner(c)}
+
+    def listener_count(self, resource_id: bytes) -> int:
+        return len(self._listeners.get(resource_id, ()))
+
+    async def publish(self, resource_id: bytes, data: bytes) -> None:
+        try:
+            await self.pubsub.publish(topic_of(resource_id), data)
+        except Exception as exc:
+            log.debug("publish on %s failed: %s", topic_of(resource_id), exc)
+
+
+def _closed_partner(channel: trio.MemorySendChannel[Entry]) -> bool:
+    return channel.statistics().open_receive_channels == 0

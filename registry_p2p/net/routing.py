@@ -1,0 +1,139 @@
+"""Replica sets through py-libp2p's Kademlia, and the `registry` DHT namespace validator."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import trio
+from libp2p.kad_dht.utils import sort_peer_ids_by_distance
+from libp2p.peer.id import ID
+from libp2p.records.validator import Validator
+
+from registry_p2p.core.errors import RegistryError
+from registry_p2p.core.ids import b58, resource_id_from_text
+from registry_p2p.core.limits import Limits
+from registry_p2p.core.model import decode_resource
+from registry_p2p.core.signing import Verifier
+from registry_p2p.core.validate import validate_resource
+from registry_p2p.net.server import PROTOCOL_ID
+
+log = logging.getLogger("registry_p2p.routing")
+
+DHT_NAMESPACE = "registry"
+LOOKUP_TIMEOUT_S = 10.0
+
+
+def dht_key(resource_id: bytes) -> str:
+    return f"/{DHT_NAMESPACE}/{b58(resource_id)}"
+
+
+class ResourceValidator(Validator):  # type: ignore[misc]
+    """DHT values under /registry/<id>: an owner-signed Resource whose id matches the key.
+
+    select() keeps the newest created_at_ms, so an owner refreshes a resource by re-creating it.
+    """
+
+    def __init__(self, limits: Limits, verifier: Verifier, clock_ms: Callable[[], int]) -> None:
+        self.limits = limits
+        self.verifier = verifier
+        self.clock_ms = clock_ms
+
+    def validate(self, key: str, value: bytes) -> None:
+        prefix = f"/{DHT_NAMESPACE}/"
+        if not key.startswith(prefix):
+            raise ValueError(f"key {key!r} is not in the registry namespace")
+        try:
+            rid = resource_id_from_text(key[len(prefix) :])
+            resource = decode_resource(value, self.limits)
+            if resource.id != rid:
+                raise ValueError("resource does not match its key")
+            validate_resource(resource, self.clock_ms(), self.limits, self.verifier)
+        except RegistryError as err:
+            raise ValueError(str(err)) from err
+
+    def select(self, key: str, values: list[bytes]) -> int:
+        best, best_created = 0, -1
+        for index, value in enumerate(values):
+            try:
+                created = decode_resource(value, self.limits).created_at_ms
+            except RegistryError:
+                continue
+            if created > best_created:
+                best, best_created = index, created
+        return best
+
+
+def distance(resource_id: bytes, peer: ID) -> int:
+    target = hashlib.sha256(resource_id).digest()
+    return int.from_bytes(target, "big") ^ int.from_bytes(hashlib.sha256(peer.to_bytes()).digest(), "big")
+
+
+class Routing:
+    """Finds and caches the replica set of each resource: the K closest registry peers."""
+
+    def __init__(self, host: Any, dht: Any, k: int, serves: bool, cache_ttl_s: float) -> None:
+        self.host = host
+        self.dht = dht
+        self.k = k
+        self.serves = serves
+        self.cache_ttl_s = cache_ttl_s
+        self._cache: dict[bytes, tuple[float, list[ID]]] = {}
+        self._unsupported: set[ID] = set()
+
+    def speaks_registry(self, peer: ID) -> bool | None:
+        """True or False when identify told us; None while unknown."""
+        if peer in self._unsupported:
+            return False
+        try:
+            protocols = self.host.get_peerstore().get_protocols(peer)
+        except Exception:
+            return None
+        if not protocols:
+            return None
+        return PROTOCOL_ID in protocols
+
+    def mark_unsupported(self, peer: ID) -> None:
+        self._unsupported.add(peer)
+        for rid, (_, peers) in list(self._cache.items()):
+            if peer in peers:
+                del self._cache[rid]
+
+    def forget(self, resource_id: bytes) -> None:
+        self._cache.pop(resource_id, None)
+
+    def cached(self, resource_id: bytes) -> list[ID] | None:
+        hit = self._cache.get(resource_id)
+        if hit is None or trio.current_time() - hit[0] > self.cache_ttl_s:
+            return None
+        return hit[1]
+
+    async def replica_set(self, resource_id: bytes, refresh: bool = False) -> list[ID]:
+        if not refresh:
+            hit = self.cached(resource_id)
+            if hit is not None:
+                return hit
+        candidates: list[ID] = []
+        with trio.move_on_after(LOOKUP_TIMEOUT_S):
+            try:
+                candidates = await self.dht.peer_routing.find_closest_peers_network(resource_id, count=self.k * 2)
+            except Exception as exc:
+                log.debug("closest-peers lookup failed: %s", exc)
+        me = self.host.get_id()
+        candidates = [p for p in dict.fromkeys(candidates) if p != me and self.speaks_registry(p) is not False]
+        if not candidates:
+            # A tiny or young network: fall back to what we are connected to.
+            candidates = [p for p in self.host.get_connected_peers() if self.speaks_registry(p) is not False]
+        if self.serves:
+            candidates.append(me)
+        peers = sort_peer_ids_by_distance(resource_id, list(dict.fromkeys(candidates)))[: self.k]
+        self._cache[resource_id] = (trio.current_time(), peers)
+        return peers
+
+    def is_replica(self, resource_id: bytes) -> bool | None:
+        hit = self.cached(resource_id)
+        if hit is None:
+            return None
+        return self.host.get_id() in hit

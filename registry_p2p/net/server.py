@@ -1,0 +1,297 @@
+"""The /registry/1.0.0 server: answers requests on a stream until EOF; contains every failure.
+
+py-libp2p lets one exception escaping a stream handler kill the whole host, so `handle_stream`
+catches everything, answers bad input with an error status, and resets the stream on framing
+errors. The request logic (`handle`) is synchronous and I/O-free apart from the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+from libp2p.crypto.keys import PrivateKey
+
+from registry_p2p.core.build import countersign
+from registry_p2p.core.config import RegistryConfig
+from registry_p2p.core.errors import RegistryError, Status
+from registry_p2p.core.ids import b58, check_resource_id
+from registry_p2p.core.model import SignedRecord, resource_from_pb
+from registry_p2p.core.signing import Verifier
+from registry_p2p.core.validate import validate_entry
+from registry_p2p.net.framing import FrameError, FrameReader, FrameTooLarge, decode_message, encode_frame
+from registry_p2p.net.ratelimit import TokenBuckets
+from registry_p2p.pb import registry_pb2 as pb
+from registry_p2p.store import ItemResult, Store
+
+log = logging.getLogger("registry_p2p.server")
+
+PROTOCOL_ID = "/registry/1.0.0"
+MAX_PAGE = 1024
+# A peer that keeps sending while rate limited is cut off after this many refusals in a row.
+MAX_CONSECUTIVE_REFUSALS = 50
+
+
+def result(status: Status, text: str = "") -> pb.Result:
+    return pb.Result(status=int(status), text=text)
+
+
+def _from_item(item: ItemResult) -> pb.Result:
+    return result(item.status, item.text)
+
+
+@dataclass
+class ServerStats:
+    requests: dict[tuple[str, str], int] = field(default_factory=dict)
+    resets: int = 0
+
+    def count(self, kind: str, status: Status) -> None:
+        key = (kind, status.name)
+        self.requests[key] = self.requests.get(key, 0) + 1
+
+
+class RegistryServer:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        key: PrivateKey,
+        local_peer: bytes,
+        config: RegistryConfig,
+        verifier: Verifier,
+        clock_ms: Callable[[], int],
+        own_addrs: Callable[[], list[bytes]],
+        on_accepted: Callable[[bytes, list[bytes]], None] | None = None,
+        on_request: Callable[[str, Status], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.local_peer = local_peer
+        self.config = config
+        self.verifier = verifier
+        self.clock_ms = clock_ms
+        self.own_addrs = own_addrs
+        self.on_accepted = on_accepted
+        self.on_request = on_request
+        self.stats = ServerStats()
+        limits = config.limits
+        self.buckets = TokenBuckets(limits.requests_per_second, limits.request_burst, trio.current_time)
+        self._warned: set[tuple[bytes, str]] = set()
+
+    # ------------------------------------------------------------ stream loop
+
+    async def handle_stream(self, stream: Any) -> None:
+        """The stream handler given to py-libp2p. Never raises."""
+        try:
+            peer = stream.muxed_conn.peer_id.to_bytes()
+        except Exception:
+            peer = b""
+        try:
+            await self._serve(stream, peer)
+        except (trio.Cancelled, KeyboardInterrupt):
+            await _reset(stream)
+            raise
+        except FrameTooLarge as exc:
+            self._warn_once(peer, "TOO_LARGE", str(exc))
+            await _write_quietly(stream, pb.Message(error=result(Status.TOO_LARGE, str(exc))))
+            await _reset(stream)
+            self.stats.resets += 1
+        except (FrameError, trio.TooSlowError) as exc:
+            self._warn_once(peer, type(exc).__name__, str(exc) or "request timed out")
+            await _reset(stream)
+            self.stats.resets += 1
+        except Exception as exc:  # the stream failed under us, or a bug: never let it reach py-libp2p
+            if type(exc).__name__ not in ("StreamReset", "StreamEOF", "StreamClosed", "StreamError"):
+                log.exception("registry stream handler failed for peer %s", b58(peer) if peer else "?")
+            await _reset(stream)
+            self.stats.resets += 1
+
+    async def _serve(self, stream: Any, peer: bytes) -> None:
+        reader = FrameReader(stream, self.config.limits.max_message_bytes)
+        refusals = 0
+        while True:
+            with trio.fail_after(self.config.stream_idle_timeout_s):
+                frame = await reader.read_frame()
+            if frame is None:
+                await stream.close()
+                return
+            if not self.buckets.take(peer):
+                refusals += 1
+                reply = pb.Message(error=result(Status.RATE_LIMITED, "too many requests; slow down"))
+                self._observe("rate_limited", Status.RATE_LIMITED)
+                if refusals >= MAX_CONSECUTIVE_REFUSALS:
+                    raise FrameError("peer ignores rate limiting")
+            else:
+                refusals = 0
+                try:
+                    request = decode_message(frame)
+                except FrameError as exc:
+                    self._warn_once(peer, "MALFORMED", str(exc))
+                    reply = pb.Message(error=result(Status.MALFORMED, "not a registry Message"))
+                    self._observe("undecodable", Status.MALFORMED)
+                else:
+                    reply = self.handle(peer, request)
+            await stream.write(encode_frame(reply))
+
+    # ------------------------------------------------------------ requests
+
+    def handle(self, peer: bytes, request: pb.Message) -> pb.Message:
+        """Answer one request. Every failure becomes a status; nothing raises."""
+        kind = request.WhichOneof("body") or "empty"
+        handler = self._handlers.get(kind)
+        if handler is None:
+            reply = pb.Message(request_id=request.request_id, error=result(Status.MALFORMED, f"unexpected {kind}"))
+            self._observe(kind, Status.MALFORMED)
+            return reply
+        try:
+            reply = handler(self, peer, getattr(request, kind))
+        except RegistryError as err:
+            self._warn_once(peer, err.status.name, err.text)
+            reply = pb.Message(error=result(err.status, err.text))
+        except Exception:
+            log.exception("internal error answering %s", kind)
+            reply = pb.Message(error=result(Status.INTERNAL, "internal error"))
+        reply.request_id = request.request_id
+        status = _status_of(reply)
+        self._observe(kind, status)
+        return reply
+
+    def _put_resource(self, peer: bytes, req: pb.PutResourceRequest) -> pb.Message:
+        resource = resource_from_pb(req.resource, self.config.limits)
+        item = self.store.put_resource(resource, self.clock_ms())
+        return pb.Message(put_resource_response=pb.PutResourceResponse(result=_from_item(item)))
+
+    def _get_resource(self, peer: bytes, req: pb.GetResourceRequest) -> pb.Message:
+        resource = self.store.get_resource(check_resource_id(req.resource_id))
+        if resource is None:
+            return pb.Message(
+                get_resource_response=pb.GetResourceResponse(result=result(Status.UNKNOWN_RESOURCE, "no such resource"))
+            )
+        return pb.Message(
+            get_resource_response=pb.GetResourceResponse(result=result(Status.OK), resource=resource.to_pb())
+        )
+
+    def _put_entries(self, peer: bytes, req: pb.PutEntriesRequest) -> pb.Message:
+        rid = check_resource_id(req.resource_id)
+        given = resource_from_pb(req.resource, self.config.limits) if req.HasField("resource") else None
+        if given is not None and given.id != rid:
+            raise RegistryError(Status.MALFORMED, "the resource sent does not match resource_id")
+        whole, items = self.store.put_entries(rid, list(req.entries), self.clock_ms(), resource=given)
+        accepted = [raw for raw, item in zip(req.entries, items, strict=True) if item.status is Status.OK]
+        if accepted and self.on_accepted is not None:
+            self.on_accepted(rid, accepted)
+        return pb.Message(
+            put_entries_response=pb.PutEntriesResponse(result=_from_item(whole), results=[_from_item(i) for i in items])
+        )
+
+    def _get_entries(self, peer: bytes, req: pb.GetEntriesRequest) -> pb.Message:
+        rid = check_resource_id(req.resource_id)
+        resource = self.store.get_resource(rid)
+        if resource is None:
+            return pb.Message(
+                get_entries_response=pb.GetEntriesResponse(result=result(Status.UNKNOWN_RESOURCE, "no such resource"))
+            )
+        limit = min(req.limit or 256, MAX_PAGE)
+        entries, cursor = self.store.get_entries(
+            rid, self.clock_ms(), limit=limit, cursor=req.cursor, include_tombstones=req.include_tombstones
+        )
+        return pb.Message(
+            get_entries_response=pb.GetEntriesResponse(
+                result=result(Status.OK), entries=entries, next_cursor=cursor, resource=resource.to_pb()
+            )
+        )
+
+    def _digest(self, peer: bytes, req: pb.DigestRequest) -> pb.Message:
+        rid = check_resource_id(req.resource_id)
+        resource = self.store.get_resource(rid)
+        if resource is None:
+            return pb.Message(
+                digest_response=pb.DigestResponse(result=result(Status.UNKNOWN_RESOURCE, "no such resource"))
+            )
+        root, items = self.store.digest(rid, self.clock_ms())
+        response = pb.DigestResponse(result=result(Status.OK), root=root, resource_created_at_ms=resource.created_at_ms)
+        if root != req.root:
+            response.items.extend(pb.DigestItem(identity=i, version=v) for i, v in items)
+        return pb.Message(digest_response=response)
+
+    def _host_sign(self, peer: bytes, req: pb.HostSignRequest) -> pb.Message:
+        now = self.clock_ms()
+        try:
+            request_body = pb.RecordBody.FromString(req.issuer_body)
+        except Exception as exc:
+            raise RegistryError(Status.MALFORMED, "issuer body does not decode") from exc
+        if not self._may_host(request_body.issuer):
+            return pb.Message(
+                host_sign_response=pb.HostSignResponse(
+                    result=result(Status.NOT_AUTHORIZED, f"host policy {self.config.host_policy!r} refuses this issuer")
+                )
+            )
+        record: SignedRecord = countersign(self.key, req, now, self.own_addrs(), self.config.limits)
+        validate_entry(record, now, self.config.limits, self.verifier)
+        given = resource_from_pb(req.resource, self.config.limits) if req.HasField("resource") else None
+        # The host keeps the record so that it renews it (and answers for it) like its own.
+        whole, items = self.store.put_entries(record.resource_id, [record], now, resource=given)
+        for item in (whole, *items):
+            if item.status is not Status.OK:
+                return pb.Message(host_sign_response=pb.HostSignResponse(result=_from_item(item)))
+        return pb.Message(host_sign_response=pb.HostSignResponse(result=result(Status.OK), record=record.to_pb()))
+
+    def _may_host(self, issuer: bytes) -> bool:
+        if issuer == self.local_peer:
+            return True
+        if self.config.host_policy == "open":
+            return True
+        if self.config.host_policy == "allow-list":
+            return issuer in self.config.allowed_issuers
+        return False
+
+    _handlers: dict[str, Callable[[RegistryServer, bytes, Any], pb.Message]] = {
+        "put_resource": _put_resource,
+        "get_resource": _get_resource,
+        "put_entries": _put_entries,
+        "get_entries": _get_entries,
+        "digest": _digest,
+        "host_sign": _host_sign,
+    }
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _observe(self, kind: str, status: Status) -> None:
+        self.stats.count(kind, status)
+        if self.on_request is not None:
+            self.on_request(kind, status)
+
+    def _warn_once(self, peer: bytes, what: str, text: str) -> None:
+        key = (peer, what)
+        if key in self._warned:
+            log.debug("bad input again from %s: %s %s", b58(peer) if peer else "?", what, text)
+            return
+        if len(self._warned) > 10_000:
+            self._warned.clear()
+        self._warned.add(key)
+        log.warning("bad input from %s: %s %s", b58(peer) if peer else "?", what, text)
+
+
+def _status_of(reply: pb.Message) -> Status:
+    kind = reply.WhichOneof("body")
+    if kind == "error":
+        return Status(reply.error.status)
+    body = getattr(reply, kind) if kind else None
+    if body is not None and body.HasField("result"):
+        return Status(body.result.status)
+    return Status.OK
+
+
+async def _reset(stream: Any) -> None:
+    with trio.CancelScope(shield=True), trio.move_on_after(1), contextlib.suppress(Exception):
+        await stream.reset()
+
+
+async def _write_quietly(stream: Any, message: pb.Message) -> None:
+    with trio.move_on_after(1):
+        with contextlib.suppress(Exception):
+            await stream.write(encode_frame(message))

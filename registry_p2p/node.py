@@ -1,0 +1,220 @@
+"""`open_node(...)`: a ready py-libp2p host + Kademlia DHT + gossipsub + Registry.
+
+Every py-libp2p workaround of DESIGN §8 is applied here, once (the helpers live in net/compat.py),
+and nothing is left running when the `async with` block exits: no listener, thread or socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trio
+from libp2p import new_host
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.crypto.keys import KeyPair
+from libp2p.crypto.serialization import deserialize_private_key
+from libp2p.kad_dht import DHTMode, KadDHT
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.tools.anyio_service import background_trio_service
+from multiaddr import Multiaddr
+
+from registry_p2p.core.config import RegistryConfig
+from registry_p2p.net.compat import (
+    RoutingTableFiller,
+    close_host,
+    fast_dial_config,
+    make_gossipsub,
+    noise_only,
+    route_libp2p_logging,
+    stop_pubsub_thread,
+)
+from registry_p2p.registry import Registry, wall_clock_ms
+from registry_p2p.store import Store
+
+log = logging.getLogger("registry_p2p.node")
+
+IDENTITY_FILE = "identity.key"
+STORE_FILE = "registry.sqlite"
+BOOTSTRAP_TIMEOUT_S = 10.0
+
+
+class NodeError(Exception):
+    """A node could not start: bad address, unreachable bootstrap, unusable data dir."""
+
+
+def load_or_create_identity(data_dir: str | os.PathLike[str]) -> KeyPair:
+    """The node's key pair, kept in `<data_dir>/identity.key` (mode 0600, directory 0700)."""
+    directory = Path(data_dir)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / IDENTITY_FILE
+    if path.exists():
+        return load_identity(path)
+    key_pair = create_new_key_pair()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key_pair.private_key.serialize())
+    return key_pair
+
+
+def load_identity(path: str | os.PathLike[str]) -> KeyPair:
+    try:
+        private = deserialize_private_key(Path(path).read_bytes())
+    except OSError as exc:
+        raise NodeError(f"cannot read identity key {path}: {exc.strerror}") from exc
+    except Exception as exc:
+        raise NodeError(f"{path} is not a libp2p private key") from exc
+    return KeyPair(private, private.get_public_key())
+
+
+def parse_multiaddrs(addrs: Sequence[str | Multiaddr], what: str) -> list[Multiaddr]:
+    out = []
+    for addr in addrs:
+        try:
+            out.append(addr if isinstance(addr, Multiaddr) else Multiaddr(addr))
+        except Exception as exc:
+            raise NodeError(f"{what} {addr!r} is not a multiaddr: {exc}") from exc
+    return out
+
+
+@dataclass
+class Node:
+    host: Any
+    dht: Any
+    pubsub: Any
+    registry: Registry
+    store: Store | None
+
+    @property
+    def peer_id(self) -> str:
+        return str(self.host.get_id())
+
+    @property
+    def addrs(self) -> list[str]:
+        return [str(a) for a in self.host.get_addrs()]
+
+    async def connect(self, addr: str | Multiaddr) -> None:
+        """Dial a peer (`/…/p2p/<id>`) and add it to the routing table."""
+        info = info_from_p2p_addr(addr if isinstance(addr, Multiaddr) else Multiaddr(addr))
+        with trio.fail_after(BOOTSTRAP_TIMEOUT_S):
+            await self.host.connect(info)
+        await self.dht.add_peer(info.peer_id)
+
+
+@asynccontextmanager
+async def open_node(
+    listen_addrs: Sequence[str | Multiaddr] = ("/ip4/127.0.0.1/tcp/0",),
+    bootstrap: Sequence[str | Multiaddr] = (),
+    data_dir: str | os.PathLike[str] | None = None,
+    key_pair: KeyPair | None = None,
+    config: RegistryConfig | None = None,
+    *,
+    serve: bool = True,
+    clock_ms: Callable[[], int] = wall_clock_ms,
+    require_bootstrap: bool = False,
+) -> AsyncIterator[Node]:
+    """Start a node; `serve=False` makes a light client (DHT client mode, stores nothing).
+
+    With `require_bootstrap`, failing to reach every bootstrap peer raises NodeError.
+    """
+    config = config or RegistryConfig()
+    config.check()
+    route_libp2p_logging()
+    listen = parse_multiaddrs(listen_addrs, "listen address")
+    boot = parse_multiaddrs(bootstrap, "bootstrap address")
+    boot_infos = []
+    for addr in boot:
+        try:
+            boot_infos.append(info_from_p2p_addr(addr))
+        except Exception as exc:
+            raise NodeError(f"bootstrap address {addr} needs a /p2p/<peer id> part") from exc
+    if key_pair is None:
+        key_pair = load_or_create_identity(data_dir) if data_dir is not None else create_new_key_pair()
+    store: Store | None = None
+    if serve:
+        path: str | Path = ":memory:"
+        if data_dir is not None:
+            Path(data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = Path(data_dir) / STORE_FILE
+        store = Store(path, local_peer=_peer_bytes(key_pair), limits=config.limits, weight=config.weight)
+
+    host = new_host(
+        key_pair=key_pair,
+        sec_opt=noise_only(key_pair),
+        muxer_preference="YAMUX",
+        connection_config=fast_dial_config(),
+        listen_addrs=listen,
+    )
+    dht = KadDHT(host, DHTMode.SERVER if serve else DHTMode.CLIENT, strict_validation=True)
+    pubsub, router = make_gossipsub(host, config.gossip_heartbeat_s)
+    filler = RoutingTableFiller(host, dht)
+    host.get_network().register_notifee(filler)
+    registry = Registry(host, dht, pubsub, store, config, clock_ms)
+    try:
+        try:
+            running_host = host.run(listen)
+            await running_host.__aenter__()
+        except Exception as exc:
+            raise NodeError(f"cannot listen on {', '.join(map(str, listen))}: {exc}") from exc
+        try:
+            async with (
+                background_trio_service(dht),
+                background_trio_service(pubsub),
+                background_trio_service(router),
+                trio.open_nursery() as nursery,
+            ):
+                await nursery.start(filler.run)
+                with trio.fail_after(BOOTSTRAP_TIMEOUT_S):
+                    await pubsub.wait_until_ready()
+                await nursery.start(registry.run)
+                node = Node(host, dht, pubsub, registry, store)
+                await _bootstrap(node, boot_infos, require_bootstrap)
+                try:
+                    yield node
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                stop_pubsub_thread(pubsub)
+                await close_host(host)
+                try:
+                    await running_host.__aexit__(None, None, None)
+                except BaseException as exc:  # the run context may report the cancellation it saw
+                    log.debug("host.run exit: %r", exc)
+    finally:
+        if store is not None:
+            store.close()
+
+
+async def _bootstrap(node: Node, infos: list[Any], required: bool) -> None:
+    reached = 0
+    for info in infos:
+        if info.peer_id == node.host.get_id():
+            continue
+        try:
+            with trio.fail_after(BOOTSTRAP_TIMEOUT_S):
+                await node.host.connect(info)
+            await node.dht.add_peer(info.peer_id)
+            reached += 1
+        except (Exception, trio.TooSlowError) as exc:
+            if required:
+                raise NodeError(f"bootstrap peer {info.peer_id} unreachable: {exc or 'timeout'}") from exc
+            log.warning("bootstrap peer %s unreachable: %s", info.peer_id, exc or "timeout")
+    if reached:
+        # Fill the routing table: a lookup of our own id meets the peers closest to us.
+        with trio.move_on_after(BOOTSTRAP_TIMEOUT_S):
+            try:
+                await node.dht.peer_routing.find_closest_peers_network(node.host.get_id().to_bytes(), count=20)
+            except Exception as exc:
+                log.debug("self lookup failed: %s", exc)
+
+
+def _peer_bytes(key_pair: KeyPair) -> bytes:
+    from registry_p2p.core.signing import peer_id_bytes_of
+
+    return peer_id_bytes_of(key_pair.private_key)

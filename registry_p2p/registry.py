@@ -1,0 +1,701 @@
+"""`Registry`: the plugin object mounted on a py-libp2p host (DESIGN §5, §6).
+
+It owns the /registry/1.0.0 handler, the client, the replica-set routing, the gossipsub change
+feed and the maintenance loops, all as tasks in one nursery that `mount` cancels on exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import trio
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
+from multiaddr import Multiaddr
+
+from registry_p2p.core import build
+from registry_p2p.core.config import RegistryConfig
+from registry_p2p.core.errors import RegistryError, Status
+from registry_p2p.core.ids import b58, peer_id_from_text, resource_id_from_text
+from registry_p2p.core.model import Entry, SignedRecord, SignedResource, resource_from_pb
+from registry_p2p.core.precedence import live_records, merge, sort_for_resolve, wins
+from registry_p2p.core.signing import Verifier, peer_id_bytes_of
+from registry_p2p.core.validate import check_entry_bytes, validate_entry, validate_resource
+from registry_p2p.core.views import Event, Record, Resource, WriteResult
+from registry_p2p.net.client import PeerUnavailable, RegistryClient
+from registry_p2p.net.compat import fresh_get_value
+from registry_p2p.net.fanout import gather
+from registry_p2p.net.notify import Notifier
+from registry_p2p.net.routing import ResourceValidator, Routing, dht_key
+from registry_p2p.net.server import PROTOCOL_ID, RegistryServer
+from registry_p2p.pb import registry_pb2 as pb
+from registry_p2p.store import Store
+
+log = logging.getLogger("registry_p2p.registry")
+
+T = TypeVar("T")
+PAGE = 512
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class MaintenanceStats:
+    replicate_rounds: int = 0
+    pushed_entries: int = 0
+    pushed_bytes: int = 0
+    pulled_entries: int = 0
+    renewed: int = 0
+    gc_records: int = 0
+    gc_tombstones: int = 0
+    gc_resources: int = 0
+
+
+class Registry:
+    """The Resources API. Create it with `mount(...)` or `registry_p2p.open_node(...)`."""
+
+    def __init__(
+        self,
+        host: Any,
+        dht: Any,
+        pubsub: Any,
+        store: Store | None,
+        config: RegistryConfig,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        config.check()
+        self.host = host
+        self.dht = dht
+        self.pubsub = pubsub
+        self.config = config
+        self.limits = config.limits
+        self.clock_ms = clock_ms
+        self.key = host.get_private_key()
+        self.peer_id: ID = host.get_id()
+        self.me = peer_id_bytes_of(self.key)
+        self.verifier = Verifier()
+        self.store = store
+        self.serves = store is not None
+        self.client = RegistryClient(host, self.limits.max_message_bytes, config.request_timeout_s)
+        self.routing = Routing(host, dht, self.limits.replica_set_size, self.serves, config.replica_cache_ttl_s)
+        self.notifier = Notifier(pubsub, self._check_gossip) if pubsub is not None else None
+        self.maintenance = MaintenanceStats()
+        self.on_latency: Callable[[str, float], None] | None = None
+        self.server: RegistryServer | None = None
+        if store is not None:
+            self.server = RegistryServer(
+                store=store,
+                key=self.key,
+                local_peer=self.me,
+                config=config,
+                verifier=self.verifier,
+                clock_ms=clock_ms,
+                own_addrs=self.own_addrs,
+                on_accepted=self._accepted,
+            )
+        self._accepted_send, self._accepted_receive = trio.open_memory_channel[tuple[bytes, list[bytes]]](4096)
+        self._nursery: trio.Nursery | None = None
+
+    # ================================================================ lifecycle
+
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve and maintain until cancelled. `mount` runs this for you."""
+        if self.dht is not None:
+            self.dht.register_validator("registry", ResourceValidator(self.limits, self.verifier, self.clock_ms))
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            if self.notifier is not None:
+                await nursery.start(self.notifier.run)
+            if self.server is not None:
+                self.host.set_stream_handler(TProtocol(PROTOCOL_ID), self.server.handle_stream)
+                nursery.start_soon(self._publish_accepted)
+                if self.notifier is not None:
+                    assert self.store is not None
+                    for rid in self.store.resource_ids():
+                        await self.notifier.join(rid)
+                nursery.start_soon(self._loop, self.config.replicate_interval_s, self.replicate_once, 0.2)
+                nursery.start_soon(self._loop, self.config.renew_interval_s, self.renew_once, 0.5)
+                nursery.start_soon(self._loop, self.config.gc_interval_s, self.gc_once, 0.5)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                with trio.CancelScope(shield=True):
+                    if self.server is not None:
+                        with suppress(Exception):
+                            self.host.remove_stream_handler(TProtocol(PROTOCOL_ID))
+                    await self.client.close()
+
+    async def _loop(self, interval: float, step: Callable[[], Awaitable[Any]], first_fraction: float) -> None:
+        await trio.sleep(interval * first_fraction * self._jitter())
+        while True:
+            try:
+                await step()
+            except Exception:
+                log.exception("maintenance step %s failed", getattr(step, "__name__", step))
+            await trio.sleep(interval * self._jitter())
+
+    def _jitter(self) -> float:
+        j = self.config.jitter
+        return random.uniform(1 - j, 1 + j) if j else 1.0
+
+    def own_addrs(self) -> list[bytes]:
+        try:
+            return [a.to_bytes() for a in self.host.get_transport_addrs()]
+        except Exception:
+            return []
+
+    # ================================================================ plumbing
+
+    async def _ask(self, peer: ID, message: pb.Message) -> pb.Message:
+        """One request to a replica; our own store answers through the same handler, locally."""
+        if peer == self.peer_id:
+            if self.server is None:
+                raise PeerUnavailable(peer, "this node stores nothing")
+            reply = self.server.handle(self.me, message)
+            if reply.WhichOneof("body") == "error":
+                raise RegistryError(Status(reply.error.status), reply.error.text)
+            return reply
+        return await self.client.request(peer, message, self.config.request_timeout_s)
+
+    async def _gather(
+        self, peers: list[ID], ask: Callable[[ID], Awaitable[T]], need: int, succeeded: Callable[[T], bool]
+    ) -> Any:
+        return await gather(
+            peers,
+            ask,
+            need=need,
+            timeout=self.config.request_timeout_s,
+            succeeded=succeeded,
+            on_unsupported=self.routing.mark_unsupported,
+        )
+
+    def _check_gossip(self, resource_id: bytes, data: bytes) -> Entry | None:
+        try:
+            return check_entry_bytes(data, self.clock_ms(), self.limits, self.verifier, resource_id)
+        except RegistryError:
+            return None
+
+    def _accepted(self, resource_id: bytes, raws: list[bytes]) -> None:
+        try:
+            self._accepted_send.send_nowait((resource_id, raws))
+        except trio.WouldBlock:
+            log.warning("change feed is behind; %d entries not announced", len(raws))
+
+    async def _publish_accepted(self) -> None:
+        async for rid, raws in self._accepted_receive:
+            if self.notifier is None:
+                continue
+            try:
+                await self.notifier.join(rid)
+                for raw in raws:
+                    await self.notifier.publish(rid, raw)
+            except Exception:
+                log.exception("announcing accepted entries failed")
+
+    def _spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        if self._nursery is not None:
+            self._nursery.start_soon(fn, *args)
+
+    # ================================================================ resources
+
+    def resource_id(self, label: str, owner: str | None = None) -> str:
+        from registry_p2p.core.ids import resource_id
+
+        return resource_id(label, owner or b58(self.me))
+
+    async def create_resource(self, label: str) -> str:
+        """Create (or refresh, with a newer created_at) the resource `label` owned by this peer."""
+        now = self.clock_ms()
+        resource = build.make_resource(self.key, label, now, self.limits)
+        validate_resource(resource, now, self.limits, self.verifier)
+        peers = await self.routing.replica_set(resource.id)
+        message = pb.Message(put_resource=pb.PutResourceRequest(resource=resource.to_pb()))
+
+        async def ask(peer: ID) -> pb.Message:
+            return await self._ask(peer, pb.Message(put_resource=message.put_resource))
+
+        got = await self._gather(peers, ask, len(peers), _result_ok("put_resource_response"))
+        if self.notifier is not None and self.serves:
+            await self.notifier.join(resource.id)
+        await self._dht_put(resource)
+        if not got.successes:
+            raise RegistryError(Status.UNAVAILABLE, f"resource wasn't created: {_errors_text(got.errors)}")
+        return b58(resource.id)
+
+    async def _dht_put(self, resource: SignedResource) -> None:
+        if self.dht is None:
+            return
+        with trio.move_on_after(self.config.request_timeout_s):
+            try:
+                await self.dht.put_value(dht_key(resource.id), resource.encode())
+            except Exception as exc:  # the replicas hold the resource too; the DHT copy is for plain libp2p peers
+                log.debug("DHT put of %s failed: %s", b58(resource.id), exc)
+
+    async def get_resource(self, resource_id: str) -> Resource | None:
+        resource = await self._fetch_resource(resource_id_from_text(resource_id))
+        return Resource.of(resource) if resource is not None else None
+
+    async def _fetch_resource(self, rid: bytes) -> SignedResource | None:
+        """The newest valid copy among the replica set (never a stale local DHT copy)."""
+        peers = await self.routing.replica_set(rid)
+
+        async def ask(peer: ID) -> SignedResource | None:
+            reply = await self._ask(peer, pb.Message(get_resource=pb.GetResourceRequest(resource_id=rid)))
+            body = reply.get_resource_response
+            if body.result.status != Status.OK:
+                return None
+            resource = resource_from_pb(body.resource, self.limits)
+            validate_resource(resource, self.clock_ms(), self.limits, self.verifier)
+            return resource if resource.id == rid else None
+
+        got = await self._gather(peers, ask, 1, lambda r: r is not None)
+        found = [r for r in got.successes.values() if r is not None]
+        if not found and self.dht is not None:
+            with trio.move_on_after(self.config.request_timeout_s):
+                try:
+                    value = await fresh_get_value(self.dht, dht_key(rid))
+                except Exception:
+                    value = None
+                if value:
+                    try:
+                        resource = resource_from_pb(pb.Resource.FromString(value), self.limits)
+                        validate_resource(resource, self.clock_ms(), self.limits, self.verifier)
+                        if resource.id == rid:
+                            found.append(resource)
+                    except Exception:
+                        pass
+        if not found:
+            return None
+        return max(found, key=lambda r: (r.created_at_ms, r.signature))
+
+    async def _resource_for_write(self, rid: bytes) -> SignedResource:
+        local = self.store.get_resource(rid) if self.store is not None else None
+        if local is not None:
+            return local
+        fetched = await self._fetch_resource(rid)
+        if fetched is None:
+            raise RegistryError(Status.UNKNOWN_RESOURCE, f"resource {b58(rid)} not found")
+        return fetched
+
+    # ================================================================ writes
+
+    async def register_service(
+        self,
+        resource_id: str,
+        value: bytes | str,
+        service_id: str = "",
+        peer_id: str | None = None,
+        ttl: int | None = None,
+        ack: int = 1,
+    ) -> WriteResult:
+        """Advertise a service in a resource. `peer_id` names a remote host that must consent."""
+        started = trio.current_time()
+        rid = resource_id_from_text(resource_id)
+        data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        resource = await self._resource_for_write(rid)
+        now = self.clock_ms()
+        host = peer_id_from_text(peer_id) if peer_id else self.me
+        if host == self.me:
+            record = build.make_record(self.key, rid, service_id, data, now, ttl, self.own_addrs(), self.limits)
+        else:
+            record = await self._host_sign(resource, host, service_id, data, now, ttl)
+        validate_entry(record, now, self.limits, self.verifier, rid)
+        result = await self._write(resource, [record.encode()], ack, extra=[])
+        if self.on_latency is not None:
+            self.on_latency("register", trio.current_time() - started)
+        return result
+
+    async def _host_sign(
+        self, resource: SignedResource, host: bytes, service_id: str, data: bytes, now: int, ttl: int | None
+    ) -> SignedRecord:
+        part = build.make_issuer_part(self.key, resource.id, host, service_id, data, now, ttl, self.limits)
+        request = part.to_request()
+        request.resource.CopyFrom(resource.to_pb())
+        reply = await self._ask(ID(host), pb.Message(host_sign=request))
+        body = reply.host_sign_response
+        if body.result.status != Status.OK:
+            raise RegistryError(Status(body.result.status), body.result.text or "host refused to countersign")
+        record = check_entry_bytes(
+            pb.Entry(record=body.record).SerializeToString(), self.clock_ms(), self.limits, self.verifier, resource.id
+        )
+        if not isinstance(record, SignedRecord) or record.issuer_body != part.body:
+            raise RegistryError(Status.INVALID_SIGNATURE, "host returned a record we did not issue")
+        return record
+
+    async def unregister_service(
+        self, resource_id: str, service_id: str = "", peer_id: str | None = None, ack: int = 1
+    ) -> WriteResult:
+        """Sign a tombstone for our record (hosted by `peer_id`, default ourselves) and spread it."""
+        rid = resource_id_from_text(resource_id)
+        resource = await self._resource_for_write(rid)
+        host = peer_id_from_text(peer_id) if peer_id else self.me
+        tombstone = build.make_tombstone(self.key, rid, host, service_id, self.clock_ms(), self.limits)
+        # A remote host must learn of it too, or it would keep renewing the record.
+        extra = [ID(host)] if host != self.me else []
+        return await self._write(resource, [tombstone.encode()], ack, extra=extra)
+
+    async def _write(self, resource: SignedResource, raws: list[bytes], ack: int, extra: list[ID]) -> WriteResult:
+        rid = resource.id
+        if self.store is not None and self.peer_id not in extra:
+            # The host of a record keeps it (and renews it) whether or not it is a replica.
+            self.store.put_entries(rid, raws, self.clock_ms(), resource=resource)
+        peers = await self.routing.replica_set(rid)
+        targets = list(dict.fromkeys([*peers, *extra]))
+        request = pb.PutEntriesRequest(resource_id=rid, entries=raws, resource=resource.to_pb())
+
+        async def ask(peer: ID) -> pb.PutEntriesResponse:
+            reply = await self._ask(peer, pb.Message(put_entries=request))
+            return reply.put_entries_response
+
+        def stored(answer: pb.PutEntriesResponse) -> bool:
+            return answer.result.status == Status.OK and all(r.status == Status.OK for r in answer.results)
+
+        got = await self._gather(targets, ask, len(targets), stored)
+        acks = sum(1 for peer in got.successes if peer in peers)
+        errors = {str(peer): reason for peer, reason in got.errors.items()}
+        return WriteResult(ok=acks >= ack, acks=acks, errors=errors)
+
+    # ================================================================ reads
+
+    async def resolve(self, resource_id: str, ack: int = 1, timeout: float | None = None) -> list[Record]:
+        """Live records of a resource, merged from `ack` replicas: a list, [] when none."""
+        started = trio.current_time()
+        rid = resource_id_from_text(resource_id)
+        state = await self._collect(rid, ack, timeout)
+        records = sort_for_resolve(live_records(state.values(), self.clock_ms()), self.config.weight)
+        if self.on_latency is not None:
+            self.on_latency("resolve", trio.current_time() - started)
+        return [Record.of(r, self.config.weight) for r in records]
+
+    async def _collect(self, rid: bytes, ack: int, timeout: float | None = None) -> dict[Any, Entry]:
+        peers = await self.routing.replica_set(rid)
+        if ack > len(peers):
+            raise RegistryError(Status.UNAVAILABLE, f"ack={ack} but the replica set has {len(peers)} peers reachable")
+        answers: dict[ID, list[Entry]] = {}
+
+        async def ask(peer: ID) -> list[Entry] | None:
+            entries = await self._fetch_entries(peer, rid)
+            if entries is not None:
+                answers[peer] = entries
+            return entries
+
+        got = await gather(
+            peers,
+            ask,
+            need=ack,
+            timeout=timeout or self.config.request_timeout_s,
+            succeeded=lambda e: e is not None,
+            on_unsupported=self.routing.mark_unsupported,
+        )
+        if len(got.successes) < ack:
+            raise RegistryError(
+                Status.UNAVAILABLE,
+                f"only {len(got.successes)} of {ack} replicas answered: {_errors_text(got.errors)}",
+            )
+        state = merge(*(answers[p] for p in got.successes))
+        self._spawn(self._read_repair, rid, {p: answers[p] for p in got.successes}, state)
+        return state
+
+    async def _fetch_entries(self, peer: ID, rid: bytes) -> list[Entry] | None:
+        """All live entries a replica holds (following the cursor); None when it lacks the resource."""
+        entries: list[Entry] = []
+        cursor = b""
+        now = self.clock_ms()
+        for _ in range(10_000):
+            request = pb.GetEntriesRequest(resource_id=rid, limit=PAGE, cursor=cursor, include_tombstones=True)
+            reply = await self._ask(peer, pb.Message(get_entries=request))
+            body = reply.get_entries_response
+            if body.result.status != Status.OK:
+                return None
+            for raw in body.entries:
+                try:
+                    entries.append(check_entry_bytes(raw, now, self.limits, self.verifier, rid))
+                except RegistryError as err:
+                    log.info("replica %s served an invalid entry: %s", peer, err)
+            cursor = body.next_cursor
+            if not cursor:
+                break
+        return entries
+
+    async def _read_repair(self, rid: bytes, answers: dict[ID, list[Entry]], state: dict[Any, Entry]) -> None:
+        resource = self.store.get_resource(rid) if self.store is not None else None
+        for peer, entries in answers.items():
+            have = {e.identity: e.version for e in entries}
+            missing = [e.encode() for ident, e in state.items() if have.get(ident) != e.version]
+            if not missing:
+                continue
+            if resource is None:
+                resource = await self._fetch_resource(rid)
+                if resource is None:
+                    return
+            request = pb.PutEntriesRequest(resource_id=rid, entries=missing, resource=resource.to_pb())
+            with trio.move_on_after(self.config.request_timeout_s):
+                try:
+                    await self._ask(peer, pb.Message(put_entries=request))
+                except (PeerUnavailable, RegistryError) as exc:
+                    log.debug("read repair of %s failed: %s", peer, exc)
+
+    # ================================================================ watch
+
+    @asynccontextmanager
+    async def watch(self, resource_id: str) -> AsyncIterator[AsyncIterator[Event]]:
+        """Yield an async iterator of events: the current records first, then every change."""
+        if self.notifier is None:
+            raise RegistryError(Status.UNAVAILABLE, "this registry has no pubsub")
+        rid = resource_id_from_text(resource_id)
+        # Gossipsub reaches only subscribers among our connections: join the replicas' mesh first.
+        peers = await self.routing.replica_set(rid)
+        async with trio.open_nursery() as nursery:
+            for peer in peers:
+                if peer != self.peer_id:
+                    nursery.start_soon(self._connect, peer)
+        await self.notifier.join(rid)
+        changes = self.notifier.listen(rid)
+        send, receive = trio.open_memory_channel[Event](1024)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_task, rid, changes, send)
+                try:
+                    yield _iterate(receive)
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            self.notifier.unlisten(rid, changes)
+
+    async def _connect(self, peer: ID) -> None:
+        if peer in self.host.get_connected_peers():
+            return
+        with trio.move_on_after(self.config.request_timeout_s):
+            try:
+                await self.host.connect(PeerInfo(peer, self.host.get_peerstore().addrs(peer)))
+            except Exception as exc:
+                log.debug("connect to %s failed: %s", peer, exc)
+
+    async def _watch_task(
+        self, rid: bytes, changes: trio.MemoryReceiveChannel[Entry], send: trio.MemorySendChannel[Event]
+    ) -> None:
+        state: dict[Any, Entry] = {}
+        try:
+            snapshot = await self._collect(rid, 1)
+        except RegistryError as err:
+            log.info("watch snapshot of %s failed (%s); changes only", b58(rid), err)
+            snapshot = {}
+        now = self.clock_ms()
+        # Changes that arrived while the snapshot was taken go through the same precedence rule.
+        for entry in snapshot.values():
+            if isinstance(entry, SignedRecord) and entry.expires_at_ms <= now:
+                continue
+            state[entry.identity] = entry
+            if isinstance(entry, SignedRecord):
+                await send.send(self._event("registered", entry))
+        while True:
+            next_expiry = min((e.expires_at_ms for e in state.values() if isinstance(e, SignedRecord)), default=None)
+            wait = None if next_expiry is None else max(0.0, (next_expiry - self.clock_ms()) / 1000)
+            entry = None
+            with trio.move_on_after(wait if wait is not None else float("inf")):
+                entry = await changes.receive()
+            if entry is None:
+                now = self.clock_ms()
+                for ident, old in list(state.items()):
+                    if isinstance(old, SignedRecord) and old.expires_at_ms <= now:
+                        del state[ident]
+                        await send.send(self._event("expired", old, record=False))
+                continue
+            current = state.get(entry.identity)
+            if current is not None and not wins(entry, current):
+                continue
+            state[entry.identity] = entry
+            if isinstance(entry, SignedRecord):
+                await send.send(self._event("registered", entry))
+            elif isinstance(current, SignedRecord):
+                await send.send(self._event("unregistered", entry, record=False))
+
+    def _event(self, kind: str, entry: Entry, record: bool = True) -> Event:
+        return Event(
+            kind=kind,
+            resource_id=b58(entry.resource_id),
+            issuer=b58(entry.issuer),
+            host=b58(entry.host),
+            service_id=entry.service_id,
+            record=Record.of(entry, self.config.weight) if record and isinstance(entry, SignedRecord) else None,
+        )
+
+    # ================================================================ execute on resource
+
+    async def execute_on_resource(
+        self,
+        resource_id: str,
+        fn: Callable[[Any, Record], Awaitable[T]],
+        ack: int = 1,
+        timeout: float | None = None,
+    ) -> AsyncIterator[tuple[Record, T | BaseException]]:
+        """Resolve, dial each record's host through its addrs, run `await fn(host, record)` concurrently.
+
+        Yields (record, result or exception) in completion order; each call is bounded by `timeout`.
+        """
+        records = await self.resolve(resource_id, ack=ack)
+        results: list[tuple[Record, T | BaseException]] = []
+        limit = timeout or self.config.request_timeout_s
+
+        async def one(record: Record) -> None:
+            try:
+                with trio.fail_after(limit):
+                    await self._dial_record_host(record)
+                    value = await fn(self.host, record)
+                results.append((record, value))
+            except Exception as exc:
+                results.append((record, exc))
+
+        async with trio.open_nursery() as nursery:
+            for record in records:
+                nursery.start_soon(one, record)
+        for item in results:
+            yield item
+
+    async def _dial_record_host(self, record: Record) -> None:
+        peer = ID.from_base58(record.host)
+        if peer == self.peer_id or peer in self.host.get_connected_peers():
+            return
+        addrs = [Multiaddr(a) for a in record.addrs]
+        if addrs:
+            self.host.get_peerstore().add_addrs(peer, addrs, 3600)
+        await self.host.connect(PeerInfo(peer, addrs or self.host.get_peerstore().addrs(peer)))
+
+    # ================================================================ maintenance
+
+    async def replicate_once(self) -> None:
+        """Anti-entropy: exchange digests with each resource's replica set, push and pull differences."""
+        if self.store is None:
+            return
+        self.maintenance.replicate_rounds += 1
+        for rid in self.store.resource_ids():
+            resource = self.store.get_resource(rid)
+            if resource is None:
+                continue
+            peers = await self.routing.replica_set(rid, refresh=True)
+            if self.notifier is not None and self.peer_id in peers:
+                await self.notifier.join(rid)
+            async with trio.open_nursery() as nursery:
+                for peer in peers:
+                    if peer != self.peer_id:
+                        nursery.start_soon(self._sync_with, peer, resource)
+            if peers and peers[0] == self.peer_id:
+                await self._dht_put(resource)
+
+    async def _sync_with(self, peer: ID, resource: SignedResource) -> None:
+        assert self.store is not None
+        rid = resource.id
+        with trio.move_on_after(self.config.request_timeout_s * 2):
+            try:
+                root, items = self.store.digest(rid, self.clock_ms())
+                reply = await self._ask(peer, pb.Message(digest=pb.DigestRequest(resource_id=rid, root=root)))
+                body = reply.digest_response
+                if body.result.status == Status.UNKNOWN_RESOURCE:
+                    theirs: dict[bytes, bytes] = {}
+                elif body.result.status != Status.OK:
+                    return
+                elif body.root == root:
+                    if body.resource_created_at_ms < resource.created_at_ms:
+                        await self._ask(peer, pb.Message(put_resource=pb.PutResourceRequest(resource=resource.to_pb())))
+                    return
+                else:
+                    theirs = {i.identity: i.version for i in body.items}
+                mine = dict(items)
+                push = [ident for ident, version in mine.items() if theirs.get(ident) != version]
+                if push:
+                    raws = self.store.entries_by_identity_digest(rid, push, self.clock_ms())
+                    for start in range(0, len(raws), PAGE):
+                        chunk = raws[start : start + PAGE]
+                        request = pb.PutEntriesRequest(resource_id=rid, entries=chunk, resource=resource.to_pb())
+                        await self._ask(peer, pb.Message(put_entries=request))
+                        self.maintenance.pushed_entries += len(chunk)
+                        self.maintenance.pushed_bytes += sum(len(r) for r in chunk)
+                pull = any(mine.get(ident) != version for ident, version in theirs.items())
+                if pull:
+                    entries = await self._fetch_entries(peer, rid)
+                    if entries:
+                        _, results = self.store.put_entries(rid, [e.encode() for e in entries], self.clock_ms())
+                        self.maintenance.pulled_entries += sum(1 for r in results if r.status is Status.OK)
+            except (PeerUnavailable, RegistryError) as exc:
+                log.debug("sync of %s with %s failed: %s", b58(rid), peer, exc)
+
+    async def renew_once(self) -> int:
+        """Re-sign our host records with less than half their TTL left, and spread them."""
+        if self.store is None:
+            return 0
+        now = self.clock_ms()
+        renewed = 0
+        for record in self.store.due_for_renewal(now):
+            fresh = build.renew(self.key, record, now, self.own_addrs() or None, self.limits)
+            resource = self.store.get_resource(record.resource_id)
+            if resource is None:
+                continue
+            await self._write(resource, [fresh.encode()], 1, extra=[])
+            renewed += 1
+        self.maintenance.renewed += renewed
+        return renewed
+
+    async def gc_once(self) -> Any:
+        if self.store is None:
+            return None
+        removed = self.store.gc(self.clock_ms())
+        self.maintenance.gc_records += removed.records
+        self.maintenance.gc_tombstones += removed.tombstones
+        self.maintenance.gc_resources += removed.resources
+        return removed
+
+
+async def _iterate(receive: trio.MemoryReceiveChannel[Event]) -> AsyncIterator[Event]:
+    async for event in receive:
+        yield event
+
+
+def _result_ok(field_name: str) -> Callable[[pb.Message], bool]:
+    def ok(reply: pb.Message) -> bool:
+        return bool(getattr(reply, field_name).result.status in (Status.OK, Status.SUPERSEDED))
+
+    return ok
+
+
+def _errors_text(errors: dict[Any, str]) -> str:
+    if not errors:
+        return "no replica answered"
+    return "; ".join(f"{peer}: {reason}" for peer, reason in list(errors.items())[:5])
+
+
+@asynccontextmanager
+async def mount(
+    host: Any,
+    dht: Any,
+    pubsub: Any,
+    store: Store | None = None,
+    config: RegistryConfig | None = None,
+    *,
+    serve: bool = True,
+    clock_ms: Callable[[], int] = wall_clock_ms,
+) -> AsyncIterator[Registry]:
+    """Mount the registry on a running py-libp2p host, DHT and pubsub; unmount on exit.
+
+    `store` defaults to an in-memory store when `serve` is true; `serve=False` makes a light
+    client that stores nothing and is never part of a replica set.
+    """
+    config = config or RegistryConfig()
+    if store is None and serve:
+        store = Store(":memory:", local_peer=host.get_id().to_bytes(), limits=config.limits, weight=config.weight)
+    registry = Registry(host, dht, pubsub, store if serve else None, config, clock_ms)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(registry.run)
+        try:
+            yield registry
+        finally:
+            nursery.cancel_scope.cancel()
