@@ -104,6 +104,9 @@ class Registry:
             )
         self._accepted_send, self._accepted_receive = trio.open_memory_channel[tuple[bytes, list[bytes]]](4096)
         self._nursery: trio.Nursery | None = None
+        # Resources fetched for writes by a node that does not store them (a light client):
+        # any valid copy will do for a write, so a short-lived cache saves a round trip each.
+        self._write_resources: dict[bytes, tuple[float, SignedResource]] = {}
 
     # ================================================================ lifecycle
 
@@ -248,43 +251,58 @@ class Registry:
     async def _fetch_resource(self, rid: bytes) -> SignedResource | None:
         """The newest valid copy among the replica set (never a stale local DHT copy)."""
         peers = await self.routing.replica_set(rid)
+        found = await self._ask_resource(rid, peers)
+        if not found:
+            # Our view of the replica set may be stale (churn, a young routing table): look again.
+            fresh = await self.routing.replica_set(rid, refresh=True)
+            if fresh != peers:
+                found = await self._ask_resource(rid, fresh)
+        if not found and self.dht is not None:
+            found = await self._dht_resource(rid)
+        if not found:
+            return None
+        return max(found, key=lambda r: (r.created_at_ms, r.signature))
+
+    async def _ask_resource(self, rid: bytes, peers: list[ID]) -> list[SignedResource]:
 
         async def ask(peer: ID) -> SignedResource | None:
             reply = await self._ask(peer, pb.Message(get_resource=pb.GetResourceRequest(resource_id=rid)))
             body = reply.get_resource_response
-            if body.result.status != Status.OK:
+            if Status(body.result.status) is not Status.OK:
                 return None
             resource = resource_from_pb(body.resource, self.limits)
             validate_resource(resource, self.clock_ms(), self.limits, self.verifier)
             return resource if resource.id == rid else None
 
         got = await self._gather(peers, ask, 1, lambda r: r is not None)
-        found = [r for r in got.successes.values() if r is not None]
-        if not found and self.dht is not None:
-            with trio.move_on_after(self.config.request_timeout_s):
-                try:
-                    value = await fresh_get_value(self.dht, dht_key(rid))
-                except Exception:
-                    value = None
+        return [r for r in got.successes.values() if r is not None]
+
+    async def _dht_resource(self, rid: bytes) -> list[SignedResource]:
+        with trio.move_on_after(self.config.request_timeout_s):
+            try:
+                value = await fresh_get_value(self.dht, dht_key(rid))
                 if value:
-                    try:
-                        resource = resource_from_pb(pb.Resource.FromString(value), self.limits)
-                        validate_resource(resource, self.clock_ms(), self.limits, self.verifier)
-                        if resource.id == rid:
-                            found.append(resource)
-                    except Exception:
-                        pass
-        if not found:
-            return None
-        return max(found, key=lambda r: (r.created_at_ms, r.signature))
+                    resource = resource_from_pb(pb.Resource.FromString(value), self.limits)
+                    validate_resource(resource, self.clock_ms(), self.limits, self.verifier)
+                    if resource.id == rid:
+                        return [resource]
+            except Exception as exc:
+                log.debug("DHT lookup of %s failed: %s", b58(rid), exc)
+        return []
 
     async def _resource_for_write(self, rid: bytes) -> SignedResource:
         local = self.store.get_resource(rid) if self.store is not None else None
         if local is not None:
             return local
+        cached = self._write_resources.get(rid)
+        if cached is not None and trio.current_time() - cached[0] < self.config.replica_cache_ttl_s:
+            return cached[1]
         fetched = await self._fetch_resource(rid)
         if fetched is None:
             raise RegistryError(Status.UNKNOWN_RESOURCE, f"resource {b58(rid)} not found")
+        if len(self._write_resources) > 1024:
+            self._write_resources.clear()
+        self._write_resources[rid] = (trio.current_time(), fetched)
         return fetched
 
     # ================================================================ writes
@@ -323,7 +341,7 @@ class Registry:
         request.resource.CopyFrom(resource.to_pb())
         reply = await self._ask(ID(host), pb.Message(host_sign=request))
         body = reply.host_sign_response
-        if body.result.status != Status.OK:
+        if Status(body.result.status) is not Status.OK:
             raise RegistryError(Status(body.result.status), body.result.text or "host refused to countersign")
         record = check_entry_bytes(
             pb.Entry(record=body.record).SerializeToString(), self.clock_ms(), self.limits, self.verifier, resource.id
@@ -358,11 +376,22 @@ class Registry:
             return reply.put_entries_response
 
         def stored(answer: pb.PutEntriesResponse) -> bool:
-            return answer.result.status == Status.OK and all(r.status == Status.OK for r in answer.results)
+            return Status(answer.result.status) is Status.OK and all(
+                Status(r.status) is Status.OK for r in answer.results
+            )
 
-        got = await self._gather(targets, ask, len(targets), stored)
-        acks = sum(1 for peer in got.successes if peer in peers)
-        errors = {str(peer): reason for peer, reason in got.errors.items()}
+        # Return once `ack` replicas stored it; the rest of the replica set still gets the write.
+        got = await gather(
+            targets,
+            ask,
+            need=max(1, ack) + len(extra),
+            timeout=self.config.request_timeout_s,
+            succeeded=stored,
+            on_unsupported=self.routing.mark_unsupported,
+            background=self._nursery,
+        )
+        acks = sum(1 for peer in list(got.successes) if peer in peers)
+        errors = {str(peer): reason for peer, reason in list(got.errors.items())}
         return WriteResult(ok=acks >= ack, acks=acks, errors=errors)
 
     # ================================================================ reads
@@ -382,11 +411,13 @@ class Registry:
         if ack > len(peers):
             raise RegistryError(Status.UNAVAILABLE, f"ack={ack} but the replica set has {len(peers)} peers reachable")
         answers: dict[ID, list[Entry]] = {}
+        memo: dict[bytes, Entry | None] = {}
 
         async def ask(peer: ID) -> list[Entry] | None:
-            entries = await self._fetch_entries(peer, rid)
-            if entries is not None:
-                answers[peer] = entries
+            pairs = await self._fetch_entries(peer, rid, memo)
+            if pairs is None:
+                return None
+            answers[peer] = entries = [entry for _, entry in pairs]
             return entries
 
         got = await gather(
@@ -406,22 +437,34 @@ class Registry:
         self._spawn(self._read_repair, rid, {p: answers[p] for p in got.successes}, state)
         return state
 
-    async def _fetch_entries(self, peer: ID, rid: bytes) -> list[Entry] | None:
-        """All live entries a replica holds (following the cursor); None when it lacks the resource."""
-        entries: list[Entry] = []
+    async def _fetch_entries(
+        self, peer: ID, rid: bytes, memo: dict[bytes, Entry | None] | None = None
+    ) -> list[tuple[bytes, Entry]] | None:
+        """All live entries a replica holds (following the cursor), as (raw bytes, entry) pairs;
+        None when it lacks the resource. `memo` shares decoding and validation across answers:
+        replicas mostly agree, so most raw entries arrive many times."""
+        memo = {} if memo is None else memo
+        entries: list[tuple[bytes, Entry]] = []
         cursor = b""
         now = self.clock_ms()
         for _ in range(10_000):
             request = pb.GetEntriesRequest(resource_id=rid, limit=PAGE, cursor=cursor, include_tombstones=True)
             reply = await self._ask(peer, pb.Message(get_entries=request))
             body = reply.get_entries_response
-            if body.result.status != Status.OK:
+            if Status(body.result.status) is not Status.OK:
                 return None
             for raw in body.entries:
-                try:
-                    entries.append(check_entry_bytes(raw, now, self.limits, self.verifier, rid))
-                except RegistryError as err:
-                    log.info("replica %s served an invalid entry: %s", peer, err)
+                if raw in memo:
+                    entry = memo[raw]
+                else:
+                    try:
+                        entry = check_entry_bytes(raw, now, self.limits, self.verifier, rid)
+                    except RegistryError as err:
+                        log.info("replica %s served an invalid entry: %s", peer, err)
+                        entry = None
+                    memo[raw] = entry
+                if entry is not None:
+                    entries.append((raw, entry))
             cursor = body.next_cursor
             if not cursor:
                 break
@@ -492,16 +535,16 @@ class Registry:
             snapshot = {}
         now = self.clock_ms()
         # Changes that arrived while the snapshot was taken go through the same precedence rule.
-        for entry in snapshot.values():
-            if isinstance(entry, SignedRecord) and entry.expires_at_ms <= now:
+        for known in snapshot.values():
+            if isinstance(known, SignedRecord) and known.expires_at_ms <= now:
                 continue
-            state[entry.identity] = entry
-            if isinstance(entry, SignedRecord):
-                await send.send(self._event("registered", entry))
+            state[known.identity] = known
+            if isinstance(known, SignedRecord):
+                await send.send(self._event("registered", known))
         while True:
             next_expiry = min((e.expires_at_ms for e in state.values() if isinstance(e, SignedRecord)), default=None)
             wait = None if next_expiry is None else max(0.0, (next_expiry - self.clock_ms()) / 1000)
-            entry = None
+            entry: Entry | None = None
             with trio.move_on_after(wait if wait is not None else float("inf")):
                 entry = await changes.receive()
             if entry is None:
@@ -600,9 +643,9 @@ class Registry:
                 root, items = self.store.digest(rid, self.clock_ms())
                 reply = await self._ask(peer, pb.Message(digest=pb.DigestRequest(resource_id=rid, root=root)))
                 body = reply.digest_response
-                if body.result.status == Status.UNKNOWN_RESOURCE:
+                if Status(body.result.status) is Status.UNKNOWN_RESOURCE:
                     theirs: dict[bytes, bytes] = {}
-                elif body.result.status != Status.OK:
+                elif Status(body.result.status) is not Status.OK:
                     return
                 elif body.root == root:
                     if body.resource_created_at_ms < resource.created_at_ms:
@@ -622,9 +665,9 @@ class Registry:
                         self.maintenance.pushed_bytes += sum(len(r) for r in chunk)
                 pull = any(mine.get(ident) != version for ident, version in theirs.items())
                 if pull:
-                    entries = await self._fetch_entries(peer, rid)
-                    if entries:
-                        _, results = self.store.put_entries(rid, [e.encode() for e in entries], self.clock_ms())
+                    pairs = await self._fetch_entries(peer, rid)
+                    if pairs:
+                        _, results = self.store.put_entries(rid, [raw for raw, _ in pairs], self.clock_ms())
                         self.maintenance.pulled_entries += sum(1 for r in results if r.status is Status.OK)
             except (PeerUnavailable, RegistryError) as exc:
                 log.debug("sync of %s with %s failed: %s", b58(rid), peer, exc)
@@ -662,7 +705,7 @@ async def _iterate(receive: trio.MemoryReceiveChannel[Event]) -> AsyncIterator[E
 
 def _result_ok(field_name: str) -> Callable[[pb.Message], bool]:
     def ok(reply: pb.Message) -> bool:
-        return bool(getattr(reply, field_name).result.status in (Status.OK, Status.SUPERSEDED))
+        return Status(getattr(reply, field_name).result.status) in (Status.OK, Status.SUPERSEDED)
 
     return ok
 

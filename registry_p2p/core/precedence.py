@@ -24,6 +24,8 @@ def wins(candidate: Entry, incumbent: Entry) -> bool:
     a, b = candidate.precedence_key, incumbent.precedence_key
     if a != b:
         return a > b
+    if candidate == incumbent:  # replicas usually agree: skip the encoding below
+        return False
     return candidate.encode() > incumbent.encode()
 
 

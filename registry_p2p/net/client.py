@@ -17,6 +17,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
 from registry_p2p.core.errors import RegistryError, Status
+from registry_p2p.net.compat import open_stream
 from registry_p2p.net.framing import FrameReader, encode_frame
 from registry_p2p.net.server import PROTOCOL_ID
 from registry_p2p.pb import registry_pb2 as pb
@@ -58,7 +59,9 @@ class RegistryClient:
             if channel is not None:
                 return channel
             try:
-                stream = await self.host.new_stream(peer, [TProtocol(PROTOCOL_ID)])
+                stream = await open_stream(self.host, peer, [TProtocol(PROTOCOL_ID)])
+            except trio.TooSlowError as exc:
+                raise PeerUnavailable(peer, "timeout opening a stream") from exc
             except Exception as exc:
                 unsupported = "protocol" in str(exc).lower() or type(exc).__name__ in (
                     "MultiselectClientError",

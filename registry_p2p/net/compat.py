@@ -162,3 +162,29 @@ async def fresh_get_value(dht: Any, key: str) -> bytes | None:
         dht.value_store.remove(key.encode("utf-8"))
     value: bytes | None = await dht.get_value(key)
     return value
+
+
+STREAM_OPEN_TIMEOUT_S = 2.0
+
+
+async def open_stream(host: Any, peer: Any, protocols: list[TProtocol], timeout: float = STREAM_OPEN_TIMEOUT_S) -> Any:
+    """host.new_stream, robust to half-dead connections.
+
+    When a peer goes away, py-libp2p 0.8.1 may keep its connection in the swarm although the
+    socket is closed: new streams on it then hang forever. A stream that does not open within
+    `timeout` on an existing connection means exactly that: drop the connection and dial afresh
+    (which fails at once if the peer is really gone).
+    """
+    had_connection = peer in host.get_connected_peers()
+    with trio.move_on_after(timeout) as scope:
+        return await host.new_stream(peer, protocols)
+    if scope.cancelled_caught and had_connection:
+        log.debug("connection to %s is half dead; redialing", peer)
+        with trio.move_on_after(timeout):
+            try:
+                await host.get_network().close_peer(peer)
+            except Exception as exc:
+                log.debug("close_peer failed: %s", exc)
+        with trio.fail_after(timeout):
+            return await host.new_stream(peer, protocols)
+    raise trio.TooSlowError(f"no stream to {peer} within {timeout} s")

@@ -33,11 +33,14 @@ async def gather(
     timeout: float,
     succeeded: Callable[[T], bool] = lambda _: True,
     on_unsupported: Callable[[ID], None] | None = None,
+    background: trio.Nursery | None = None,
 ) -> Gathered[T]:
     """Ask every peer concurrently; return once `need` answers succeeded, all answered, or timeout.
 
     `ask` returns an answer or raises PeerUnavailable / RegistryError; `succeeded` decides whether
-    an answer counts. Stragglers are cancelled when the call returns.
+    an answer counts. Stragglers are cancelled when the call returns, unless a `background`
+    nursery is given: then they finish there (a write still reaches every replica) while the
+    caller goes on.
     """
     out: Gathered[T] = Gathered()
     done = trio.Event()
@@ -68,12 +71,21 @@ async def gather(
             if pending == 0 or len(out.successes) >= need:
                 done.set()
 
+    async def bounded(peer: ID) -> None:
+        with trio.move_on_after(timeout):
+            await one(peer)
+
     with trio.move_on_after(timeout) as scope:
-        async with trio.open_nursery() as nursery:
+        if background is not None:
             for peer in peers:
-                nursery.start_soon(one, peer)
+                background.start_soon(bounded, peer)
             await done.wait()
-            nursery.cancel_scope.cancel()
+        else:
+            async with trio.open_nursery() as nursery:
+                for peer in peers:
+                    nursery.start_soon(one, peer)
+                await done.wait()
+                nursery.cancel_scope.cancel()
     if scope.cancelled_caught:
         out.timed_out = True
         for peer in peers:

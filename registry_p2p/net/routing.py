@@ -116,20 +116,27 @@ class Routing:
             if hit is not None:
                 return hit
         candidates: list[ID] = []
+        complete = False
         with trio.move_on_after(LOOKUP_TIMEOUT_S):
             try:
                 candidates = await self.dht.peer_routing.find_closest_peers_network(resource_id, count=self.k * 2)
+                complete = True
             except Exception as exc:
                 log.debug("closest-peers lookup failed: %s", exc)
         me = self.host.get_id()
+        if not complete:
+            # A failed lookup must not yield an arbitrary set: fall back to our own routing table.
+            candidates = [*self.dht.routing_table.find_local_closest_peers(resource_id, self.k * 2)]
         candidates = [p for p in dict.fromkeys(candidates) if p != me and self.speaks_registry(p) is not False]
         if not candidates:
-            # A tiny or young network: fall back to what we are connected to.
+            # A tiny or young network: what we are connected to is all there is.
             candidates = [p for p in self.host.get_connected_peers() if self.speaks_registry(p) is not False]
+            complete = False
         if self.serves:
             candidates.append(me)
-        peers = sort_peer_ids_by_distance(resource_id, list(dict.fromkeys(candidates)))[: self.k]
-        self._cache[resource_id] = (trio.current_time(), peers)
+        peers: list[ID] = sort_peer_ids_by_distance(resource_id, list(dict.fromkeys(candidates)))[: self.k]
+        if complete:
+            self._cache[resource_id] = (trio.current_time(), peers)
         return peers
 
     def is_replica(self, resource_id: bytes) -> bool | None:

@@ -37,7 +37,7 @@ MAX_CONSECUTIVE_REFUSALS = 50
 
 
 def result(status: Status, text: str = "") -> pb.Result:
-    return pb.Result(status=int(status), text=text)
+    return pb.Result(status=status.name, text=text)
 
 
 def _from_item(item: ItemResult) -> pb.Result:

@@ -20,7 +20,7 @@ from registry_p2p.node import Node, open_node
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 
 
-def test_config(k: int = 5, **overrides: Any) -> RegistryConfig:
+def cfg(k: int = 5, **overrides: Any) -> RegistryConfig:
     """Maintenance loops effectively off (tests run rounds explicitly), short timeouts."""
     base = RegistryConfig()
     defaults: dict[str, Any] = {
@@ -28,7 +28,7 @@ def test_config(k: int = 5, **overrides: Any) -> RegistryConfig:
         "replicate_interval_s": 3600.0,
         "renew_interval_s": 3600.0,
         "gc_interval_s": 3600.0,
-        "request_timeout_s": 3.0,
+        "request_timeout_s": 6.0,
         "replica_cache_ttl_s": 30.0,
         "gossip_heartbeat_s": 0.5,
     }
@@ -81,6 +81,14 @@ class Network:
         await self.start(slot, serve=serve)
         return slot
 
+    async def add_many(self, n: int, **kwargs: Any) -> list[Slot]:
+        """Start n nodes concurrently, all bootstrapping from the first node."""
+        start = len(self.slots)
+        async with trio.open_nursery() as nursery:
+            for _ in range(n):
+                nursery.start_soon(lambda: self.add(**kwargs))
+        return self.slots[start:]
+
     async def start(self, slot: Slot, *, serve: bool = True, bootstrap: list[str] | None = None) -> None:
         boot = self.bootstrap if bootstrap is None else bootstrap
         slot.stopped = trio.Event()
@@ -111,11 +119,11 @@ class Network:
 async def network(
     n: int, config: RegistryConfig | None = None, tmp: Path | None = None, persistent: bool = False
 ) -> AsyncIterator[Network]:
-    config = config or test_config()
+    config = config or cfg()
     async with trio.open_nursery() as nursery:
         net = Network(nursery, config, tmp)
-        for _ in range(n):
-            await net.add(persistent=persistent)
+        await net.add(persistent=persistent)
+        await net.add_many(n - 1, persistent=persistent)
         try:
             yield net
         finally:

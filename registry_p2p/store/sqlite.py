@@ -1,0 +1,709 @@
+"""SQLite storage applying the core rules atomically (DESIGN §2, §6, §7).
+
+Durability: a file store runs in WAL mode with `synchronous=NORMAL` by default. In WAL mode a
+commit is a write() of the transaction's pages into the -wal file before COMMIT returns, so once
+`put_*` has returned, a process crash (kill -9, an exception tearing the interpreter down) cannot
+lose it: the data sits in the OS page cache and is replayed from the WAL on the next open. What
+NORMAL gives up is the fsync at each commit, so a power loss or kernel crash may lose the last
+transactions (never corrupt the file). Registry data is soft state: hosts renew their records and
+replicas re-push what a peer lacks through anti-entropy, so a lost second of writes heals itself,
+whereas an fsync per batch would cap writes at the disk's flush rate. `synchronous="FULL"` is
+available for operators who want every acknowledged write to survive power loss; the benchmark
+(`python -m registry_p2p.tools.bench_store`) prints both figures.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Literal
+
+from registry_p2p.core.errors import RegistryError, Status
+from registry_p2p.core.limits import DEFAULT_LIMITS, Limits
+from registry_p2p.core.model import (
+    Entry,
+    SignedRecord,
+    SignedResource,
+    decode_entry,
+    identity_digest,
+)
+from registry_p2p.core.precedence import EvictionCandidate, digest_root, eviction_victim, sort_for_resolve, wins
+from registry_p2p.core.signing import Verifier
+from registry_p2p.core.validate import validate_entry, validate_resource
+from registry_p2p.store.schema import MIGRATIONS, migrate
+
+DEFAULT_PAGE = 256
+CURSOR_VERSION = b"\x01"
+_IDENT_BYTES = 16
+# Room left in a 1 MiB frame for the response envelope and the resource copy it carries.
+_PAGE_HEADROOM = 16 * 1024
+_IN_CHUNK = 500  # stays far below SQLite's bound on host parameters
+
+# Stored rows were validated when written. Reading them back must not fail because an operator
+# has since lowered a size limit, so they are decoded without any.
+_UNBOUNDED = 2**62
+_STORED = Limits(
+    min_ttl_s=0,
+    max_ttl_s=_UNBOUNDED,
+    max_value_bytes=_UNBOUNDED,
+    max_label_bytes=_UNBOUNDED,
+    max_service_id_bytes=_UNBOUNDED,
+    max_addrs=_UNBOUNDED,
+    max_addr_bytes=_UNBOUNDED,
+    max_message_bytes=_UNBOUNDED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    status: Status
+    text: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.OK
+
+
+@dataclass(frozen=True, slots=True)
+class GcResult:
+    records: int
+    tombstones: int
+    resources: int
+
+
+OK = ItemResult(Status.OK)
+
+_UPSERT = (
+    "INSERT INTO entries (rk, ident, issuer, host, service_id, is_tombstone, issued_at_ms, host_signed_at_ms,"
+    " expires_at_ms, weight, version, raw, orphan, local_host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (rk, ident) DO UPDATE SET is_tombstone = excluded.is_tombstone,"
+    " issued_at_ms = excluded.issued_at_ms, host_signed_at_ms = excluded.host_signed_at_ms,"
+    " expires_at_ms = excluded.expires_at_ms, weight = excluded.weight, version = excluded.version,"
+    " raw = excluded.raw, orphan = excluded.orphan"
+)
+
+
+def _refusal(err: RegistryError) -> ItemResult:
+    return ItemResult(err.status, err.text)
+
+
+# What a write needs to know about the stored row of an identity.
+_Row = tuple[int, int, int, int, bytes, int]  # is_tombstone, issued_at, host_signed_at, expires_at, raw, orphan
+
+
+class _Batch:
+    """Per-transaction state of one put_entries call.
+
+    The stored rows of the batch's identities are read in one query up front and kept current
+    by the batch's own writes; quota counters are read the first time they are needed and then
+    kept current the same way. A batch of n items thus costs O(1) queries besides its writes.
+    """
+
+    __slots__ = ("issuers", "orphans", "records", "rows")
+
+    def __init__(self, rows: dict[bytes, _Row]) -> None:
+        self.rows = rows
+        self.records: int | None = None
+        self.orphans: int | None = None
+        self.issuers: dict[bytes, int] = {}
+
+    def records_changed(self, issuer: bytes, delta: int) -> None:
+        if self.records is not None:
+            self.records += delta
+        if issuer in self.issuers:
+            self.issuers[issuer] += delta
+
+
+class Store:
+    """The registry's storage: resources, and per identity the winning record or tombstone."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = ":memory:",
+        *,
+        local_peer: bytes,
+        limits: Limits = DEFAULT_LIMITS,
+        verifier: Verifier | None = None,
+        weight: Callable[[bytes], int] = lambda peer: 0,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        decode_cache_size: int = 32768,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError("synchronous must be 'NORMAL' or 'FULL'")
+        self.path = os.fspath(path)
+        self.local_peer = local_peer
+        self.limits = limits
+        self.verifier = verifier if verifier is not None else Verifier()
+        self.weight = weight
+        self._lock = threading.RLock()
+        self._decoded: OrderedDict[bytes, Entry] = OrderedDict()
+        self._decode_cache_size = decode_cache_size
+        in_memory = self.path == ":memory:" or self.path == ""
+        if not in_memory and not self.path.startswith("file:"):
+            # Create it ourselves so that the file (and the -wal/-shm files SQLite derives from its
+            # mode) is never readable by other users, even for an instant.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        # Autocommit mode: every transaction below is explicit. check_same_thread is off because
+        # the network layer may hand calls to a worker thread; self._lock serialises them.
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, uri=self.path.startswith("file:")
+        )
+        try:
+            if not in_memory:
+                mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise RuntimeError(f"could not put {self.path} in WAL mode (got {mode})")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            migrate(self._db, MIGRATIONS, where=self.path)
+            self._adopt_local_peer()
+        except BaseException:
+            self._db.close()
+            raise
+        self._closed = False
+
+    def _adopt_local_peer(self) -> None:
+        """Keep `local_host` true to the peer this store runs as, even after a change of key."""
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'local_peer'").fetchone()
+            if row is not None and row[0] == self.local_peer:
+                return
+            db.execute("UPDATE entries SET local_host = (host = ?)", (self.local_peer,))
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('local_peer', ?)", (self.local_peer,))
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ---------------------------------------------------------------- resources
+
+    def put_resource(self, resource: SignedResource, now_ms: int) -> ItemResult:
+        """Store `resource` unless a newer one is stored (newest created_at wins)."""
+        with self._lock:
+            try:
+                validate_resource(resource, now_ms, self.limits, self.verifier)
+            except RegistryError as err:
+                return _refusal(err)
+            with self._transaction():
+                return self._put_resource(resource)
+
+    def _put_resource(self, new: SignedResource) -> ItemResult:
+        stored = self._resource_row(new.id)
+        if stored is None:
+            self._db.execute(
+                "INSERT INTO resources (id, label, owner, created_at_ms, body, signature, owner_public_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (new.id, new.label, new.owner, new.created_at_ms, new.body, new.signature, new.owner_public_key),
+            )
+            return OK
+        if stored.created_at_ms > new.created_at_ms:
+            return ItemResult(
+                Status.SUPERSEDED,
+                f"a newer version of this resource is stored (created at {stored.created_at_ms} ms, "
+                f"this one at {new.created_at_ms} ms)",
+            )
+        if stored.created_at_ms == new.created_at_ms:
+            # Two signatures for one instant: the greater signature wins on every replica.
+            if (new.signature, new.encode()) == (stored.signature, stored.encode()):
+                return OK
+            if (new.signature, new.encode()) < (stored.signature, stored.encode()):
+                return ItemResult(
+                    Status.SUPERSEDED,
+                    f"another version of this resource created at the same instant ({new.created_at_ms} ms) "
+                    "is stored and wins (greater signature)",
+                )
+        # UPDATE, never REPLACE: a REPLACE deletes the row and would cascade to every entry.
+        self._db.execute(
+            "UPDATE resources SET label = ?, owner = ?, created_at_ms = ?, body = ?, signature = ?,"
+            " owner_public_key = ? WHERE id = ?",
+            (new.label, new.owner, new.created_at_ms, new.body, new.signature, new.owner_public_key, new.id),
+        )
+        return OK
+
+    def _resource_row(self, resource_id: bytes) -> SignedResource | None:
+        row = self._db.execute(
+            "SELECT label, owner, created_at_ms, body, signature, owner_public_key FROM resources WHERE id = ?",
+            (resource_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        label, owner, created_at_ms, body, signature, owner_public_key = row
+        return SignedResource(
+            id=resource_id,
+            label=label,
+            owner=owner,
+            created_at_ms=created_at_ms,
+            body=body,
+            signature=signature,
+            owner_public_key=owner_public_key,
+        )
+
+    def get_resource(self, resource_id: bytes) -> SignedResource | None:
+        with self._lock:
+            return self._resource_row(resource_id)
+
+    def resource_ids(self) -> list[bytes]:
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT id FROM resources ORDER BY id")]
+
+    def _rk(self, resource_id: bytes) -> int | None:
+        row = self._db.execute("SELECT rk FROM resources WHERE id = ?", (resource_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    # ---------------------------------------------------------------- writing entries
+
+    def put_entries(
+        self,
+        resource_id: bytes,
+        entries: Sequence[bytes | Entry],
+        now_ms: int,
+        *,
+        resource: SignedResource | None = None,
+    ) -> tuple[ItemResult, list[ItemResult]]:
+        """Apply a batch in one transaction; return the request's result and one result per item.
+
+        An item that fails (undecodable, forged, stale, over quota) fails alone: the others are
+        still applied, and nothing that failed is stored.
+        """
+        with self._lock:
+            # Decoding and signature checks need no database: done before the write transaction begins.
+            checked: list[tuple[bytes, bytes, Entry] | ItemResult] = []
+            for item in entries:
+                checked.append(self._check_item(item, resource_id, now_ms))
+            resource_result = OK
+            if resource is not None:
+                if resource.id != resource_id:
+                    bad = ItemResult(Status.MALFORMED, "the resource sent with the entries has another id")
+                    return bad, [bad] * len(entries)
+                try:
+                    validate_resource(resource, now_ms, self.limits, self.verifier)
+                except RegistryError as err:
+                    resource_result = _refusal(err)
+            with self._transaction():
+                if resource is not None and resource_result.ok:
+                    resource_result = self._put_resource(resource)
+                rk = self._rk(resource_id)
+                if rk is None:
+                    if resource is not None and not resource_result.ok:
+                        whole = ItemResult(resource_result.status, f"resource: {resource_result.text}")
+                    else:
+                        whole = ItemResult(Status.UNKNOWN_RESOURCE, "resource is not stored here; send it along")
+                    return whole, [whole] * len(entries)
+                valid = [c for c in checked if isinstance(c, tuple)]
+                batch = _Batch(self._stored_rows(rk, [ident for _, ident, _ in valid]))
+                issuers = {e.issuer for _, _, e in valid if not e.is_tombstone and e.host != self.local_peer}
+                batch.issuers = self._issuer_counts(issuers, now_ms)
+                results: list[ItemResult] = []
+                for outcome in checked:
+                    if isinstance(outcome, ItemResult):
+                        results.append(outcome)
+                    else:
+                        raw, ident, entry = outcome
+                        results.append(self._apply(rk, entry, raw, ident, now_ms, batch))
+                return OK, results
+
+    def _stored_rows(self, rk: int, idents: list[bytes]) -> dict[bytes, _Row]:
+        rows: dict[bytes, _Row] = {}
+        wanted = sorted(set(idents))
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            for ident, *row in self._db.execute(
+                "SELECT ident, is_tombstone, issued_at_ms, host_signed_at_ms, expires_at_ms, raw, orphan FROM entries"
+                f" WHERE rk = ? AND ident IN ({','.join('?' * len(chunk))})",
+                (rk, *chunk),
+            ):
+                rows[ident] = tuple(row)  # type: ignore[assignment]
+        return rows
+
+    def _issuer_counts(self, issuers: set[bytes], now_ms: int) -> dict[bytes, int]:
+        counts = dict.fromkeys(issuers, 0)
+        wanted = sorted(issuers)
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            counts.update(
+                self._db.execute(
+                    "SELECT issuer, count(*) FROM entries WHERE issuer IN"
+                    f" ({','.join('?' * len(chunk))}) AND expires_at_ms > ? AND is_tombstone = 0 AND local_host = 0"
+                    " GROUP BY issuer",
+                    (*chunk, now_ms),
+                )
+            )
+        return counts
+
+    def _check_item(
+        self, item: bytes | Entry, resource_id: bytes, now_ms: int
+    ) -> tuple[bytes, bytes, Entry] | ItemResult:
+        try:
+            # An entry object is checked through its encoding too, so that the size limits hold for
+            # local writers (renewal, HostSign) exactly as for bytes from the wire.
+            raw = bytes(item) if isinstance(item, bytes | bytearray | memoryview) else item.encode()
+            entry = decode_entry(raw, self.limits)
+            validate_entry(entry, now_ms, self.limits, self.verifier, resource_id)
+        except RegistryError as err:
+            return _refusal(err)
+        except Exception as exc:  # a decoding surprise is the sender's problem; never the batch's
+            return ItemResult(Status.MALFORMED, f"entry does not decode: {exc}")
+        return raw, identity_digest(entry.identity), entry
+
+    def _apply(self, rk: int, entry: Entry, raw: bytes, ident: bytes, now_ms: int, batch: _Batch) -> ItemResult:
+        try:
+            return self._apply_item(rk, entry, raw, ident, now_ms, batch)
+        except Exception as exc:
+            if not self._db.in_transaction:
+                raise  # SQLite rolled the whole transaction back (disk full, I/O error): the batch failed
+            # Nothing of this item was written (see _write); recount on next use to be safe.
+            batch.records, batch.orphans = None, None
+            batch.issuers = {}
+            return ItemResult(Status.INTERNAL, f"store error: {exc}")
+
+    def _apply_item(self, rk: int, entry: Entry, raw: bytes, ident: bytes, now_ms: int, batch: _Batch) -> ItemResult:
+        row = batch.rows.get(ident)
+        # A row past its lifetime is dead whether or not gc has run yet: it neither blocks a
+        # newcomer nor counts against a quota, so gc timing can never change what a replica accepts.
+        if row is not None and row[3] <= now_ms:
+            row = None
+        held_record = row is not None and not row[0]
+        held_tombstone = row is not None and bool(row[0])
+        if row is not None:
+            refusal = self._precedence(entry, raw, row)
+            if refusal is not None:
+                return refusal
+        counted = entry.host != self.local_peer
+        orphan = 0
+        victim: EvictionCandidate | None = None
+        if isinstance(entry, SignedRecord):
+            expires_at_ms = entry.expires_at_ms
+            host_signed_at_ms = entry.host_signed_at_ms
+            if counted and not held_record:
+                room = self._make_room(rk, entry, now_ms, batch)
+                if isinstance(room, ItemResult):
+                    return room
+                victim = room
+        else:
+            expires_at_ms = entry.issued_at_ms + self.limits.tombstone_lifetime_ms
+            host_signed_at_ms = 0
+            if held_tombstone:
+                orphan = row[5] if row is not None else 0
+            elif not held_record:
+                orphan = 1
+                if batch.orphans is None:
+                    batch.orphans = self._db.execute(
+                        "SELECT count(*) FROM entries WHERE rk = ? AND is_tombstone = 1 AND orphan = 1"
+                        " AND expires_at_ms > ?",
+                        (rk, now_ms),
+                    ).fetchone()[0]
+                if batch.orphans >= self.limits.max_orphan_tombstones_per_resource:
+                    return ItemResult(
+                        Status.LIMIT_EXCEEDED,
+                        f"this resource already holds {batch.orphans} tombstones for records this node never "
+                        f"stored (limit {self.limits.max_orphan_tombstones_per_resource})",
+                    )
+        stored: _Row = (int(entry.is_tombstone), entry.issued_at_ms, host_signed_at_ms, expires_at_ms, raw, orphan)
+        values = (rk, ident, entry.issuer, entry.host, entry.service_id, *stored[:4], self.weight(entry.issuer))
+        self._write((*values, entry.version, raw, orphan, int(not counted)), rk, victim)
+        # Bookkeeping only once the write has succeeded.
+        batch.rows[ident] = stored
+        if victim is not None:
+            batch.rows.pop(identity_digest(victim.identity), None)
+            batch.records_changed(victim.identity[1], -1)
+        if counted and entry.is_tombstone and held_record:
+            batch.records_changed(entry.issuer, -1)
+        elif counted and not entry.is_tombstone and not held_record:
+            batch.records_changed(entry.issuer, +1)
+        if orphan and not held_tombstone and batch.orphans is not None:
+            batch.orphans += 1
+        return OK
+
+    def _write(self, values: tuple[object, ...], rk: int, victim: EvictionCandidate | None) -> None:
+        """Upsert one row, evicting `victim` in the same step: both happen or neither does."""
+        db = self._db
+        if victim is not None:
+            db.execute("SAVEPOINT evict")
+            try:
+                db.execute("DELETE FROM entries WHERE rk = ? AND ident = ?", (rk, identity_digest(victim.identity)))
+                db.execute(_UPSERT, values)
+            except BaseException:
+                db.execute("ROLLBACK TO evict")
+                db.execute("RELEASE evict")
+                raise
+            db.execute("RELEASE evict")
+        else:
+            db.execute(_UPSERT, values)
+
+    def _precedence(self, entry: Entry, raw: bytes, row: _Row) -> ItemResult | None:
+        """None when `entry` supersedes the stored row; otherwise the result to answer."""
+        stored_tombstone, stored_issued, stored_signed, _, stored_raw, _ = row
+        new_prefix = entry.precedence_key[:3]
+        stored_prefix = (stored_issued, int(bool(stored_tombstone)), stored_signed)
+        if new_prefix > stored_prefix:
+            return None
+        if new_prefix == stored_prefix:
+            if raw == stored_raw:
+                return OK
+            # Only a full tie needs the stored entry itself (signatures, then encoding).
+            stored = self._decode(stored_raw)
+            if wins(entry, stored):
+                return None
+            if not wins(stored, entry):
+                return OK  # the same signed entry, carried in a different encoding
+        kind = "a tombstone" if stored_tombstone else "a record"
+        return ItemResult(
+            Status.SUPERSEDED,
+            f"{kind} for this identity issued at {stored_issued} ms is stored and takes precedence over this "
+            f"{'tombstone' if entry.is_tombstone else 'record'} (issued at {entry.issued_at_ms} ms)",
+        )
+
+    def _make_room(
+        self, rk: int, record: SignedRecord, now_ms: int, batch: _Batch
+    ) -> ItemResult | EvictionCandidate | None:
+        """Quotas for a record that adds one live non-host record.
+
+        Returns a refusal, the record to evict in its favour, or None when there is room.
+        """
+        db = self._db
+        count = batch.issuers.get(record.issuer)
+        if count is None:
+            count = db.execute(
+                "SELECT count(*) FROM entries WHERE issuer = ? AND expires_at_ms > ? AND is_tombstone = 0"
+                " AND local_host = 0",
+                (record.issuer, now_ms),
+            ).fetchone()[0]
+            batch.issuers[record.issuer] = count
+        if count >= self.limits.max_records_per_issuer:
+            return ItemResult(
+                Status.LIMIT_EXCEEDED,
+                f"this issuer already has {count} records on this node (limit {self.limits.max_records_per_issuer})",
+            )
+        if batch.records is None:
+            batch.records = db.execute(
+                "SELECT count(*) FROM entries WHERE rk = ? AND expires_at_ms > ? AND is_tombstone = 0"
+                " AND local_host = 0",
+                (rk, now_ms),
+            ).fetchone()[0]
+        if batch.records < self.limits.max_records_per_resource:
+            return None
+        # Only the lowest (weight, host_signed_at) rows can be the victim; fetch all of them so that
+        # the core rule breaks the remaining tie by identity, exactly as everywhere else.
+        lowest = db.execute(
+            "SELECT weight, host_signed_at_ms FROM entries WHERE rk = ? AND expires_at_ms > ? AND is_tombstone = 0"
+            " AND local_host = 0 ORDER BY weight, host_signed_at_ms LIMIT 1",
+            (rk, now_ms),
+        ).fetchone()
+        if lowest is None:
+            return ItemResult(Status.LIMIT_EXCEEDED, f"limit {self.limits.max_records_per_resource} records")
+        candidates = [
+            EvictionCandidate((bytes(rid), issuer, host, service_id), weight, signed_at)
+            for rid, issuer, host, service_id, weight, signed_at in db.execute(
+                "SELECT r.id, e.issuer, e.host, e.service_id, e.weight, e.host_signed_at_ms"
+                " FROM entries e JOIN resources r ON r.rk = e.rk"
+                " WHERE e.rk = ? AND e.expires_at_ms > ? AND e.is_tombstone = 0 AND e.local_host = 0"
+                " AND e.weight = ? AND e.host_signed_at_ms = ?",
+                (rk, now_ms, lowest[0], lowest[1]),
+            )
+        ]
+        victim = eviction_victim(candidates, self.weight(record.issuer), record.host_signed_at_ms)
+        if victim is None:
+            return ItemResult(
+                Status.LIMIT_EXCEEDED,
+                f"this resource holds {batch.records} records (limit {self.limits.max_records_per_resource}) and "
+                "this one ranks no higher than the lowest-weight, oldest of them",
+            )
+        return victim
+
+    # ---------------------------------------------------------------- reading entries
+
+    def _decode(self, raw: bytes) -> Entry:
+        # Keyed by the exact bytes rather than the entry's version: two encodings of one signed entry
+        # (e.g. with and without a carried public key) share a version but decode differently.
+        entry = self._decoded.get(raw)
+        if entry is not None:
+            self._decoded.move_to_end(raw)
+            return entry
+        entry = decode_entry(raw, _STORED)
+        self._decoded[raw] = entry
+        if len(self._decoded) > self._decode_cache_size:
+            self._decoded.popitem(last=False)
+        return entry
+
+    def get_entries(
+        self,
+        resource_id: bytes,
+        now_ms: int,
+        *,
+        limit: int = DEFAULT_PAGE,
+        cursor: bytes = b"",
+        include_tombstones: bool = False,
+        max_bytes: int | None = None,
+    ) -> tuple[list[bytes], bytes]:
+        """One page of live entries (raw bytes) in identity-digest order, and the next cursor.
+
+        The cursor is b"" when nothing follows. A page also stops before `max_bytes` (default: what
+        fits in one frame) but always holds at least one entry, so a walk always progresses.
+        """
+        if limit <= 0:
+            limit = DEFAULT_PAGE
+        budget = self.limits.max_message_bytes - _PAGE_HEADROOM if max_bytes is None else max_bytes
+        after = _parse_cursor(cursor)
+        with self._lock:
+            rk = self._rk(resource_id)
+            if rk is None:
+                return [], b""
+            rows = self._db.execute(
+                "SELECT ident, raw FROM entries WHERE rk = ? AND ident > ? AND expires_at_ms > ?"
+                + ("" if include_tombstones else " AND is_tombstone = 0")
+                + " ORDER BY ident LIMIT ?",
+                (rk, after, now_ms, limit + 1),
+            ).fetchall()
+        page: list[bytes] = []
+        size = 0
+        for _ident, raw in rows[:limit]:
+            if page and size + len(raw) > budget:
+                return page, CURSOR_VERSION + rows[len(page) - 1][0]
+            page.append(raw)
+            size += len(raw)
+        if len(rows) > limit:
+            return page, CURSOR_VERSION + rows[limit - 1][0]
+        return page, b""
+
+    def live_records(self, resource_id: bytes, now_ms: int) -> list[SignedRecord]:
+        """The live records of a resource, decoded, in resolve order (weight, then newest first)."""
+        with self._lock:
+            rk = self._rk(resource_id)
+            if rk is None:
+                return []
+            rows = self._db.execute(
+                "SELECT raw FROM entries WHERE rk = ? AND is_tombstone = 0 AND expires_at_ms > ?", (rk, now_ms)
+            ).fetchall()
+            records = [self._decode(raw) for (raw,) in rows]
+        return sort_for_resolve([r for r in records if isinstance(r, SignedRecord)], self.weight)
+
+    def digest(self, resource_id: bytes, now_ms: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """(root, sorted (identity digest, version) items) over live records and tombstones."""
+        with self._lock:
+            rk = self._rk(resource_id)
+            if rk is None:
+                return digest_root([]), []
+            items: list[tuple[bytes, bytes]] = self._db.execute(
+                "SELECT ident, version FROM entries WHERE rk = ? AND expires_at_ms > ? ORDER BY ident",
+                (rk, now_ms),
+            ).fetchall()
+        return digest_root(items), items
+
+    def entries_by_identity_digest(self, resource_id: bytes, digests: Iterable[bytes], now_ms: int) -> list[bytes]:
+        """Raw live entries (records and tombstones) with these identity digests, in digest order."""
+        wanted = sorted(set(digests))
+        out: list[bytes] = []
+        with self._lock:
+            rk = self._rk(resource_id)
+            if rk is None:
+                return []
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start : start + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                out.extend(
+                    raw
+                    for (raw,) in self._db.execute(
+                        f"SELECT raw FROM entries WHERE rk = ? AND expires_at_ms > ? AND ident IN ({marks})"
+                        " ORDER BY ident",
+                        (rk, now_ms, *chunk),
+                    )
+                )
+        return out
+
+    # ---------------------------------------------------------------- maintenance
+
+    def gc(self, now_ms: int) -> GcResult:
+        """Drop expired records, tombstones past their lifetime, and empty resources past their TTL."""
+        with self._lock, self._transaction() as db:
+            records = db.execute(
+                "DELETE FROM entries WHERE is_tombstone = 0 AND expires_at_ms <= ?", (now_ms,)
+            ).rowcount
+            tombstones = db.execute(
+                "DELETE FROM entries WHERE is_tombstone = 1 AND expires_at_ms <= ?", (now_ms,)
+            ).rowcount
+            # A live tombstone keeps its resource: dropping both would let a stale replica's copy of
+            # the deleted record come back through anti-entropy.
+            resources = db.execute(
+                "DELETE FROM resources WHERE created_at_ms + ? <= ?"
+                " AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.rk = resources.rk AND e.expires_at_ms > ?)",
+                (self.limits.resource_ttl_s * 1000, now_ms, now_ms),
+            ).rowcount
+        return GcResult(records=records, tombstones=tombstones, resources=resources)
+
+    def due_for_renewal(self, now_ms: int) -> list[SignedRecord]:
+        """Live records hosted by this node with half or less of their TTL left."""
+        with self._lock:
+            # now >= host_signed_at + ttl/2  <=>  2*now >= host_signed_at + expires_at, in integers.
+            rows = self._db.execute(
+                "SELECT raw FROM entries WHERE expires_at_ms > ? AND is_tombstone = 0 AND local_host = 1"
+                " AND host_signed_at_ms + expires_at_ms <= 2 * ? ORDER BY expires_at_ms",
+                (now_ms, now_ms),
+            ).fetchall()
+            records = [self._decode(raw) for (raw,) in rows]
+        return [r for r in records if isinstance(r, SignedRecord)]
+
+    def counts(self) -> dict[str, int]:
+        """Rows held (collected or not), for metrics."""
+        with self._lock:
+            resources = self._db.execute("SELECT count(*) FROM resources").fetchone()[0]
+            tombstones, records = 0, 0
+            for is_tombstone, n in self._db.execute("SELECT is_tombstone, count(*) FROM entries GROUP BY 1"):
+                if is_tombstone:
+                    tombstones = n
+                else:
+                    records = n
+        return {"resources": resources, "records": records, "tombstones": tombstones}
+
+    def reweigh(self) -> int:
+        """Recompute the stored weights after the weight function changed; return rows changed."""
+        with self._lock, self._transaction() as db:
+            weights: dict[bytes, int] = {}
+            updates: list[tuple[int, int]] = []
+            for rowid, issuer, stored in db.execute("SELECT rowid, issuer, weight FROM entries"):
+                weight = weights.get(issuer)
+                if weight is None:
+                    weight = weights[issuer] = self.weight(issuer)
+                if weight != stored:
+                    updates.append((weight, rowid))
+            db.executemany("UPDATE entries SET weight = ? WHERE rowid = ?", updates)
+        return len(updates)
+
+
+def _parse_cursor(cursor: bytes) -> bytes:
+    if not cursor:
+        return b""
+    if len(cursor) != 1 + _IDENT_BYTES or cursor[:1] != CURSOR_VERSION:
+        raise RegistryError(Status.MALFORMED, "unknown pagination cursor")
+    return cursor[1:]
+
+
+__all__ = ["GcResult", "ItemResult", "Store"]

@@ -1,0 +1,123 @@
+"""20 nodes in one process, replica sets of 5: convergence, tombstone replication, churn, joins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+
+from registry_p2p.core.ids import resource_id_from_text
+from registry_p2p.core.signing import peer_id_bytes_of
+from registry_p2p.node import Node
+
+from .harness import Network, cfg, distance, key_closer_than, network
+
+ISSUERS = 10
+PER_ISSUER = 5
+
+
+async def register_all(net: Network, rid: str) -> list[Node]:
+    issuers = [s.node for s in await net.add_many(ISSUERS, serve=False)]
+
+    async def issue(node: Node) -> None:
+        for j in range(PER_ISSUER):
+            out = await node.registry.register_service(rid, f"value-{j}".encode(), f"svc-{j}", ack=3)
+            assert out.ok, out
+
+    async with trio.open_nursery() as nursery:
+        for node in issuers:
+            assert node is not None
+            nursery.start_soon(issue, node)
+    return [n for n in issuers if n is not None]
+
+
+async def replicate_everywhere(nodes: list[Node]) -> None:
+    async with trio.open_nursery() as nursery:
+        for node in nodes:
+            nursery.start_soon(node.registry.replicate_once)
+
+
+def holds_live(node: Node, rid: bytes, issuer: str, service_id: str, now: int) -> bool:
+    assert node.store is not None
+    return any(
+        r.service_id == service_id and r.issuer == peer_id_bytes_of_text(issuer)
+        for r in node.store.live_records(rid, now)
+    )
+
+
+def peer_id_bytes_of_text(peer: str) -> bytes:
+    from registry_p2p.core.ids import peer_id_from_text
+
+    return peer_id_from_text(peer)
+
+
+async def test_convergence_and_tombstone_reaching_an_offline_replica(tmp_path: Path) -> None:
+    with trio.fail_after(240):
+        async with network(20, cfg(k=5), tmp=tmp_path, persistent=True) as net:
+            owner = net.nodes[0]
+            rid = await owner.registry.create_resource("convergence")
+            rid_bytes = resource_id_from_text(rid)
+            issuers = await register_all(net, rid)
+            servers = [s for s in net.slots if s.node is not None and s.node.store is not None]
+            for slot in servers:
+                assert slot.node is not None
+                records = await slot.node.registry.resolve(rid, ack=3)
+                assert len(records) == ISSUERS * PER_ISSUER, slot.node.peer_id
+
+            # Take one replica offline, unregister while it is away, bring it back on its data dir.
+            replica_ids = {p.to_bytes() for p in await owner.registry.routing.replica_set(rid_bytes, refresh=True)}
+            away = next(
+                s for s in servers[1:] if s.node is not None and peer_id_bytes_of(s.key_pair.private_key) in replica_ids
+            )
+            await net.stop(away)
+            writer = issuers[0]
+            out = await writer.registry.unregister_service(rid, "svc-0", ack=2)
+            assert out.ok, out
+            await net.start(away)
+            assert away.node is not None and away.node.store is not None
+            now = owner.registry.clock_ms()
+            assert holds_live(away.node, rid_bytes, writer.peer_id, "svc-0", now), "it missed the unregister"
+
+            await replicate_everywhere([s.node for s in servers if s.node is not None])
+            now = owner.registry.clock_ms()
+            assert not holds_live(away.node, rid_bytes, writer.peer_id, "svc-0", now), "tombstone not replicated"
+            for slot in servers:
+                assert slot.node is not None
+                records = await slot.node.registry.resolve(rid, ack=3)
+                assert len(records) == ISSUERS * PER_ISSUER - 1
+                assert not any(r.issuer == writer.peer_id and r.service_id == "svc-0" for r in records)
+
+
+async def test_churn_then_a_closer_node_joins() -> None:
+    with trio.fail_after(240):
+        async with network(20, cfg(k=5)) as net:
+            owner = net.nodes[0]
+            rid = await owner.registry.create_resource("churn")
+            rid_bytes = resource_id_from_text(rid)
+            await register_all(net, rid)
+            servers = [s for s in net.slots if s.node is not None and s.node.store is not None]
+
+            replica_ids = {p.to_bytes() for p in await owner.registry.routing.replica_set(rid_bytes, refresh=True)}
+            victims = [s for s in servers[1:] if peer_id_bytes_of(s.key_pair.private_key) in replica_ids][:4]
+            victims += [s for s in servers[1:] if s not in victims][: 7 - len(victims)]
+            assert len(victims) == 7
+            async with trio.open_nursery() as nursery:
+                for slot in victims:
+                    nursery.start_soon(net.stop, slot)
+            survivors = [s.node for s in servers if s.node is not None]
+            assert len(survivors) == 13
+
+            await replicate_everywhere(survivors)  # one round
+            for node in survivors:
+                records = await node.registry.resolve(rid, ack=1)
+                assert len(records) == ISSUERS * PER_ISSUER, node.peer_id
+
+            # A node closer to the resource than every current replica receives its entries.
+            current = await owner.registry.routing.replica_set(rid_bytes, refresh=True)
+            bound = min(distance(rid_bytes, p.to_bytes()) for p in current)
+            newcomer_slot = await net.add(key_closer_than(rid_bytes, bound))
+            newcomer = newcomer_slot.node
+            assert newcomer is not None and newcomer.store is not None
+            await replicate_everywhere(survivors)
+            assert len(newcomer.store.live_records(rid_bytes, owner.registry.clock_ms())) == ISSUERS * PER_ISSUER
+            assert newcomer.store.get_resource(rid_bytes) is not None

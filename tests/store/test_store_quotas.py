@@ -1,0 +1,183 @@
+"""Per-resource, per-issuer and orphan-tombstone quotas (DESIGN §7), on every write path."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from registry_p2p.core.errors import Status
+from registry_p2p.core.limits import Limits
+from registry_p2p.core.model import SignedRecord
+from registry_p2p.store import Store
+from tests.store.store_helpers import LOCAL, NOW, VERIFIER, StoreFactory, pid, record, resource, tombstone
+
+RID = resource().id
+FOUR = Limits(max_records_per_resource=4)
+
+
+def _weights(table: dict[int, int]) -> dict[bytes, int]:
+    return {pid(i): w for i, w in table.items()}
+
+
+def _full_store(make_store: StoreFactory, weights: dict[int, int], limits: Limits = FOUR) -> Store:
+    """Four records, issuers 2..5, host-signed at NOW+2..NOW+5 (issuer 2 is the oldest)."""
+    table = _weights(weights)
+    st = make_store(limits=limits, weight=lambda peer: table.get(peer, 0))
+    st.put_resource(resource(), NOW)
+    items = st.put_entries(RID, [record(i, signed_at=NOW + i) for i in range(2, 6)], NOW + 10)[1]
+    assert all(r.ok for r in items)
+    return st
+
+
+def _issuers(st: Store, now: int = NOW + 10) -> set[int]:
+    by_peer = {pid(i): i for i in range(20)}
+    return {by_peer[r.issuer] for r in st.live_records(RID, now)}
+
+
+def test_higher_weight_evicts_the_lowest(make_store: StoreFactory) -> None:
+    st = _full_store(make_store, {2: 5, 3: 1, 4: 5, 5: 5, 6: 2})
+    assert st.put_entries(RID, [record(6, signed_at=NOW)], NOW + 10)[1][0].ok
+    assert _issuers(st) == {2, 4, 5, 6}
+
+
+def test_equal_weight_and_newer_evicts_the_oldest(make_store: StoreFactory) -> None:
+    st = _full_store(make_store, {})
+    assert st.put_entries(RID, [record(6, signed_at=NOW + 6)], NOW + 10)[1][0].ok
+    assert _issuers(st) == {3, 4, 5, 6}
+
+
+def test_lower_weight_is_refused(make_store: StoreFactory) -> None:
+    st = _full_store(make_store, {2: 3, 3: 3, 4: 3, 5: 3, 6: 1})
+    result = st.put_entries(RID, [record(6, signed_at=NOW + 9)], NOW + 10)[1][0]
+    assert result.status == Status.LIMIT_EXCEEDED and "limit 4" in result.text
+    assert _issuers(st) == {2, 3, 4, 5}
+
+
+def test_equal_weight_and_older_is_refused(make_store: StoreFactory) -> None:
+    st = _full_store(make_store, {})
+    assert st.put_entries(RID, [record(6, signed_at=NOW + 1)], NOW + 10)[1][0].status == Status.LIMIT_EXCEEDED
+    assert _issuers(st) == {2, 3, 4, 5}
+
+
+def test_replacing_an_existing_identity_is_not_new(make_store: StoreFactory) -> None:
+    st = _full_store(make_store, {2: -1})
+    # Issuer 2 has the lowest weight and the oldest signature, yet may still update its own record.
+    update = record(2, at=NOW + 1, value=b"updated")
+    assert st.put_entries(RID, [update], NOW + 10)[1][0].ok
+    assert _issuers(st) == {2, 3, 4, 5}
+
+
+def test_the_limit_holds_within_a_batch(make_store: StoreFactory) -> None:
+    st = make_store(limits=FOUR)
+    st.put_resource(resource(), NOW)
+    batch = [record(i, signed_at=NOW + 100 - i) for i in range(2, 12)]  # newest first: all but 4 refused
+    items = st.put_entries(RID, batch, NOW + 100)[1]
+    assert [r.status for r in items] == [Status.OK] * 4 + [Status.LIMIT_EXCEEDED] * 6
+    assert len(st.live_records(RID, NOW + 100)) == 4
+    batch = [record(i, "s2", signed_at=NOW + 100 + i) for i in range(2, 12)]  # each newer: each evicts
+    items = st.put_entries(RID, batch, NOW + 100)[1]
+    assert all(r.ok for r in items)
+    assert _issuers(st, NOW + 100) == {8, 9, 10, 11}
+    assert st.counts()["records"] == 4
+
+
+def test_expired_rows_do_not_count(make_store: StoreFactory) -> None:
+    st = make_store(limits=FOUR)
+    st.put_resource(resource(), NOW)
+    assert all(r.ok for r in st.put_entries(RID, [record(i, ttl_s=60) for i in range(2, 6)], NOW)[1])
+    later = NOW + 60_000  # all four expired, none collected
+    assert st.put_entries(RID, [record(6, at=later, signed_at=later)], later)[1][0].ok
+    assert st.counts()["records"] == 5
+    assert _issuers(st, later) == {6}
+
+
+def test_host_records_of_the_local_peer_are_exempt(make_store: StoreFactory) -> None:
+    st = _full_store(make_store, {})
+    mine = [record(LOCAL, f"local-{i}") for i in range(6)]
+    hosted_for_others = [record(7, f"hosted-{i}", host=LOCAL) for i in range(3)]
+    assert all(r.ok for r in st.put_entries(RID, mine + hosted_for_others, NOW + 10)[1])
+    assert len(st.live_records(RID, NOW + 10)) == 4 + 9
+    # ...and they are never evicted to make room.
+    assert st.put_entries(RID, [record(6, signed_at=NOW + 9)], NOW + 10)[1][0].ok
+    assert _issuers(st) == {3, 4, 5, 6, LOCAL, 7}
+
+
+def test_a_tombstone_frees_its_slot(make_store: StoreFactory) -> None:
+    st = _full_store(make_store, {6: -5})
+    assert st.put_entries(RID, [record(6)], NOW + 10)[1][0].status == Status.LIMIT_EXCEEDED
+    assert st.put_entries(RID, [tombstone(3, at=NOW + 1), record(6)], NOW + 10)[1][1].ok
+
+
+def test_per_issuer_quota(make_store: StoreFactory) -> None:
+    st = make_store(limits=Limits(max_records_per_issuer=3))
+    resources = [resource(1, f"r{i}") for i in range(3)]
+    for res in resources:
+        st.put_resource(res, NOW)
+    assert st.put_entries(resources[0].id, [record(2, "a", res=resources[0])], NOW)[1][0].ok
+    items = st.put_entries(resources[1].id, [record(2, s, res=resources[1]) for s in ("a", "b", "c")], NOW)[1]
+    assert [r.status for r in items] == [Status.OK, Status.OK, Status.LIMIT_EXCEEDED]
+    assert "issuer" in items[2].text
+    # No eviction for this quota; updates of held identities and other issuers still pass.
+    items = st.put_entries(resources[2].id, [record(2, "a", res=resources[2]), record(3, "a", res=resources[2])], NOW)[
+        1
+    ]
+    assert [r.status for r in items] == [Status.LIMIT_EXCEEDED, Status.OK]
+    assert st.put_entries(resources[1].id, [record(2, "a", res=resources[1], at=NOW + 1)], NOW + 1)[1][0].ok
+    # A tombstone gives the issuer a slot back; its own host records never count.
+    tomb = tombstone(2, "a", res=resources[0], at=NOW + 2)
+    assert st.put_entries(resources[0].id, [tomb], NOW + 2)[1][0].ok
+    assert st.put_entries(resources[2].id, [record(2, "a", res=resources[2])], NOW + 2)[1][0].ok
+
+
+def test_orphan_tombstones_are_bounded(make_store: StoreFactory) -> None:
+    st = make_store(limits=Limits(max_orphan_tombstones_per_resource=2))
+    st.put_resource(resource(), NOW)
+    st.put_entries(RID, [record(2, "held")], NOW)
+    items = st.put_entries(RID, [tombstone(3, "x"), tombstone(4, "x"), tombstone(5, "x")], NOW)[1]
+    assert [r.status for r in items] == [Status.OK, Status.OK, Status.LIMIT_EXCEEDED]
+    # Deleting a held record, or renewing a stored tombstone, is not an orphan.
+    items = st.put_entries(RID, [tombstone(2, "held", at=NOW + 1), tombstone(3, "x", at=NOW + 1)], NOW + 1)[1]
+    assert all(r.ok for r in items)
+    # Orphans past their lifetime no longer count.
+    later = NOW + Limits().tombstone_lifetime_ms + 2
+    assert st.put_entries(RID, [tombstone(5, "x", at=later)], later)[1][0].ok
+
+
+def test_reweigh_changes_who_is_evicted(make_store: StoreFactory) -> None:
+    table: dict[bytes, int] = {}
+    st = make_store(limits=FOUR, weight=lambda peer: table.get(peer, 0))
+    st.put_resource(resource(), NOW)
+    st.put_entries(RID, [record(i, signed_at=NOW + i) for i in range(2, 6)], NOW + 10)
+    table.update(_weights({2: 9, 3: 9, 4: 9, 5: 1, 6: 5}))
+    assert st.reweigh() == 4
+    assert st.put_entries(RID, [record(6)], NOW + 10)[1][0].ok
+    assert _issuers(st) == {2, 3, 4, 6}
+
+
+_POOL: list[SignedRecord] = []
+
+
+def _pool() -> list[SignedRecord]:
+    if not _POOL:
+        _POOL.extend(record(2 + i % 6, f"s{i % 3}", at=NOW + i % 4, signed_at=NOW + i) for i in range(36))
+    return _POOL
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    batches=st.lists(st.lists(st.integers(0, 35), min_size=1, max_size=12), min_size=1, max_size=6),
+    weights=st.lists(st.integers(0, 2), min_size=6, max_size=6),
+)
+def test_quotas_hold_for_any_sequence_of_batches(batches: list[list[int]], weights: list[int]) -> None:
+    table = _weights({2 + i: w for i, w in enumerate(weights)})
+    limits = Limits(max_records_per_resource=3, max_records_per_issuer=2)
+    with Store(local_peer=pid(LOCAL), limits=limits, verifier=VERIFIER, weight=lambda p: table.get(p, 0)) as s:
+        s.put_resource(resource(), NOW)
+        for batch in batches:
+            s.put_entries(RID, [_pool()[i] for i in batch], NOW + 100)
+            live = s.live_records(RID, NOW + 100)
+            assert len(live) <= 3
+            per_issuer: dict[bytes, int] = {}
+            for rec in live:
+                per_issuer[rec.issuer] = per_issuer.get(rec.issuer, 0) + 1
+            assert max(per_issuer.values(), default=0) <= 2
