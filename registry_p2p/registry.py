@@ -33,7 +33,7 @@ from registry_p2p.net.client import PeerUnavailable, RegistryClient
 from registry_p2p.net.compat import fresh_get_value
 from registry_p2p.net.fanout import gather
 from registry_p2p.net.notify import Notifier
-from registry_p2p.net.routing import ResourceValidator, Routing, dht_key
+from registry_p2p.net.routing import DHT_NAMESPACE, ResourceValidator, Routing, dht_key
 from registry_p2p.net.server import PROTOCOL_ID, RegistryServer
 from registry_p2p.pb import registry_pb2 as pb
 from registry_p2p.store import Store
@@ -113,7 +113,7 @@ class Registry:
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve and maintain until cancelled. `mount` runs this for you."""
         if self.dht is not None:
-            self.dht.register_validator("registry", ResourceValidator(self.limits, self.verifier, self.clock_ms))
+            self.dht.register_validator(DHT_NAMESPACE, ResourceValidator(self.limits, self.verifier, self.clock_ms))
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             if self.notifier is not None:

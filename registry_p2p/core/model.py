@@ -52,7 +52,7 @@ class SignedResource:
 
     @property
     def dht_key(self) -> str:
-        return f"/registry/{b58(self.id)}"
+        return f"/reg/{b58(self.id)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,10 @@ from registry_p2p.net.server import PROTOCOL_ID
 
 log = logging.getLogger("registry_p2p.routing")
 
-DHT_NAMESPACE = "registry"
+# Short on purpose: py-libp2p 0.8.1 ignores FIND_NODE requests whose key is over 50 bytes and
+# not a multihash, and "/registry/<44 base58 chars>" is 54, so no lookup for it ever left the
+# local routing table. "/reg/<id>" is at most 49 bytes.
+DHT_NAMESPACE = "reg"
 LOOKUP_TIMEOUT_S = 10.0
 
 
@@ -31,7 +34,7 @@ def dht_key(resource_id: bytes) -> str:
 
 
 class ResourceValidator(Validator):  # type: ignore[misc]
-    """DHT values under /registry/<id>: an owner-signed Resource whose id matches the key.
+    """DHT values under /reg/<id>: an owner-signed Resource whose id matches the key.
 
     select() keeps the newest created_at_ms, so an owner refreshes a resource by re-creating it.
     """

@@ -69,7 +69,7 @@ def test_resource_round_trip(resource: SignedResource, verifier: Verifier) -> No
     again = decode_resource(resource.encode(), L)
     assert again == resource
     validate_resource(again, NOW, L, verifier)
-    assert resource.dht_key == f"/registry/{b58(resource.id)}"
+    assert resource.dht_key == f"/reg/{b58(resource.id)}"
 
 
 def test_record_round_trips_every_field(alice: KeyPair, resource: SignedResource, verifier: Verifier) -> None:
