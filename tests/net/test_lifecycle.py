@@ -11,11 +11,13 @@ import pytest
 import trio
 from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.network.exceptions import SwarmException
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p.security.insecure.transport import PLAINTEXT_PROTOCOL_ID, InsecureTransport
 from multiaddr import Multiaddr
 
 from registry_p2p.core import build
+from registry_p2p.net.client import PeerUnavailable
 from registry_p2p.net.compat import fresh_get_value
 from registry_p2p.net.routing import dht_key
 from registry_p2p.node import NodeError, open_node
@@ -76,7 +78,7 @@ async def test_noise_only_refuses_plaintext() -> None:
         key_pair = create_new_key_pair()
         plain = new_host(key_pair=key_pair, sec_opt={PLAINTEXT_PROTOCOL_ID: InsecureTransport(key_pair)})
         async with plain.run([Multiaddr(LOOPBACK)]):
-            with pytest.raises(Exception), trio.fail_after(15):
+            with pytest.raises(SwarmException), trio.fail_after(15):
                 await plain.connect(PeerInfo(node.host.get_id(), node.host.get_transport_addrs()))
             await plain.close()
 
@@ -110,7 +112,7 @@ async def test_a_request_to_a_departed_peer_fails_fast() -> None:
         await a.registry.client.request(b_id, request)
         await net.stop(b_slot)
         started = trio.current_time()
-        with pytest.raises(Exception):
+        with pytest.raises(PeerUnavailable):
             await a.registry.client.request(b_id, request, timeout=20)
         assert trio.current_time() - started < 6
 
