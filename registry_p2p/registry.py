@@ -104,6 +104,7 @@ class Registry:
             )
         self._accepted_send, self._accepted_receive = trio.open_memory_channel[tuple[bytes, list[bytes]]](4096)
         self._nursery: trio.Nursery | None = None
+        self._background: _Background | None = None
         # Resources fetched for writes by a node that does not store them (a light client):
         # any valid copy will do for a write, so a short-lived cache saves a round trip each.
         self._write_resources: dict[bytes, tuple[float, SignedResource]] = {}
@@ -116,6 +117,7 @@ class Registry:
             self.dht.register_validator(DHT_NAMESPACE, ResourceValidator(self.limits, self.verifier, self.clock_ms))
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            self._background = _Background(nursery)
             if self.notifier is not None:
                 await nursery.start(self.notifier.run)
             if self.server is not None:
@@ -125,9 +127,14 @@ class Registry:
                     assert self.store is not None
                     for rid in self.store.resource_ids():
                         await self.notifier.join(rid)
-                nursery.start_soon(self._loop, self.config.replicate_interval_s, self.replicate_once, 0.2)
-                nursery.start_soon(self._loop, self.config.renew_interval_s, self.renew_once, 0.5)
-                nursery.start_soon(self._loop, self.config.gc_interval_s, self.gc_once, 0.5)
+                first_replicate = self.config.replicate_interval_s * 0.2
+                if self.config.startup_replicate_delay_s is not None and self.store.resource_ids():
+                    first_replicate = self.config.startup_replicate_delay_s
+                nursery.start_soon(self._loop, self.config.replicate_interval_s, self.replicate_once, first_replicate)
+                nursery.start_soon(
+                    self._loop, self.config.renew_interval_s, self.renew_once, 0.5 * self.config.renew_interval_s
+                )
+                nursery.start_soon(self._loop, self.config.gc_interval_s, self.gc_once, 0.5 * self.config.gc_interval_s)
             task_status.started()
             try:
                 await trio.sleep_forever()
@@ -138,8 +145,8 @@ class Registry:
                             self.host.remove_stream_handler(TProtocol(PROTOCOL_ID))
                     await self.client.close()
 
-    async def _loop(self, interval: float, step: Callable[[], Awaitable[Any]], first_fraction: float) -> None:
-        await trio.sleep(interval * first_fraction * self._jitter())
+    async def _loop(self, interval: float, step: Callable[[], Awaitable[Any]], first_delay: float) -> None:
+        await trio.sleep(first_delay * self._jitter())
         while True:
             try:
                 await step()
@@ -206,8 +213,19 @@ class Registry:
                 log.exception("announcing accepted entries failed")
 
     def _spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        if self._nursery is not None:
-            self._nursery.start_soon(fn, *args)
+        if self._background is not None:
+            self._background.start_soon(fn, *args)
+
+    async def settle(self, timeout: float | None = None) -> bool:
+        """Wait until background work is done: writes still reaching the rest of a replica set
+        after `ack` answers, read repairs. A short-lived client calls this before it exits.
+        Returns False when `timeout` (default: the request timeout) passed first."""
+        if self._background is None:
+            return True
+        with trio.move_on_after(self.config.request_timeout_s if timeout is None else timeout):
+            await self._background.idle()
+            return True
+        return False
 
     # ================================================================ resources
 
@@ -388,7 +406,7 @@ class Registry:
             timeout=self.config.request_timeout_s,
             succeeded=stored,
             on_unsupported=self.routing.mark_unsupported,
-            background=self._nursery,
+            background=self._background,  # type: ignore[arg-type]
         )
         acks = sum(1 for peer in list(got.successes) if peer in peers)
         errors = {str(peer): reason for peer, reason in list(got.errors.items())}
@@ -696,6 +714,34 @@ class Registry:
         self.maintenance.gc_tombstones += removed.tombstones
         self.maintenance.gc_resources += removed.resources
         return removed
+
+
+class _Background:
+    """Starts tasks in the registry's nursery and counts them, so `settle` can wait for them."""
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        self._running = 0
+        self._done = trio.Event()
+        self._done.set()
+
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        if self._running == 0:
+            self._done = trio.Event()
+        self._running += 1
+        self._nursery.start_soon(self._run, fn, args)
+
+    async def _run(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        try:
+            await fn(*args)
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._done.set()
+
+    async def idle(self) -> None:
+        while self._running:
+            await self._done.wait()
 
 
 async def _iterate(receive: trio.MemoryReceiveChannel[Event]) -> AsyncIterator[Event]:

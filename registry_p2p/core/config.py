@@ -23,6 +23,9 @@ class RegistryConfig:
     # A server drops a stream on which no complete request arrived for this long.
     stream_idle_timeout_s: float = 60.0
     replicate_interval_s: float = 3600.0
+    # A node that starts with entries in its store re-announces them this soon (None: at the
+    # first regular round), so a restarted replica catches up at once.
+    startup_replicate_delay_s: float | None = 5.0
     renew_interval_s: float = 600.0
     gc_interval_s: float = 600.0
     # Each wait is multiplied by a random factor in [1 - jitter, 1 + jitter].
@@ -54,6 +57,8 @@ class RegistryConfig:
                 raise ValueError(f"{name} must be positive")
         if not 0 <= self.jitter < 1:
             raise ValueError("jitter must be in [0, 1)")
+        if self.startup_replicate_delay_s is not None and self.startup_replicate_delay_s < 0:
+            raise ValueError("startup_replicate_delay_s must not be negative")
 
 
 _TOP_KEYS = {

@@ -48,6 +48,10 @@ class Limits:
             "max_records_per_resource",
             "max_records_per_issuer",
             "request_burst",
+            "max_addrs",
+            "max_addr_bytes",
+            "resource_ttl_s",
+            "max_orphan_tombstones_per_resource",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

@@ -31,6 +31,7 @@ def cfg(k: int = 5, **overrides: Any) -> RegistryConfig:
         "request_timeout_s": 6.0,
         "replica_cache_ttl_s": 30.0,
         "gossip_heartbeat_s": 0.5,
+        "startup_replicate_delay_s": None,
     }
     defaults.update(overrides)
     return replace(base, **defaults)

@@ -101,3 +101,22 @@ def _info(node):  # type: ignore[no-untyped-def]
 async def _wait_subscribed(publisher, subscriber, topic: str) -> None:  # type: ignore[no-untyped-def]
     with trio.fail_after(10):
         await publisher.pubsub.wait_for_subscription(subscriber.host.get_id(), topic)
+
+
+async def test_expiry_is_an_event() -> None:
+    from dataclasses import replace
+
+    base = cfg(k=3)
+    config = replace(base, limits=replace(base.limits, min_ttl_s=1))
+    with trio.fail_after(60):
+        async with network(4, config) as net:
+            client = (await net.add(serve=False)).node
+            assert client is not None
+            rid = await client.registry.create_resource("short-lived")
+            async with net.nodes[3].registry.watch(rid) as events:
+                await client.registry.register_service(rid, b"v", "brief", ttl=2)
+                first = await next_event(events, timeout=5)
+                assert first.kind == "registered"
+                expired = await next_event(events, timeout=5)
+                assert (expired.kind, expired.service_id, expired.record) == ("expired", "brief", None)
+            assert await net.nodes[0].registry.resolve(rid) == []
