@@ -120,11 +120,10 @@ class Registry:
             self._background = _Background(nursery)
             if self.notifier is not None:
                 await nursery.start(self.notifier.run)
-            if self.server is not None:
+            if self.server is not None and self.store is not None:
                 self.host.set_stream_handler(TProtocol(PROTOCOL_ID), self.server.handle_stream)
                 nursery.start_soon(self._publish_accepted)
                 if self.notifier is not None:
-                    assert self.store is not None
                     for rid in self.store.resource_ids():
                         await self.notifier.join(rid)
                 first_replicate = self.config.replicate_interval_s * 0.2
