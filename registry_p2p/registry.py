@@ -82,7 +82,9 @@ class Registry:
         self.key = host.get_private_key()
         self.peer_id: ID = host.get_id()
         self.me = peer_id_bytes_of(self.key)
-        self.verifier = Verifier()
+        # One verifier (and cache) for the store, the server and the change feed: an entry a replica
+        # accepted is then checked again by its own gossip validator as a cache hit.
+        self.verifier = store.verifier if store is not None else Verifier()
         self.store = store
         self.serves = store is not None
         self.client = RegistryClient(host, self.limits.max_message_bytes, config.request_timeout_s)
@@ -186,6 +188,7 @@ class Registry:
             timeout=self.config.request_timeout_s,
             succeeded=succeeded,
             on_unsupported=self.routing.mark_unsupported,
+            window=need + 1,
         )
 
     def _check_gossip(self, resource_id: bytes, data: bytes) -> Entry | None:
@@ -247,7 +250,8 @@ class Registry:
         got = await self._gather(peers, ask, len(peers), _result_ok("put_resource_response"))
         if self.notifier is not None and self.serves:
             await self.notifier.join(resource.id)
-        await self._dht_put(resource)
+        # The DHT copy serves plain libp2p peers; the replicas already answer for the resource.
+        self._spawn(self._dht_put, resource)
         if not got.successes:
             raise RegistryError(Status.UNAVAILABLE, f"resource wasn't created: {_errors_text(got.errors)}")
         return b58(resource.id)
@@ -385,7 +389,7 @@ class Registry:
             # The host of a record keeps it (and renews it) whether or not it is a replica.
             self.store.put_entries(rid, raws, self.clock_ms(), resource=resource)
         peers = await self.routing.replica_set(rid)
-        targets = list(dict.fromkeys([*peers, *extra]))
+        targets = list(dict.fromkeys([*extra, *peers]))
         request = pb.PutEntriesRequest(resource_id=rid, entries=raws, resource=resource.to_pb())
 
         async def ask(peer: ID) -> pb.PutEntriesResponse:
@@ -398,14 +402,17 @@ class Registry:
             )
 
         # Return once `ack` replicas stored it; the rest of the replica set still gets the write.
+        # The closest replicas are asked first (one spare): those a resolve asks first too.
+        need = max(1, ack) + len(extra)
         got = await gather(
             targets,
             ask,
-            need=max(1, ack) + len(extra),
+            need=need,
             timeout=self.config.request_timeout_s,
             succeeded=stored,
             on_unsupported=self.routing.mark_unsupported,
-            background=self._background,  # type: ignore[arg-type]
+            background=self._background,
+            window=need + 1,
         )
         acks = sum(1 for peer in list(got.successes) if peer in peers)
         errors = {str(peer): reason for peer, reason in list(got.errors.items())}
@@ -444,6 +451,7 @@ class Registry:
             timeout=timeout or self.config.request_timeout_s,
             succeeded=lambda e: e is not None,
             on_unsupported=self.routing.mark_unsupported,
+            window=ack + 1,  # the closest replicas first, one spare; more only on failure
         )
         if len(got.successes) < ack:
             raise RegistryError(

@@ -52,14 +52,15 @@ class RegistryClient:
         self._opening: dict[ID, trio.Lock] = {}
         self._ids = itertools.count(1)
 
-    async def _channel(self, peer: ID) -> _Channel:
+    async def _channel(self, peer: ID, deadline: float) -> _Channel:
         lock = self._opening.setdefault(peer, trio.Lock())
         async with lock:
             channel = self._channels.get(peer)
             if channel is not None:
                 return channel
             try:
-                stream = await open_stream(self.host, peer, [TProtocol(PROTOCOL_ID)])
+                timeout = max(0.0, deadline - trio.current_time())
+                stream = await open_stream(self.host, peer, [TProtocol(PROTOCOL_ID)], timeout)
             except trio.TooSlowError as exc:
                 raise PeerUnavailable(peer, "timeout opening a stream") from exc
             except Exception as exc:
@@ -88,7 +89,7 @@ class RegistryClient:
         deadline = trio.current_time() + (timeout or self.default_timeout)
         for attempt in (0, 1):
             with trio.move_on_at(deadline) as scope:
-                channel = await self._channel(peer)
+                channel = await self._channel(peer, deadline)
                 reused = channel.uses > 0
                 try:
                     async with channel.lock:

@@ -8,8 +8,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import time
 from typing import Any
 
+import libp2p.pubsub.gossipsub as _gossipsub_module
+import libp2p.pubsub.pubsub as _pubsub_module
 import trio
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as x25519_pair
@@ -42,10 +45,53 @@ def message_id(message: Any) -> bytes:
     return hashlib.sha256(bytes(message.data)).digest()
 
 
+class _GossipSub(GossipSub):
+    """GossipSub whose pending-message queues cost O(1) per publish instead of O(queue length).
+
+    py-libp2p 0.8.1 queues each published message for every connected peer not (yet) known to
+    be subscribed to the topic, and before each append rescans that peer's whole queue for
+    expired entries. The queue is in time order: only a queue whose oldest entry has expired needs
+    the scan, and an over-long one is cut to half the cap at once, so the cut is rare too.
+    """
+
+    def _prune_pending_messages(self, peer_id: Any) -> None:
+        queue = self._pending_messages.get(peer_id)
+        if queue and queue[0][0] >= time.time() - self._pending_messages_ttl:
+            cap = self._max_pending_messages_per_peer
+            if len(queue) > cap:
+                del queue[: len(queue) - cap // 2]
+            return
+        super()._prune_pending_messages(peer_id)
+
+
+_ENVELOPE_TTL_S = 1.0
+_envelopes: dict[int, tuple[float, Any, tuple[bytes, bool]]] = {}
+
+
+def _cached_envelope(host: Any) -> tuple[bytes, bool]:
+    """py-libp2p 0.8.1 rebuilds the host's address list (parsing multiaddrs: ~0.4 ms) to attach its
+    signed peer record to *every* pubsub RPC; the record is reused whenever the addresses match.
+    Check the addresses at most once a second per host instead."""
+    now = time.monotonic()
+    hit = _envelopes.get(id(host))
+    if hit is not None and hit[1] is host and now - hit[0] < _ENVELOPE_TTL_S:
+        return hit[2]
+    envelope = _original_envelope(host)
+    if len(_envelopes) > 4096:
+        _envelopes.clear()
+    _envelopes[id(host)] = (now, host, envelope)
+    return envelope
+
+
+_original_envelope = _pubsub_module.env_to_send_in_RPC
+_gossipsub_module.env_to_send_in_RPC = _cached_envelope
+_pubsub_module.env_to_send_in_RPC = _cached_envelope
+
+
 def make_gossipsub(host: Any, heartbeat_s: float = 1.0) -> tuple[Pubsub, GossipSub]:
     """GossipSub whose default spam protection (10 msgs/s per peer and topic, silently dropped)
     would lose 50 services registering at once; the default 120 s heartbeat forms meshes too slowly."""
-    router = GossipSub(
+    router = _GossipSub(
         [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID],
         degree=6,
         degree_low=4,
@@ -54,7 +100,12 @@ def make_gossipsub(host: Any, heartbeat_s: float = 1.0) -> tuple[Pubsub, GossipS
         heartbeat_initial_delay=0.1,
         spam_protection_enabled=False,
         max_messages_per_topic_per_second=10_000.0,
-        max_pending_messages_per_peer=1000,
+        # Not an outbound buffer: py-libp2p 0.8.1 queues every published message for each
+        # connected peer not (yet) known to be subscribed to its topic, and prunes that queue
+        # with a scan on every publish: publishing cost O(peers x this cap). At 1000 a node
+        # accepting 2,000 records/s spent 80% of its time there; the queue only bridges the
+        # moment between connecting and learning a peer's subscriptions.
+        max_pending_messages_per_peer=32,
     )
     pubsub = Pubsub(host, router, msg_id_constructor=message_id)
     return pubsub, router
@@ -164,27 +215,42 @@ async def fresh_get_value(dht: Any, key: str) -> bytes | None:
     return value
 
 
-STREAM_OPEN_TIMEOUT_S = 2.0
+STREAM_ON_EXISTING_CONNECTION_TIMEOUT_S = 2.0
 
 
-async def open_stream(host: Any, peer: Any, protocols: list[TProtocol], timeout: float = STREAM_OPEN_TIMEOUT_S) -> Any:
-    """host.new_stream, robust to half-dead connections.
+async def open_stream(host: Any, peer: Any, protocols: list[TProtocol], timeout: float) -> Any:
+    """host.new_stream within `timeout`, robust to half-dead connections.
 
     When a peer goes away, py-libp2p 0.8.1 may keep its connection in the swarm although the
     socket is closed: new streams on it then hang forever. A stream that does not open within
-    `timeout` on an existing connection means exactly that: drop the connection and dial afresh
-    (which fails at once if the peer is really gone).
+    2 s on an existing connection means exactly that: drop the connection and dial afresh (which
+    fails at once if the peer is really gone). A new connection gets the whole `timeout`.
     """
-    had_connection = peer in host.get_connected_peers()
-    with trio.move_on_after(timeout) as scope:
-        return await host.new_stream(peer, protocols)
-    if scope.cancelled_caught and had_connection:
+    deadline = trio.current_time() + timeout
+    if peer in host.get_connected_peers():
+        with trio.move_on_after(min(STREAM_ON_EXISTING_CONNECTION_TIMEOUT_S, timeout)):
+            return await host.new_stream(peer, protocols)
         log.debug("connection to %s is half dead; redialing", peer)
-        with trio.move_on_after(timeout):
+        with trio.move_on_at(deadline):
             try:
                 await host.get_network().close_peer(peer)
             except Exception as exc:
                 log.debug("close_peer failed: %s", exc)
-        with trio.fail_after(timeout):
-            return await host.new_stream(peer, protocols)
+    with trio.move_on_at(deadline):
+        return await host.new_stream(peer, protocols)
     raise trio.TooSlowError(f"no stream to {peer} within {timeout} s")
+
+
+def request_identify(host: Any, peer: Any) -> None:
+    """Run identify again on a connected peer whose protocols we still do not know.
+
+    py-libp2p schedules identify once per peer when it connects; when two connections race (one
+    is closed under max_connections_per_peer=1) that identify dies with the losing connection and
+    the peer stays unidentified for good. BasicHost's scheduler is private; this is its one use.
+    """
+    schedule = getattr(host, "_schedule_identify", None)
+    if schedule is not None:
+        try:
+            schedule(peer, reason="registry-routing")
+        except Exception as exc:
+            log.debug("could not schedule identify for %s: %s", peer, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -16,6 +17,11 @@ from registry_p2p.net.client import PeerUnavailable
 log = logging.getLogger("registry_p2p.fanout")
 
 T = TypeVar("T")
+
+# With a window, one more peer is asked whenever this long passed without an answer: a peer
+# that hangs costs this much, one that refuses or is unreachable costs nothing (it is replaced
+# at once).
+HEDGE_S = 0.25
 
 
 @dataclass
@@ -33,23 +39,35 @@ async def gather(
     timeout: float,
     succeeded: Callable[[T], bool] = lambda _: True,
     on_unsupported: Callable[[ID], None] | None = None,
-    background: trio.Nursery | None = None,
+    background: Any = None,
+    window: int | None = None,
+    hedge_s: float = HEDGE_S,
 ) -> Gathered[T]:
-    """Ask every peer concurrently; return once `need` answers succeeded, all answered, or timeout.
+    """Ask peers concurrently; return once `need` answers succeeded, all answered, or timeout.
 
     `ask` returns an answer or raises PeerUnavailable / RegistryError; `succeeded` decides whether
-    an answer counts. Stragglers are cancelled when the call returns, unless a `background`
-    nursery is given: then they finish there (a write still reaches every replica) while the
-    caller goes on.
+    an answer counts.
+
+    `window` (default: every peer) bounds how many requests are in flight before `need`
+    successes: peers are asked in the order given (closest first), a failed request is replaced
+    by the next peer at once, and one more peer is asked each `hedge_s` without an answer.
+    Asking everyone at once costs a replica set of 20 twenty requests per read for one answer.
+
+    Stragglers are cancelled when the call returns, unless a `background` nursery is given: then
+    they finish there, and the peers the window had not reached yet are asked there too, so a
+    write still reaches every peer while the caller goes on.
     """
     out: Gathered[T] = Gathered()
-    done = trio.Event()
-    pending = len(peers)
-    if pending == 0:
+    if not peers:
         return out
+    waiting = list(peers)
+    started: list[ID] = []
+    limit = len(peers) if window is None else max(window, need)
+    running = 0
+    wake = trio.Event()
 
     async def one(peer: ID) -> None:
-        nonlocal pending
+        nonlocal running
         try:
             answer = await ask(peer)
         except PeerUnavailable as exc:
@@ -67,28 +85,45 @@ async def gather(
             else:
                 out.errors[peer] = _describe(answer)
         finally:
-            pending -= 1
-            if pending == 0 or len(out.successes) >= need:
-                done.set()
+            running -= 1
+            wake.set()
 
     async def bounded(peer: ID) -> None:
         with trio.move_on_after(timeout):
             await one(peer)
 
-    with trio.move_on_after(timeout) as scope:
-        if background is not None:
-            for peer in peers:
+    def launch(nursery: Any, count: int) -> None:
+        nonlocal running
+        for _ in range(count):
+            if not waiting:
+                return
+            peer = waiting.pop(0)
+            started.append(peer)
+            running += 1
+            if background is not None:
                 background.start_soon(bounded, peer)
-            await done.wait()
-        else:
-            async with trio.open_nursery() as nursery:
-                for peer in peers:
-                    nursery.start_soon(one, peer)
-                await done.wait()
-                nursery.cancel_scope.cancel()
+            else:
+                nursery.start_soon(one, peer)
+
+    with trio.move_on_after(timeout) as scope:
+        async with trio.open_nursery() as nursery:
+            launch(nursery, limit)
+            while len(out.successes) < need and (running or waiting):
+                # Keep enough requests in flight to reach `need`, plus the window's spare ones.
+                in_flight = (need - len(out.successes)) + (limit - need)
+                if running < in_flight:
+                    launch(nursery, in_flight - running)
+                wake = trio.Event()
+                with trio.move_on_after(hedge_s if waiting else math.inf):
+                    await wake.wait()
+                if not wake.is_set():
+                    launch(nursery, 1)  # nobody answered for a while: hedge
+            nursery.cancel_scope.cancel()
+    if background is not None:
+        launch(None, len(waiting))  # the rest of the replica set still gets the request
     if scope.cancelled_caught:
         out.timed_out = True
-        for peer in peers:
+        for peer in started:
             if peer not in out.successes and peer not in out.errors:
                 out.errors[peer] = "timeout"
     return out

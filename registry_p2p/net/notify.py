@@ -7,6 +7,7 @@ arrives through the precedence rule.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +36,7 @@ class Notifier:
         self._joined: dict[bytes, Any] = {}
         self._listeners: dict[bytes, set[trio.MemorySendChannel[Entry]]] = {}
         self._nursery: trio.Nursery | None = None
+        self._topics: dict[bytes, str] = {}
         self.rejected = 0
         self.delivered = 0
 
@@ -45,7 +47,12 @@ class Notifier:
             await trio.sleep_forever()
 
     def _validator(self, resource_id: bytes) -> Callable[[Any, Any], bool]:
+        me = getattr(self.pubsub, "my_id", None)
+
         def validate(forwarder: Any, message: Any) -> bool:
+            if me is not None and forwarder == me:
+                # Our own publish: only entries our store accepted or we built and checked.
+                return True
             try:
                 ok = self.check(resource_id, bytes(message.data)) is not None
             except Exception:
@@ -81,6 +88,8 @@ class Notifier:
     async def _dispatch(self, resource_id: bytes, subscription: Any) -> None:
         # Drain promptly: py-libp2p's subscription channel holds only 32 messages.
         async for message in subscription:
+            if not self._listeners.get(resource_id):
+                continue  # nobody watches here: no need to decode and check it again
             entry = self.check(resource_id, bytes(message.data))
             if entry is None:
                 continue
@@ -108,10 +117,20 @@ class Notifier:
         return len(self._listeners.get(resource_id, ()))
 
     async def publish(self, resource_id: bytes, data: bytes) -> None:
+        # The message id is sha256(data) for every copy: when another replica's copy of this entry
+        # reached us first, ours would be signed and then dropped as a duplicate. Skip it.
+        seen = getattr(self.pubsub, "seen_messages", None)
+        if seen is not None and seen.has(hashlib.sha256(data).digest()):
+            return
+        topic = self._topics.get(resource_id)
+        if topic is None:
+            if len(self._topics) > 4096:
+                self._topics.clear()
+            topic = self._topics[resource_id] = topic_of(resource_id)
         try:
-            await self.pubsub.publish(topic_of(resource_id), data)
+            await self.pubsub.publish(topic, data)
         except Exception as exc:
-            log.debug("publish on %s failed: %s", topic_of(resource_id), exc)
+            log.debug("publish on %s failed: %s", topic, exc)
 
 
 def _closed_partner(channel: trio.MemorySendChannel[Entry]) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 import trio
 from libp2p.kad_dht.utils import sort_peer_ids_by_distance
 from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
 from libp2p.records.validator import Validator
 
 from registry_p2p.core.errors import RegistryError
@@ -18,6 +19,7 @@ from registry_p2p.core.limits import Limits
 from registry_p2p.core.model import decode_resource
 from registry_p2p.core.signing import Verifier
 from registry_p2p.core.validate import validate_resource
+from registry_p2p.net.compat import request_identify
 from registry_p2p.net.server import PROTOCOL_ID
 
 log = logging.getLogger("registry_p2p.routing")
@@ -27,6 +29,7 @@ log = logging.getLogger("registry_p2p.routing")
 # local routing table. "/reg/<id>" is at most 49 bytes.
 DHT_NAMESPACE = "reg"
 LOOKUP_TIMEOUT_S = 10.0
+IDENTIFY_TIMEOUT_S = 3.0
 
 
 def dht_key(resource_id: bytes) -> str:
@@ -131,6 +134,11 @@ class Routing:
             # A failed lookup must not yield an arbitrary set: fall back to our own routing table.
             candidates = [*self.dht.routing_table.find_local_closest_peers(resource_id, self.k * 2)]
         candidates = [p for p in dict.fromkeys(candidates) if p != me and self.speaks_registry(p) is not False]
+        closest = sort_peer_ids_by_distance(resource_id, candidates)[: self.k * 2]
+        await self._learn_protocols(closest)
+        if sum(1 for p in closest if self.speaks_registry(p) is None):
+            complete = False  # some candidates never told us what they speak: do not remember this set
+        candidates = [p for p in candidates if self.speaks_registry(p)]
         if not candidates:
             # A tiny or young network: what we are connected to is all there is.
             candidates = [p for p in self.host.get_connected_peers() if self.speaks_registry(p) is not False]
@@ -141,6 +149,35 @@ class Routing:
         if complete:
             self._cache[resource_id] = (trio.current_time(), peers)
         return peers
+
+    def cached_sizes(self) -> list[int]:
+        """Sizes of the replica sets currently cached (for metrics)."""
+        return [len(peers) for _, peers in list(self._cache.values())]
+
+    async def _learn_protocols(self, peers: list[ID]) -> None:
+        """Make sure identify has told us what each candidate speaks: a lookup also returns light
+        clients and peers we never talked to, and only registry peers may be replicas."""
+        unknown = [p for p in peers if self.speaks_registry(p) is None]
+        if not unknown:
+            return
+
+        async def learn(peer: ID) -> None:
+            try:
+                if peer not in self.host.get_connected_peers():
+                    await self.host.connect(PeerInfo(peer, self.host.get_peerstore().addrs(peer)))
+                else:
+                    request_identify(self.host, peer)
+            except Exception as exc:
+                log.debug("cannot reach candidate %s: %s", peer, exc)
+                return
+            # Identify runs on its own after a connection; py-libp2p offers no event for it.
+            while self.speaks_registry(peer) is None:
+                await trio.sleep(0.02)
+
+        with trio.move_on_after(IDENTIFY_TIMEOUT_S):
+            async with trio.open_nursery() as nursery:
+                for peer in unknown:
+                    nursery.start_soon(learn, peer)
 
     def is_replica(self, resource_id: bytes) -> bool | None:
         hit = self.cached(resource_id)

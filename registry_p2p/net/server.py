@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,7 +67,7 @@ class RegistryServer:
         clock_ms: Callable[[], int],
         own_addrs: Callable[[], list[bytes]],
         on_accepted: Callable[[bytes, list[bytes]], None] | None = None,
-        on_request: Callable[[str, Status], None] | None = None,
+        on_request: Callable[[str, Status, float], None] | None = None,
     ) -> None:
         self.store = store
         self.key = key
@@ -141,6 +142,7 @@ class RegistryServer:
 
     def handle(self, peer: bytes, request: pb.Message) -> pb.Message:
         """Answer one request. Every failure becomes a status; nothing raises."""
+        started = time.perf_counter()
         kind = request.WhichOneof("body") or "empty"
         handler = self._handlers.get(kind)
         if handler is None:
@@ -157,7 +159,7 @@ class RegistryServer:
             reply = pb.Message(error=result(Status.INTERNAL, "internal error"))
         reply.request_id = request.request_id
         status = _status_of(reply)
-        self._observe(kind, status)
+        self._observe(kind, status, time.perf_counter() - started)
         return reply
 
     def _put_resource(self, peer: bytes, req: pb.PutResourceRequest) -> pb.Message:
@@ -260,10 +262,11 @@ class RegistryServer:
 
     # ------------------------------------------------------------ bookkeeping
 
-    def _observe(self, kind: str, status: Status) -> None:
+    def _observe(self, kind: str, status: Status, seconds: float = 0.0) -> None:
+        """Count a request; `on_request(kind, status, seconds spent answering)` feeds metrics."""
         self.stats.count(kind, status)
         if self.on_request is not None:
-            self.on_request(kind, status)
+            self.on_request(kind, status, seconds)
 
     def _warn_once(self, peer: bytes, what: str, text: str) -> None:
         key = (peer, what)

@@ -145,6 +145,25 @@ def key_closer_than(resource_id: bytes, bound: int, tries: int = 100_000) -> Key
     raise RuntimeError("no key found")
 
 
+def identified(node: Node) -> bool:
+    """Identify has told `node` what each of its connected peers speaks."""
+    store = node.host.get_peerstore()
+    for peer in node.host.get_connected_peers():
+        try:
+            if not store.get_protocols(peer):
+                return False
+        except Exception:
+            return False
+    return True
+
+
+async def settle(nodes: list[Node], timeout: float = 30.0) -> None:
+    """Wait until identify has run on every connection: many nodes joining at once in one
+    process take seconds of CPU for it, and replica sets are chosen by what identify reports."""
+    for node in nodes:
+        await wait_for(lambda node=node: identified(node), timeout=timeout, poll=0.1)
+
+
 async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, poll: float = 0.05) -> None:
     """Wait for a condition that has no event to wait on (state in another node)."""
     with trio.fail_after(timeout):
