@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck unit demo proto vectors bench-store clean
+.PHONY: venv test lint typecheck unit demo proto vectors bench-store clean interop interop-build
 
 venv: $(STAMP)
 
@@ -22,9 +22,24 @@ typecheck: venv
 	$(VENV)/bin/mypy
 
 unit: venv
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests --ignore=tests/interop
 
-test: lint typecheck unit
+test: lint typecheck unit interop
+
+# The Go and Rust peers (interop/go, interop/rust): build both, run their own suites, then the
+# cross-language tests. Cargo's target dir lives outside the clone, so rebuilds stay incremental.
+GO ?= $(or $(shell command -v go 2>/dev/null),/usr/local/go/bin/go)
+CARGO ?= $(or $(shell command -v cargo 2>/dev/null),$(HOME)/.cargo/bin/cargo)
+CARGO_TARGET_DIR ?= $(HOME)/.cache/registry-p2p/cargo-target
+
+interop-build:
+	cd interop/go && $(GO) build -o bin/registry-peer-go ./cmd/registry-peer-go
+	cd interop/rust && CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(CARGO) build --locked
+
+interop: venv interop-build
+	cd interop/go && $(GO) test ./...
+	cd interop/rust && CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(CARGO) test --locked
+	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(PY) -m pytest -q tests/interop
 
 demo: venv
 	$(PY) examples/core_demo.py

@@ -15,8 +15,8 @@ import (
 // Protocol-wide constants (see protocols/INTEROP-CONTRACT.md).
 const (
 	ProtocolID     = "/registry/1.0.0"
-	DHTNamespace   = "registry"
-	DHTKeyPrefix   = "/registry/"
+	DHTNamespace   = "reg"
+	DHTKeyPrefix   = "/reg/"
 	TopicPrefix    = "/registry/1.0.0/"
 	resourceIDTag  = "registry-p2p/resource/v1"
 	MaxFrame       = 1 << 20
@@ -61,16 +61,18 @@ func DecodeID(s string) ([]byte, error) {
 	return b, nil
 }
 
-// DHTKey is the DHT value key of a resource.
+// DHTKey is the DHT value key of a resource: "/reg/<b58>", at most 49 bytes. (Not
+// "/registry/<b58>": py-libp2p 0.8.1 refuses FIND_NODE for keys over 50 bytes that are not
+// multihashes, so lookups for that 53-54 byte key never left a Python node.)
 func DHTKey(id []byte) string { return DHTKeyPrefix + EncodeID(id) }
 
 // Topic is the gossipsub topic of a resource.
 func Topic(id []byte) string { return TopicPrefix + EncodeID(id) }
 
-// ParseDHTKey returns the resource id from "/registry/<b58>".
+// ParseDHTKey returns the resource id from "/reg/<b58>".
 func ParseDHTKey(key string) ([]byte, error) {
 	if len(key) <= len(DHTKeyPrefix) || key[:len(DHTKeyPrefix)] != DHTKeyPrefix {
-		return nil, errors.New("key is not in the /registry/ namespace")
+		return nil, errors.New("key is not in the /reg/ namespace")
 	}
 	return DecodeID(key[len(DHTKeyPrefix):])
 }

@@ -9,7 +9,7 @@ import (
 // NowMs is the local wall clock in milliseconds.
 func NowMs() uint64 { return uint64(time.Now().UnixMilli()) }
 
-// DHTValidator is the `registry` namespace validator (go-libp2p-record's Validator).
+// DHTValidator is the `reg` namespace validator (go-libp2p-record's Validator).
 // Validate: the key's id equals resource_id(label, owner), the owner's signature is valid,
 // created_at_ms is at most 60 s ahead. Select: the highest created_at_ms, first on ties.
 type DHTValidator struct {

@@ -17,7 +17,11 @@ pub const RESOURCE_DOMAIN: &[u8] = b"registry-p2p/resource/v1:";
 pub const RECORD_DOMAIN: &[u8] = b"registry-p2p/record/v1:";
 pub const HOST_DOMAIN: &[u8] = b"registry-p2p/host/v1:";
 pub const TOMBSTONE_DOMAIN: &[u8] = b"registry-p2p/tombstone/v1:";
-pub const DHT_NAMESPACE: &str = "/registry/";
+/// DHT validator namespace and value-key prefix: `/reg/<b58 id>`, at most 49 bytes. (Not
+/// `/registry/<b58 id>`: py-libp2p 0.8.1 refuses FIND_NODE for keys over 50 bytes that are not
+/// multihashes, so lookups for that 53-54 byte key never left a Python node.)
+pub const DHT_NAMESPACE: &str = "reg";
+pub const DHT_KEY_PREFIX: &str = "/reg/";
 pub const TOPIC_PREFIX: &str = "/registry/1.0.0/";
 
 pub const MAX_CLOCK_SKEW_MS: u64 = 60_000;
@@ -59,7 +63,7 @@ pub fn resource_id_from_text(text: &str) -> Result<[u8; 32], String> {
 }
 
 pub fn dht_key(rid: &[u8]) -> String {
-    format!("{DHT_NAMESPACE}{}", b58(rid))
+    format!("{DHT_KEY_PREFIX}{}", b58(rid))
 }
 
 pub fn topic(rid: &[u8]) -> String {
@@ -257,10 +261,10 @@ pub fn validate_resource_bytes(bytes: &[u8], now_ms: u64) -> Result<ResourceInfo
     validate_resource(&res, now_ms)
 }
 
-/// The DHT validator `registry`: key must be `/registry/<b58 id>` with the id of the body.
+/// The DHT validator `reg`: key must be `/reg/<b58 id>` with the id of the body.
 pub fn validate_dht_record(key: &[u8], value: &[u8], now_ms: u64) -> Result<ResourceInfo, Invalid> {
     let key = std::str::from_utf8(key).map_err(|_| malformed("key is not utf-8"))?;
-    let id_text = key.strip_prefix(DHT_NAMESPACE).ok_or_else(|| malformed("key is not in the /registry/ namespace"))?;
+    let id_text = key.strip_prefix(DHT_KEY_PREFIX).ok_or_else(|| malformed("key is not in the /reg/ namespace"))?;
     let id = resource_id_from_text(id_text).map_err(malformed)?;
     let info = validate_resource_bytes(value, now_ms)?;
     if info.id != id {

@@ -359,8 +359,8 @@ async fn handle(app: Arc<App>, cmd: &Value) -> Reply {
         }
         "dht_get" => {
             let key = str_arg(cmd, "key")?.to_string();
-            if !key.starts_with(core::DHT_NAMESPACE) {
-                return Err("key must be /registry/<resource id>".into());
+            if !key.starts_with(core::DHT_KEY_PREFIX) {
+                return Err("key must be /reg/<resource id>".into());
             }
             let vals = app.net.get_record(key.clone().into_bytes(), Duration::from_secs(15)).await?;
             let now = core::now_ms();

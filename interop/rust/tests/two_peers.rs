@@ -1,4 +1,4 @@
-//! Starts two registry-peer-rust processes on 127.0.0.1 and checks the DHT `registry`
+//! Starts two registry-peer-rust processes on 127.0.0.1 and checks the DHT `reg`
 //! validator end to end: a valid resource is stored and found; a tampered one is refused
 //! locally, not stored by the remote peer on PUT_VALUE, and not returned by GET_VALUE.
 
