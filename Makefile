@@ -42,7 +42,7 @@ interop: venv interop-build
 	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(PY) -m pytest -q tests/interop
 
 demo: venv
-	$(PY) examples/core_demo.py
+	$(VENV)/bin/registry-p2p testnet --demo
 
 # Regenerate the Python protobuf code (grpcio-tools' bundled protoc: no system protoc needed).
 proto: venv

@@ -120,7 +120,7 @@ async def open_node(
 ) -> AsyncIterator[Node]:
     """Start a node; `serve=False` makes a light client (DHT client mode, stores nothing).
 
-    With `require_bootstrap`, failing to reach every bootstrap peer raises NodeError.
+    With `require_bootstrap`, reaching none of the bootstrap peers raises NodeError.
     """
     config = config or RegistryConfig()
     config.check()
@@ -182,10 +182,12 @@ async def open_node(
             with trio.CancelScope(shield=True):
                 stop_pubsub_thread(pubsub)
                 await close_host(host)
-                try:
-                    await running_host.__aexit__(None, None, None)
-                except BaseException as exc:  # the run context may report the cancellation it saw
-                    log.debug("host.run exit: %r", exc)
+            # Outside the shield: host.run's own scopes were entered outside it and must be
+            # exited in the same order (trio checks the cancel-scope stack).
+            try:
+                await running_host.__aexit__(None, None, None)
+            except Exception as exc:
+                log.debug("host.run exit: %r", exc)
     finally:
         if store is not None:
             store.close()
@@ -193,18 +195,23 @@ async def open_node(
 
 async def _bootstrap(node: Node, infos: list[Any], required: bool) -> None:
     reached = 0
-    for info in infos:
-        if info.peer_id == node.host.get_id():
-            continue
+    failures: list[str] = []
+    others = [info for info in infos if info.peer_id != node.host.get_id()]
+    for info in others:
         try:
             with trio.fail_after(BOOTSTRAP_TIMEOUT_S):
                 await node.host.connect(info)
             await node.dht.add_peer(info.peer_id)
             reached += 1
         except (Exception, trio.TooSlowError) as exc:
-            if required:
-                raise NodeError(f"bootstrap peer {info.peer_id} unreachable: {exc or 'timeout'}") from exc
-            log.warning("bootstrap peer %s unreachable: %s", info.peer_id, exc or "timeout")
+            reason = "timed out" if isinstance(exc, trio.TooSlowError) else "no connection could be established"
+            where = ", ".join(str(a) for a in info.addrs)
+            failures.append(f"bootstrap peer {info.peer_id} at {where} is unreachable: {reason}")
+            log.warning("%s", failures[-1])
+            log.debug("bootstrap dial failed: %r", exc)
+    if required and others and not reached:
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise NodeError(failures[0] + more)
     if reached:
         # Fill the routing table: a lookup of our own id meets the peers closest to us.
         with trio.move_on_after(BOOTSTRAP_TIMEOUT_S):

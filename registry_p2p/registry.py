@@ -188,6 +188,7 @@ class Registry:
             timeout=self.config.request_timeout_s,
             succeeded=succeeded,
             on_unsupported=self.routing.mark_unsupported,
+            on_unreachable=self.routing.mark_unreachable,
             window=need + 1,
         )
 
@@ -411,6 +412,7 @@ class Registry:
             timeout=self.config.request_timeout_s,
             succeeded=stored,
             on_unsupported=self.routing.mark_unsupported,
+            on_unreachable=self.routing.mark_unreachable,
             background=self._background,
             window=need + 1,
         )
@@ -451,6 +453,7 @@ class Registry:
             timeout=timeout or self.config.request_timeout_s,
             succeeded=lambda e: e is not None,
             on_unsupported=self.routing.mark_unsupported,
+            on_unreachable=self.routing.mark_unreachable,
             window=ack + 1,  # the closest replicas first, one spare; more only on failure
         )
         if len(got.successes) < ack:

@@ -65,6 +65,7 @@ _TOP_KEYS = {
     "request_timeout_s",
     "stream_idle_timeout_s",
     "replicate_interval_s",
+    "startup_replicate_delay_s",
     "renew_interval_s",
     "gc_interval_s",
     "jitter",

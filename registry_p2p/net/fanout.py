@@ -39,6 +39,7 @@ async def gather(
     timeout: float,
     succeeded: Callable[[T], bool] = lambda _: True,
     on_unsupported: Callable[[ID], None] | None = None,
+    on_unreachable: Callable[[ID], None] | None = None,
     background: Any = None,
     window: int | None = None,
     hedge_s: float = HEDGE_S,
@@ -74,6 +75,8 @@ async def gather(
             out.errors[peer] = exc.reason
             if exc.unsupported and on_unsupported is not None:
                 on_unsupported(peer)
+            elif not exc.unsupported and on_unreachable is not None:
+                on_unreachable(peer)
         except RegistryError as err:
             out.errors[peer] = err.status.name
         except Exception as exc:  # never let one peer's surprise abort the others

@@ -30,6 +30,7 @@ log = logging.getLogger("registry_p2p.routing")
 DHT_NAMESPACE = "reg"
 LOOKUP_TIMEOUT_S = 10.0
 IDENTIFY_TIMEOUT_S = 3.0
+UNREACHABLE_TTL_S = 60.0
 
 
 def dht_key(resource_id: bytes) -> str:
@@ -88,6 +89,7 @@ class Routing:
         self.cache_ttl_s = cache_ttl_s
         self._cache: dict[bytes, tuple[float, list[ID]]] = {}
         self._unsupported: set[ID] = set()
+        self._unreachable: dict[ID, float] = {}
 
     def speaks_registry(self, peer: ID) -> bool | None:
         """True or False when identify told us; None while unknown."""
@@ -103,6 +105,28 @@ class Routing:
 
     def mark_unsupported(self, peer: ID) -> None:
         self._unsupported.add(peer)
+        self._drop_sets_with(peer)
+
+    def mark_unreachable(self, peer: ID) -> None:
+        """A request to `peer` failed: leave it out of replica sets for a while.
+
+        Kademlia routing tables keep departed peers long after they left, so lookups keep
+        returning them; without this a stopped replica would hold its place (and the data meant
+        for the next closest peer would never move there).
+        """
+        self._unreachable[peer] = trio.current_time()
+        self._drop_sets_with(peer)
+
+    def recently_unreachable(self, peer: ID) -> bool:
+        failed = self._unreachable.get(peer)
+        if failed is None:
+            return False
+        if trio.current_time() - failed > UNREACHABLE_TTL_S:
+            del self._unreachable[peer]
+            return False
+        return True
+
+    def _drop_sets_with(self, peer: ID) -> None:
         for rid, (_, peers) in list(self._cache.items()):
             if peer in peers:
                 del self._cache[rid]
@@ -133,9 +157,14 @@ class Routing:
         if not complete:
             # A failed lookup must not yield an arbitrary set: fall back to our own routing table.
             candidates = [*self.dht.routing_table.find_local_closest_peers(resource_id, self.k * 2)]
-        candidates = [p for p in dict.fromkeys(candidates) if p != me and self.speaks_registry(p) is not False]
+        candidates = [
+            p
+            for p in dict.fromkeys(candidates)
+            if p != me and self.speaks_registry(p) is not False and not self.recently_unreachable(p)
+        ]
         closest = sort_peer_ids_by_distance(resource_id, candidates)[: self.k * 2]
         await self._learn_protocols(closest)
+        candidates = [p for p in candidates if not self.recently_unreachable(p)]
         if sum(1 for p in closest if self.speaks_registry(p) is None):
             complete = False  # some candidates never told us what they speak: do not remember this set
         candidates = [p for p in candidates if self.speaks_registry(p)]
@@ -157,7 +186,9 @@ class Routing:
     async def _learn_protocols(self, peers: list[ID]) -> None:
         """Make sure identify has told us what each candidate speaks: a lookup also returns light
         clients and peers we never talked to, and only registry peers may be replicas."""
-        unknown = [p for p in peers if self.speaks_registry(p) is None]
+        connected = set(self.host.get_connected_peers())
+        # Unknown protocols, or not connected (perhaps gone): both are settled by connecting.
+        unknown = [p for p in peers if self.speaks_registry(p) is None or p not in connected]
         if not unknown:
             return
 
@@ -169,6 +200,7 @@ class Routing:
                     request_identify(self.host, peer)
             except Exception as exc:
                 log.debug("cannot reach candidate %s: %s", peer, exc)
+                self.mark_unreachable(peer)
                 return
             # Identify runs on its own after a connection; py-libp2p offers no event for it.
             while self.speaks_registry(peer) is None:

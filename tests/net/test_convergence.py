@@ -112,6 +112,16 @@ async def test_churn_then_a_closer_node_joins() -> None:
                 records = await node.registry.resolve(rid, ack=1)
                 assert len(records) == ISSUERS * PER_ISSUER, node.peer_id
 
+            # The next round moves the entries to the live peers now closest to the resource.
+            await replicate_everywhere(survivors)
+            live = {node.host.get_id(): node for node in survivors}
+            replicas = await owner.registry.routing.replica_set(rid_bytes, refresh=True)
+            assert set(replicas) <= set(live), "a stopped node is still in the replica set"
+            for peer in replicas:
+                store = live[peer].store
+                assert store is not None
+                assert len(store.live_records(rid_bytes, owner.registry.clock_ms())) == ISSUERS * PER_ISSUER
+
             # A node closer to the resource than every current replica receives its entries.
             current = await owner.registry.routing.replica_set(rid_bytes, refresh=True)
             bound = min(distance(rid_bytes, p.to_bytes()) for p in current)
