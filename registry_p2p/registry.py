@@ -395,7 +395,12 @@ class Registry:
 
         async def ask(peer: ID) -> pb.PutEntriesResponse:
             reply = await self._ask(peer, pb.Message(put_entries=request))
-            return reply.put_entries_response
+            answer = reply.put_entries_response
+            # A refusal is reported by its status (FROM_FUTURE, LIMIT_EXCEEDED...) in WriteResult.errors.
+            for result in (answer.result, *answer.results):
+                if Status(result.status) is not Status.OK:
+                    raise RegistryError(Status(result.status), result.text)
+            return answer
 
         def stored(answer: pb.PutEntriesResponse) -> bool:
             return Status(answer.result.status) is Status.OK and all(

@@ -6,6 +6,7 @@ Nothing above net/ and node.py needs to know about these.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import logging
 import time
@@ -18,6 +19,7 @@ from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as x25519_pair
 from libp2p.custom_types import TProtocol
 from libp2p.network.config import ConnectionConfig
+from libp2p.network.exceptions import SwarmDialAllFailedError
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
@@ -45,7 +47,7 @@ def message_id(message: Any) -> bytes:
     return hashlib.sha256(bytes(message.data)).digest()
 
 
-class _GossipSub(GossipSub):
+class _GossipSub(GossipSub):  # type: ignore[misc]  # py-libp2p ships no type information
     """GossipSub whose pending-message queues cost O(1) per publish instead of O(queue length).
 
     py-libp2p 0.8.1 queues each published message for every connected peer not (yet) known to
@@ -76,7 +78,7 @@ def _cached_envelope(host: Any) -> tuple[bytes, bool]:
     hit = _envelopes.get(id(host))
     if hit is not None and hit[1] is host and now - hit[0] < _ENVELOPE_TTL_S:
         return hit[2]
-    envelope = _original_envelope(host)
+    envelope: tuple[bytes, bool] = _original_envelope(host)
     if len(_envelopes) > 4096:
         _envelopes.clear()
     _envelopes[id(host)] = (now, host, envelope)
@@ -86,6 +88,37 @@ def _cached_envelope(host: Any) -> tuple[bytes, bool]:
 _original_envelope = _pubsub_module.env_to_send_in_RPC
 _gossipsub_module.env_to_send_in_RPC = _cached_envelope
 _pubsub_module.env_to_send_in_RPC = _cached_envelope
+
+
+# The message push_msg is handling for a local publish, in this task (see _Pubsub).
+_local_publish: contextvars.ContextVar[int] = contextvars.ContextVar("registry_p2p_local_publish", default=0)
+
+
+def _signature_check(msg: Any) -> bool:
+    """py-libp2p verifies the signature it has just made on every message published locally
+    (~100 us, a fifth of a replica's cost per accepted record): skip exactly that message."""
+    if _local_publish.get() == id(msg):
+        return True
+    return bool(_original_signature_check(msg))
+
+
+_original_signature_check = _pubsub_module.signature_validator
+_pubsub_module.signature_validator = _signature_check
+
+
+class _Pubsub(Pubsub):  # type: ignore[misc]  # py-libp2p ships no type information
+    async def push_msg(self, msg_forwarder: Any, msg: Any) -> None:
+        if msg_forwarder != self.my_id:
+            await super().push_msg(msg_forwarder, msg)
+            return
+        # Forwarded by ourselves: published here and signed by our own key just now (a remote
+        # peer can never be the forwarder under our id). `msg` stays alive meanwhile, so its
+        # id() names this message only.
+        token = _local_publish.set(id(msg))
+        try:
+            await super().push_msg(msg_forwarder, msg)
+        finally:
+            _local_publish.reset(token)
 
 
 def make_gossipsub(host: Any, heartbeat_s: float = 1.0) -> tuple[Pubsub, GossipSub]:
@@ -107,7 +140,7 @@ def make_gossipsub(host: Any, heartbeat_s: float = 1.0) -> tuple[Pubsub, GossipS
         # moment between connecting and learning a peer's subscriptions.
         max_pending_messages_per_peer=32,
     )
-    pubsub = Pubsub(host, router, msg_id_constructor=message_id)
+    pubsub = _Pubsub(host, router, msg_id_constructor=message_id)
     return pubsub, router
 
 
@@ -219,16 +252,30 @@ STREAM_ON_EXISTING_CONNECTION_TIMEOUT_S = 2.0
 
 
 async def open_stream(host: Any, peer: Any, protocols: list[TProtocol], timeout: float) -> Any:
-    """host.new_stream within `timeout`, robust to half-dead connections.
+    """host.new_stream within `timeout`, robust to half-dead and to losing connections.
 
     When a peer goes away, py-libp2p 0.8.1 may keep its connection in the swarm although the
     socket is closed: new streams on it then hang forever. A stream that does not open within
     2 s on an existing connection means exactly that: drop the connection and dial afresh (which
     fails at once if the peer is really gone). A new connection gets the whole `timeout`.
+
+    When two connections to one peer race (a peer reconnecting under the same id right after it
+    left, or both sides dialing at once), max_connections_per_peer=1 closes one of them, maybe
+    the one a stream was being opened on: such a failure is tried once more.
     """
     deadline = trio.current_time() + timeout
+    try:
+        return await _open_stream_once(host, peer, protocols, deadline, timeout)
+    except (SwarmDialAllFailedError, trio.TooSlowError):
+        raise  # no connection at all, or no time left
+    except Exception as exc:
+        log.debug("stream to %s failed (%s); once more", peer, exc)
+    return await _open_stream_once(host, peer, protocols, deadline, timeout)
+
+
+async def _open_stream_once(host: Any, peer: Any, protocols: list[TProtocol], deadline: float, timeout: float) -> Any:
     if peer in host.get_connected_peers():
-        with trio.move_on_after(min(STREAM_ON_EXISTING_CONNECTION_TIMEOUT_S, timeout)):
+        with trio.move_on_after(min(STREAM_ON_EXISTING_CONNECTION_TIMEOUT_S, deadline - trio.current_time())):
             return await host.new_stream(peer, protocols)
         log.debug("connection to %s is half dead; redialing", peer)
         with trio.move_on_at(deadline):

@@ -121,7 +121,8 @@ class Routing:
         failed = self._unreachable.get(peer)
         if failed is None:
             return False
-        if trio.current_time() - failed > UNREACHABLE_TTL_S:
+        if trio.current_time() - failed > UNREACHABLE_TTL_S or peer in self.host.get_network().connections:
+            # Expired, or connected again (a restart, a healed partition): reachable after all.
             del self._unreachable[peer]
             return False
         return True

@@ -1,0 +1,669 @@
+"""`registry-p2p bench`: the registry against py-libp2p's own DHT records, same network, same run.
+
+`python -m registry_p2p.bench [--nodes 20] [--samples 50] [--json FILE] [--profile FILE]`
+
+One process starts an N-node loopback network (every node a DHT server and a registry replica)
+and three light clients (DHT client mode, no store): a *writer*, a *reader* and a *watcher*.
+Every lookup, ours and the baseline's, is made by the reader, which holds no local copy:
+  - the registry's light client has no store at all, so `resolve` always asks replicas;
+  - py-libp2p answers `get_value` / `find_providers` from its local stores when it can, and
+    caches what it fetched, so the reader's value_store / provider_store entry for the key is
+    dropped before each baseline lookup.
+
+Keys: `--samples` resources (registry) and as many provider keys and value keys (baseline);
+sample i registers one record into resource i, provides key i and puts value i, so each lookup
+finds exactly one item, as find_providers does. Operations are interleaved (register i,
+provide i, put i, ...) so that a change in machine load hits both sides alike, and each timed
+operation starts on a quiet network: the background work of the previous one (a write still
+reaching the rest of its replica set, ADD_PROVIDER streams being handled) is waited for, untimed.
+
+Measured:
+  register        writer.register_service(ack=1) into a resource it never wrote to before (its
+                  first write looks up the replica set and fetches the resource);
+  register_warm   a second write into the same resource (replica set and resource cached);
+  resolve_warm    reader.resolve(ack=1) with the replica set cached;
+  resolve_cold    the same after routing.forget(rid): one Kademlia lookup + the read;
+  resolve_ack3    reader.resolve(ack=3), replica set cached;
+  watch_delay     register returned on the writer -> event seen by the watcher (a light client);
+  provide, find_providers (count=20, the default; de-duplicated), find_providers_1 (count=1),
+  put_value, get_value (quorum 0, the default): py-libp2p 0.8.1 from the same light clients;
+  write_throughput_per_s: records accepted, verified (uncached ed25519) and committed by one
+                  node, sent as PutEntries batches over the wire by 10 concurrent issuers
+                  (10 light clients, each signing its own records before the clock starts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import hashlib
+import json
+import logging
+import os
+import pstats
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any
+
+import trio
+import trio.testing
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.records.validator import Validator
+
+from registry_p2p.core import build
+from registry_p2p.core.config import RegistryConfig
+from registry_p2p.core.errors import Status
+from registry_p2p.core.ids import resource_id_from_text
+from registry_p2p.node import Node, open_node
+from registry_p2p.pb import registry_pb2 as pb
+
+LOOPBACK = "/ip4/127.0.0.1/tcp/0"
+BASELINE_NS = "bench"
+ISSUERS = 10
+SETTLE_S = 5.0
+STARTUP_S = 120.0
+
+METRIC_ORDER = (
+    "register",
+    "register_cold",
+    "resolve_warm",
+    "resolve_cold",
+    "resolve_ack3",
+    "watch_delay",
+    "provide",
+    "find_providers",
+    "find_providers_1",
+    "put_value",
+    "get_value",
+)
+
+
+class _AnyValue(Validator):  # type: ignore[misc]
+    """The baseline's namespace: accepts any value (no signature check: favours the baseline)."""
+
+    def validate(self, key: str, value: bytes) -> None:
+        if not value:
+            raise ValueError("empty")
+
+    def select(self, key: str, values: list[bytes]) -> int:
+        return 0
+
+
+def bench_config(k: int = 20) -> RegistryConfig:
+    """The defaults, with maintenance loops out of the way of a one-minute run."""
+    base = RegistryConfig()
+    return replace(
+        base,
+        limits=replace(base.limits, replica_set_size=k),
+        replicate_interval_s=3600.0,
+        renew_interval_s=3600.0,
+        gc_interval_s=3600.0,
+    )
+
+
+# ------------------------------------------------------------------ network
+
+
+@dataclass
+class BenchNet:
+    nursery: trio.Nursery
+    config: RegistryConfig
+    servers: list[Node] = field(default_factory=list)
+    clients: list[Node] = field(default_factory=list)
+
+    async def start(self, serve: bool, bootstrap: list[str]) -> Node:
+        async def run(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            async with open_node([LOOPBACK], bootstrap, None, None, self.config, serve=serve) as node:
+                task_status.started(node)
+                await trio.sleep_forever()
+
+        node: Node = await self.nursery.start(run)
+        (self.servers if serve else self.clients).append(node)
+        return node
+
+
+@asynccontextmanager
+async def bench_network(n: int, config: RegistryConfig) -> AsyncIterator[BenchNet]:
+    async with trio.open_nursery() as nursery:
+        net = BenchNet(nursery, config)
+        with trio.fail_after(STARTUP_S):
+            first = await net.start(True, [])
+            boot = [first.addrs[0]]
+            async with trio.open_nursery() as starting:
+                for _ in range(n - 1):
+                    starting.start_soon(net.start, True, boot)
+            # A second self-lookup once everyone is up: the early joiners met only the first node.
+            async with trio.open_nursery() as refreshing:
+                for node in net.servers:
+                    refreshing.start_soon(_self_lookup, node)
+        for node in net.servers:
+            node.dht.register_validator(BASELINE_NS, _AnyValue())
+            # ADD_PROVIDER is limited to 10 per 10 s per peer; the baseline provides more keys
+            # than that from one client. provide() is fire-and-forget, so this changes no
+            # latency, only whether the records it sent are actually stored.
+            node.dht._provider_rate_max = 1_000_000
+        try:
+            yield net
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def _self_lookup(node: Node) -> None:
+    with trio.move_on_after(10), contextlib.suppress(Exception):
+        await node.dht.peer_routing.find_closest_peers_network(node.host.get_id().to_bytes(), count=20)
+
+
+async def add_client(net: BenchNet) -> Node:
+    node = await net.start(False, [s.addrs[0] for s in net.servers[:3]])
+    node.dht.register_validator(BASELINE_NS, _AnyValue())
+    await _self_lookup(node)
+    return node
+
+
+async def settle_cpu(threshold: float = 0.15, window_s: float = 1.0, limit_s: float = 60.0) -> float:
+    """Wait until this process uses less than `threshold` of a core over `window_s` (the DHT's
+    routing-table refresh keeps a fresh network busy for a while); give up after `limit_s`.
+    There is no event for "nothing left to do", hence the measurement. Returns the last reading."""
+    used = 1.0
+    with trio.move_on_after(limit_s):
+        while used >= threshold:
+            cpu, wall = time.process_time(), time.perf_counter()
+            await trio.sleep(window_s)
+            used = (time.process_time() - cpu) / (time.perf_counter() - wall)
+    return used
+
+
+async def quiet(timeout: float = SETTLE_S, *registries: Any) -> None:
+    """Untimed: let the previous operation's background work finish before the next is timed."""
+    with trio.move_on_after(timeout):
+        for reg in registries:
+            await reg.settle(timeout)
+        await trio.testing.wait_all_tasks_blocked(cushion=0.002)
+
+
+# ------------------------------------------------------------------ statistics
+
+
+def quantiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    if not ordered:
+        return {"p50_ms": float("nan"), "p99_ms": float("nan"), "n": 0}
+    p99 = ordered[min(len(ordered) - 1, max(0, -(-99 * len(ordered) // 100) - 1))]
+    return {"p50_ms": statistics.median(ordered) * 1000, "p99_ms": p99 * 1000, "n": len(ordered)}
+
+
+@dataclass
+class Timings:
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+
+    async def time(self, name: str, op: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool] = bool) -> Any:
+        started = time.perf_counter()
+        out = await op()
+        elapsed = time.perf_counter() - started
+        if ok(out):
+            self.samples.setdefault(name, []).append(elapsed)
+        else:
+            self.failures[name] = self.failures.get(name, 0) + 1
+        return out
+
+    def add(self, name: str, seconds: float) -> None:
+        self.samples.setdefault(name, []).append(seconds)
+
+    def fail(self, name: str) -> None:
+        self.failures[name] = self.failures.get(name, 0) + 1
+
+
+# ------------------------------------------------------------------ phases
+
+
+def _key_hex(i: int, tag: str) -> str:
+    # A sha2-256 multihash, as a hex string: provide()/find_providers() take it as the key bytes.
+    return "1220" + hashlib.sha256(f"registry-p2p bench {tag} {i} {os.getpid()}".encode()).hexdigest()
+
+
+async def make_resources(owner: Node, labels: list[str], concurrency: int = 8) -> list[str]:
+    rids: list[str] = [""] * len(labels)
+    limiter = trio.CapacityLimiter(concurrency)
+
+    async def one(i: int) -> None:
+        async with limiter:
+            rids[i] = await owner.registry.create_resource(labels[i])
+
+    async with trio.open_nursery() as nursery:
+        for i in range(len(labels)):
+            nursery.start_soon(one, i)
+    return rids
+
+
+async def phase_writes(t: Timings, rids: list[str], writer: Node) -> None:
+    """Sample i: register_cold and register into resource i, provide key i, put value i."""
+    reg = writer.registry
+    for i, rid in enumerate(rids):
+        rid_bytes = resource_id_from_text(rid)
+        # Cold: this client knows neither the replica set nor the resource (a fresh process).
+        reg.routing.forget(rid_bytes)
+        reg._write_resources.pop(rid_bytes, None)
+        await t.time("register_cold", partial(reg.register_service, rid, b"cold %d" % i, "svc-cold", ack=1), _ok)
+        await quiet(SETTLE_S, reg)
+        # Steady state: replica set and resource known (a service re-registering, or writing
+        # into a resource it has resolved).
+        await t.time("register", partial(reg.register_service, rid, b"value %d" % i, "svc", ack=1), _ok)
+        await quiet(SETTLE_S, reg)
+        await t.time("provide", partial(writer.dht.provide, _key_hex(i, "p")))
+        await quiet()
+        await t.time("put_value", partial(writer.dht.put_value, _value_key(i), b"value %d" % i), _always)
+        await quiet()
+
+
+def _ok(out: Any) -> bool:
+    return bool(out.ok)
+
+
+def _always(out: Any) -> bool:
+    return True
+
+
+def _value_key(i: int) -> str:
+    return f"/{BASELINE_NS}/{_key_hex(i, 'v')[4:]}"
+
+
+async def phase_reads(t: Timings, rids: list[str], reader: Node, provider: Any) -> None:
+    """Sample i: resolve resource i cold, warm and with ack=3; find key i's provider; get value i."""
+    reg = reader.registry
+    for i, rid in enumerate(rids):
+        rid_bytes = resource_id_from_text(rid)
+
+        def two(records: list[Any]) -> bool:
+            return len(records) == 2
+
+        def found(providers: set[Any]) -> bool:
+            return provider in providers
+
+        def right(value: bytes | None, i: int = i) -> bool:
+            return value == b"value %d" % i
+
+        reg.routing.forget(rid_bytes)
+        await t.time("resolve_cold", partial(reg.resolve, rid, ack=1), two)
+        await quiet(SETTLE_S, reg)
+        await t.time("resolve_warm", partial(reg.resolve, rid, ack=1), two)
+        await quiet(SETTLE_S, reg)
+        await t.time("resolve_ack3", partial(reg.resolve, rid, ack=3), two)
+        await quiet(SETTLE_S, reg)
+        key = _key_hex(i, "p")
+        await t.time("find_providers", partial(_find, reader, key, 20), found)
+        await quiet()
+        await t.time("find_providers_1", partial(_find, reader, key, 1), found)
+        await quiet()
+        await t.time("get_value", partial(_get, reader, _value_key(i)), right)
+        await quiet()
+
+
+async def _find(reader: Node, key_hex: str, count: int) -> set[Any]:
+    reader.dht.provider_store.providers.pop(bytes.fromhex(key_hex), None)  # no local copy
+    found = await reader.dht.find_providers(key_hex, count=count)
+    return {info.peer_id for info in found}  # py-libp2p does not de-duplicate
+
+
+async def _get(reader: Node, key: str) -> bytes | None:
+    with contextlib.suppress(Exception):
+        reader.dht.value_store.remove(key.encode())  # no local copy
+    value: bytes | None = await reader.dht.get_value(key)
+    return value
+
+
+async def phase_watch(t: Timings, rid: str, writer: Node, watcher: Node, samples: int) -> None:
+    async with watcher.registry.watch(rid) as events:
+        seen: dict[str, float] = {}
+        arrived = trio.Event()
+
+        async def consume() -> None:
+            nonlocal arrived
+            async for event in events:
+                if event.kind == "registered" and event.service_id not in seen:
+                    seen[event.service_id] = time.perf_counter()
+                    arrived.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consume)
+            # Warm-up: the watcher's mesh forms over a gossipsub heartbeat or two.
+            for attempt in range(20):
+                arrived = trio.Event()
+                await writer.registry.register_service(rid, b"warm", f"warm-{attempt}", ack=1)
+                with trio.move_on_after(1.0):
+                    await arrived.wait()
+                if f"warm-{attempt}" in seen:
+                    break
+            for i in range(samples):
+                await quiet(SETTLE_S, writer.registry)
+                name = f"w-{i}"
+                arrived = trio.Event()
+                out = await writer.registry.register_service(rid, b"x", name, ack=1)
+                returned = time.perf_counter()
+                if not out.ok:
+                    t.fail("watch_delay")
+                    continue
+                with trio.move_on_after(5.0):
+                    while name not in seen:
+                        await arrived.wait()
+                        arrived = trio.Event()
+                if name in seen:
+                    # An event may even beat the writer's return (a replica publishes before the
+                    # writer has read its ack): that counts as no delay.
+                    t.add("watch_delay", max(0.0, seen[name] - returned))
+                else:
+                    t.fail("watch_delay")
+            nursery.cancel_scope.cancel()
+
+
+@dataclass
+class Throughput:
+    records: int
+    accepted: int
+    seconds: float
+    requests: int
+    refused: dict[str, int]
+
+    @property
+    def per_s(self) -> float:
+        return self.accepted / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class ThroughputLoad:
+    victim: Node
+    issuers: list[Node]
+    batches: list[list[pb.Message]]
+    records: int
+
+
+async def prepare_throughput(
+    net: BenchNet, victim: Node, per_resource: int = 250, resources_per_issuer: int = 4, batch: int = 100
+) -> ThroughputLoad:
+    """10 issuers (light clients) with pre-signed records for one node, as PutEntries batches.
+
+    Quotas shape the load: a node keeps at most 256 live non-host records per resource and 1024
+    per issuer, so each issuer writes `per_resource` records into each of its own
+    `resources_per_issuer` resources (1,000 records each by default, 10,000 in all): nothing is
+    evicted or refused for quota, every record is new. Untimed warm-up: the resources are stored
+    and the node has joined their gossip topics (one record each, from an 11th key), so the timed
+    part measures record writes only, not the once-per-resource work.
+    """
+    issuers = [await add_client(net) for _ in range(ISSUERS)]
+    for issuer in issuers:
+        await issuer.connect(victim.addrs[0])
+    owner = issuers[0]
+    now = owner.registry.clock_ms()
+    count = ISSUERS * resources_per_issuer
+    res_objs = [build.make_resource(owner.registry.key, f"throughput-{j}", now) for j in range(count)]
+    victim_id = victim.host.get_id()
+    warm_key = create_new_key_pair().private_key
+    for res in res_objs:
+        first = build.make_record(warm_key, res.id, "warm-up", b"first", now).encode()
+        request = pb.PutEntriesRequest(resource_id=res.id, entries=[first], resource=res.to_pb())
+        reply = await owner.registry.client.request(victim_id, pb.Message(put_entries=request))
+        statuses = [Status(r.status) for r in reply.put_entries_response.results]
+        if statuses != [Status.OK]:
+            raise RuntimeError(f"the node refused the warm-up write: {reply}")
+    batches: list[list[pb.Message]] = []
+    for n, issuer in enumerate(issuers):
+        mine = []
+        for res in res_objs[n * resources_per_issuer : (n + 1) * resources_per_issuer]:
+            raws = [
+                build.make_record(issuer.registry.key, res.id, f"t-{j}", b"throughput value %d" % j, now).encode()
+                for j in range(per_resource)
+            ]
+            for start in range(0, len(raws), batch):
+                request = pb.PutEntriesRequest(resource_id=res.id, entries=raws[start : start + batch])
+                mine.append(pb.Message(put_entries=request))
+        batches.append(mine)
+    for issuer in issuers:  # connections and streams open before the clock starts
+        probe = pb.Message(get_resource=pb.GetResourceRequest(resource_id=res_objs[0].id))
+        await issuer.registry.client.request(victim_id, probe)
+    return ThroughputLoad(victim, issuers, batches, count * per_resource)
+
+
+async def send_throughput(load: ThroughputLoad) -> Throughput:
+    """The timed part: all issuers send their batches at once; the clock stops at the last answer."""
+    victim_id = load.victim.host.get_id()
+    accepted = 0
+    refused: dict[str, int] = {}
+    requests = 0
+
+    async def send(issuer: Node, messages: list[pb.Message]) -> None:
+        nonlocal accepted, requests
+        for message in messages:
+            reply = await issuer.registry.client.request(victim_id, message, timeout=60)
+            requests += 1
+            for r in reply.put_entries_response.results:
+                status = Status(r.status)
+                if status is Status.OK:
+                    accepted += 1
+                else:
+                    refused[status.name] = refused.get(status.name, 0) + 1
+
+    started = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for issuer, messages in zip(load.issuers, load.batches, strict=True):
+            nursery.start_soon(send, issuer, messages)
+    seconds = time.perf_counter() - started
+    return Throughput(load.records, accepted, seconds, requests, refused)
+
+
+# ------------------------------------------------------------------ the run
+
+
+@dataclass
+class BenchResult:
+    nodes: int
+    samples: int
+    timings: Timings
+    throughput: Throughput | None
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+    wall_s: float
+    cpu_s: float
+    startup_s: float
+
+    def metrics(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in METRIC_ORDER:
+            if name in self.timings.samples or name in self.timings.failures:
+                q = quantiles(self.timings.samples.get(name, []))
+                q["failures"] = self.timings.failures.get(name, 0)
+                out[name] = q
+        if self.throughput is not None:
+            out["write_throughput_per_s"] = round(self.throughput.per_s, 1)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nodes": self.nodes,
+            "samples": self.samples,
+            "metrics": self.metrics(),
+            "ratios": ratios(self.metrics()),
+            "load_avg_before": self.load_before,
+            "load_avg_after": self.load_after,
+            "wall_s": round(self.wall_s, 1),
+            "cpu_s": round(self.cpu_s, 1),
+            "startup_s": round(self.startup_s, 1),
+            "throughput": None
+            if self.throughput is None
+            else {
+                "records": self.throughput.records,
+                "accepted": self.throughput.accepted,
+                "seconds": round(self.throughput.seconds, 3),
+                "requests": self.throughput.requests,
+                "refused": self.throughput.refused,
+            },
+        }
+
+
+def ratios(m: dict[str, Any]) -> dict[str, float]:
+    def r(a: str, b: str) -> float:
+        if a in m and b in m and m[b]["p50_ms"]:
+            return round(m[a]["p50_ms"] / m[b]["p50_ms"], 3)
+        return float("nan")
+
+    return {
+        "register/provide": r("register", "provide"),
+        "register_cold/provide": r("register_cold", "provide"),
+        "register/put_value": r("register", "put_value"),
+        "resolve_warm/find_providers": r("resolve_warm", "find_providers"),
+        "resolve_warm/find_providers_1": r("resolve_warm", "find_providers_1"),
+        "resolve_cold/find_providers": r("resolve_cold", "find_providers"),
+        "resolve_ack3/find_providers": r("resolve_ack3", "find_providers"),
+        "resolve_warm/get_value": r("resolve_warm", "get_value"),
+        "resolve_cold/get_value": r("resolve_cold", "get_value"),
+    }
+
+
+async def run_bench(
+    nodes: int = 20,
+    samples: int = 50,
+    k: int = 20,
+    throughput: bool = True,
+    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+) -> BenchResult:
+    """Start the network, run every phase, return the figures (the core of `registry-p2p bench`)."""
+    load_before = os.getloadavg()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    config = bench_config(k)
+    t = Timings()
+    async with bench_network(nodes, config) as net:
+        with trio.fail_after(STARTUP_S):
+            writer = await add_client(net)
+            reader = await add_client(net)
+            watcher = await add_client(net)
+        startup = time.perf_counter() - wall0
+        log(f"{nodes} nodes + 3 light clients up in {startup:.1f} s; creating {samples + 1} resources")
+        rids = await make_resources(writer, [f"bench-{i}" for i in range(samples + 1)])
+        watch_rid = rids.pop()
+        idle = await settle_cpu()
+        log(f"network settled (process CPU {idle:.0%} of a core)")
+        log("writes: register / provide / put_value")
+        await phase_writes(t, rids, writer)
+        log("reads: resolve / find_providers / get_value")
+        await phase_reads(t, rids, reader, writer.host.get_id())
+        log("watch delay")
+        await phase_watch(t, watch_rid, writer, watcher, samples)
+        tp = None
+        if throughput:
+            log("write throughput of one node")
+            await quiet()
+            load = await prepare_throughput(net, net.servers[nodes // 2])
+            await settle_cpu()
+            tp = await send_throughput(load)
+    return BenchResult(
+        nodes=nodes,
+        samples=samples,
+        timings=t,
+        throughput=tp,
+        load_before=load_before,
+        load_after=os.getloadavg(),
+        wall_s=time.perf_counter() - wall0,
+        cpu_s=time.process_time() - cpu0,
+        startup_s=startup,
+    )
+
+
+# ------------------------------------------------------------------ output
+
+
+def render(result: BenchResult) -> str:
+    m = result.metrics()
+    lines = [
+        f"registry-p2p bench: {result.nodes} nodes (replica set K=20 unless --k), one process, loopback;"
+        f" {result.samples} samples per metric",
+        f"load average before {_load(result.load_before)}, after {_load(result.load_after)}; "
+        f"{os.cpu_count()} CPUs; wall {result.wall_s:.0f} s, process CPU {result.cpu_s:.0f} s",
+        "",
+        f"{'metric':<18}{'p50 ms':>10}{'p99 ms':>10}{'n':>6}{'fail':>6}",
+    ]
+    for name in METRIC_ORDER:
+        if name in m:
+            q = m[name]
+            lines.append(f"{name:<18}{q['p50_ms']:>10.2f}{q['p99_ms']:>10.2f}{q['n']:>6}{q['failures']:>6}")
+    if result.throughput is not None:
+        tp = result.throughput
+        lines.append("")
+        lines.append(
+            f"write throughput of one node: {tp.per_s:,.0f} records/s ({tp.accepted:,} of {tp.records:,} accepted"
+            f" in {tp.seconds:.2f} s, {tp.requests} PutEntries batches from {ISSUERS} issuers"
+            + (f"; refused {tp.refused}" if tp.refused else "")
+            + ")"
+        )
+    lines.append("")
+    lines.append("ratios of p50 (registry / baseline):")
+    for name, value in ratios(m).items():
+        lines.append(f"  {name:<32}{value:>8.3f}")
+    lines.append("")
+    lines.append("targets:")
+    for text, ok in targets(result).items():
+        lines.append(f"  {'ok    ' if ok else 'MISSED'} {text}")
+    return "\n".join(lines)
+
+
+def targets(result: BenchResult) -> dict[str, bool]:
+    m = result.metrics()
+    get = lambda name, q="p50_ms": m.get(name, {}).get(q, float("inf"))  # noqa: E731
+    tp = result.throughput.per_s if result.throughput else 0.0
+    return {
+        f"warm resolve p50 <= 10 ms ({get('resolve_warm'):.2f})": get("resolve_warm") <= 10,
+        f"warm resolve p50 <= find_providers p50 / 5 ({get('find_providers') / 5:.2f})": get("resolve_warm")
+        <= get("find_providers") / 5,
+        f"register p50 <= provide p50 / 3 ({get('provide') / 3:.2f})": get("register") <= get("provide") / 3,
+        f"watch delay p99 <= 1000 ms ({get('watch_delay', 'p99_ms'):.2f})": get("watch_delay", "p99_ms") <= 1000,
+        f"one node >= 2,000 record writes/s ({tp:,.0f})": tp >= 2000,
+    }
+
+
+def _load(load: tuple[float, float, float]) -> str:
+    return "/".join(f"{x:.2f}" for x in load)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="registry-p2p bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--nodes", type=int, default=20, help="registry nodes in the network (default 20)")
+    parser.add_argument("--samples", type=int, default=50, help="keys / operations per metric (default 50)")
+    parser.add_argument("--k", type=int, default=20, help="replica set size K (default 20, the design default)")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--no-throughput", action="store_true", help="skip the write-throughput phase")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the whole run; print the top functions")
+    parser.add_argument("--verbose", action="store_true", help="show library warnings and errors")
+    args = parser.parse_args(argv)
+    # py-libp2p logs an ERROR with a traceback for many harmless events (a peer closing a
+    # connection, shutdown); the figures are the output here.
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING if args.verbose else logging.CRITICAL)
+    logging.basicConfig(handlers=[handler], format="%(name)s: %(message)s")
+    if args.nodes < 4 or args.samples < 1:
+        parser.error("need --nodes >= 4 and --samples >= 1")
+
+    def go() -> BenchResult:
+        return trio.run(lambda: run_bench(args.nodes, args.samples, args.k, not args.no_throughput))
+
+    if args.profile:
+        profiler = cProfile.Profile()
+        result = profiler.runcall(go)
+        profiler.dump_stats(args.profile)
+        stats = pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime")
+        stats.print_stats(30)
+    else:
+        result = go()
+    print(render(result))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(result.to_json(), handle, indent=2)
+            handle.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
