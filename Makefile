@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck unit demo proto vectors bench-store clean interop interop-build
+.PHONY: venv test lint typecheck unit demo proto vectors bench bench-store clean interop interop-build
 
 venv: $(STAMP)
 
@@ -50,6 +50,10 @@ proto: venv
 
 vectors: venv
 	$(PY) -m registry_p2p.tools.gen_vectors
+
+# The registry against py-libp2p's own DHT records on a 20-node loopback network (ARGS="--json F").
+bench: venv
+	$(PY) -m registry_p2p.bench $(ARGS)
 
 bench-store: venv
 	$(PY) -m registry_p2p.tools.bench_store

@@ -369,6 +369,8 @@ class Throughput:
     seconds: float
     requests: int
     refused: dict[str, int]
+    cpu_ms_per_record: float = 0.0
+    feed_backlog: int = 0  # batches of accepted entries not yet published when the clock stopped
 
     @property
     def per_s(self) -> float:
@@ -448,12 +450,14 @@ async def send_throughput(load: ThroughputLoad) -> Throughput:
                 else:
                     refused[status.name] = refused.get(status.name, 0) + 1
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     async with trio.open_nursery() as nursery:
         for issuer, messages in zip(load.issuers, load.batches, strict=True):
             nursery.start_soon(send, issuer, messages)
     seconds = time.perf_counter() - started
-    return Throughput(load.records, accepted, seconds, requests, refused)
+    cpu_ms = (time.process_time() - cpu) * 1000 / max(1, accepted)
+    backlog = load.victim.registry._accepted_receive.statistics().current_buffer_used
+    return Throughput(load.records, accepted, seconds, requests, refused, cpu_ms, backlog)
 
 
 # ------------------------------------------------------------------ the run
@@ -501,7 +505,10 @@ class BenchResult:
                 "seconds": round(self.throughput.seconds, 3),
                 "requests": self.throughput.requests,
                 "refused": self.throughput.refused,
+                "process_cpu_ms_per_record": round(self.throughput.cpu_ms_per_record, 3),
+                "change_feed_backlog_after": self.throughput.feed_backlog,
             },
+            "samples_ms": {k: [round(x * 1000, 2) for x in v] for k, v in self.timings.samples.items()},
         }
 
 
@@ -595,7 +602,8 @@ def render(result: BenchResult) -> str:
         lines.append("")
         lines.append(
             f"write throughput of one node: {tp.per_s:,.0f} records/s ({tp.accepted:,} of {tp.records:,} accepted"
-            f" in {tp.seconds:.2f} s, {tp.requests} PutEntries batches from {ISSUERS} issuers"
+            f" in {tp.seconds:.2f} s, {tp.requests} PutEntries batches from {ISSUERS} issuers;"
+            f" {tp.cpu_ms_per_record:.3f} ms of process CPU per record, change feed backlog {tp.feed_backlog}"
             + (f"; refused {tp.refused}" if tp.refused else "")
             + ")"
         )

@@ -1013,6 +1013,18 @@ def testnet(
 # ==================================================================== entry point
 
 
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("bench_args", nargs=-1, type=click.UNPROCESSED)
+def bench(bench_args: tuple[str, ...]) -> None:
+    """Measure the registry against py-libp2p's DHT records on a loopback network (--help for options)."""
+    from registry_p2p import bench as bench_module
+
+    sys.exit(bench_module.main(list(bench_args)))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: one line on stderr and a non-zero status for any failure."""
     try:

@@ -155,6 +155,7 @@ async def open_node(
     filler = RoutingTableFiller(host, dht)
     host.get_network().register_notifee(filler)
     registry = Registry(host, dht, pubsub, store, config, clock_ms)
+    filler.on_connected = registry.routing.reachable_again
     try:
         try:
             running_host = host.run(listen)

@@ -10,6 +10,7 @@ import contextvars
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import libp2p.pubsub.gossipsub as _gossipsub_module
@@ -133,6 +134,11 @@ def make_gossipsub(host: Any, heartbeat_s: float = 1.0) -> tuple[Pubsub, GossipS
         heartbeat_initial_delay=0.1,
         spam_protection_enabled=False,
         max_messages_per_topic_per_second=10_000.0,
+        # py-libp2p 0.8.1's "adaptive gossip" rescores network health every 30 s and then sets the
+        # heartbeat to max(30, ...) or max(60, ...) seconds when a topic mesh is below its target
+        # degree (a small network, a new resource): meshes, gossip and the message cache then
+        # stall for 30-60 s; a node publishing 2,000 records/s held 60,000 of them in memory.
+        adaptive_gossip_enabled=False,
         # Not an outbound buffer: py-libp2p 0.8.1 queues every published message for each
         # connected peer not (yet) known to be subscribed to its topic, and prunes that queue
         # with a scan on every publish: publishing cost O(peers x this cap). At 1000 a node
@@ -186,9 +192,12 @@ class RoutingTableFiller:
 
     IDENTIFY_WAIT_S = 5.0
 
-    def __init__(self, host: Any, dht: Any) -> None:
+    def __init__(self, host: Any, dht: Any, on_connected: Callable[[Any], None] | None = None) -> None:
         self.host = host
         self.dht = dht
+        # Told of every new connection (a restarted peer, a healed partition), unlike a
+        # half-dead old one, which lingers in the swarm and proves nothing.
+        self.on_connected = on_connected
         self._send, self._receive = trio.open_memory_channel[Any](1024)
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -222,7 +231,10 @@ class RoutingTableFiller:
     # INotifee
     async def connected(self, network: Any, conn: Any) -> None:
         with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError, AttributeError):
-            self._send.send_nowait(conn.muxed_conn.peer_id)
+            peer = conn.muxed_conn.peer_id
+            self._send.send_nowait(peer)
+            if self.on_connected is not None:
+                self.on_connected(peer)
 
     async def disconnected(self, network: Any, conn: Any) -> None:
         return None

@@ -117,12 +117,15 @@ class Routing:
         self._unreachable[peer] = trio.current_time()
         self._drop_sets_with(peer)
 
+    def reachable_again(self, peer: ID) -> None:
+        """A new connection to `peer` was made (a restart, a healed partition): forget its failure."""
+        self._unreachable.pop(peer, None)
+
     def recently_unreachable(self, peer: ID) -> bool:
         failed = self._unreachable.get(peer)
         if failed is None:
             return False
-        if trio.current_time() - failed > UNREACHABLE_TTL_S or peer in self.host.get_network().connections:
-            # Expired, or connected again (a restart, a healed partition): reachable after all.
+        if trio.current_time() - failed > UNREACHABLE_TTL_S:
             del self._unreachable[peer]
             return False
         return True
