@@ -702,7 +702,13 @@ class Registry:
                     if pairs:
                         _, results = self.store.put_entries(rid, [raw for raw, _ in pairs], self.clock_ms())
                         self.maintenance.pulled_entries += sum(1 for r in results if r.status is Status.OK)
-            except (PeerUnavailable, RegistryError) as exc:
+            except PeerUnavailable as exc:
+                log.debug("sync of %s with %s failed: %s", b58(rid), peer, exc)
+                if exc.unsupported:
+                    self.routing.mark_unsupported(peer)
+                else:
+                    self.routing.mark_unreachable(peer)
+            except RegistryError as exc:
                 log.debug("sync of %s with %s failed: %s", b58(rid), peer, exc)
 
     async def renew_once(self) -> int:
