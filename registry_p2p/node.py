@@ -31,6 +31,7 @@ from registry_p2p.net.compat import (
     fast_dial_config,
     make_gossipsub,
     noise_only,
+    quick_dial_retries,
     route_libp2p_logging,
     stop_pubsub_thread,
 )
@@ -150,6 +151,7 @@ async def open_node(
         connection_config=fast_dial_config(),
         listen_addrs=listen,
     )
+    quick_dial_retries(host)
     dht = KadDHT(host, DHTMode.SERVER if serve else DHTMode.CLIENT, strict_validation=True)
     pubsub, router = make_gossipsub(host, config.gossip_heartbeat_s)
     filler = RoutingTableFiller(host, dht)

@@ -7,6 +7,7 @@ feed and the maintenance loops, all as tasks in one nursery that `mount` cancels
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,7 +32,7 @@ from registry_p2p.core.validate import check_entry_bytes, validate_entry, valida
 from registry_p2p.core.views import Event, Record, Resource, WriteResult
 from registry_p2p.net.client import PeerUnavailable, RegistryClient
 from registry_p2p.net.compat import fresh_get_value
-from registry_p2p.net.fanout import gather
+from registry_p2p.net.fanout import Gathered, gather
 from registry_p2p.net.notify import Notifier
 from registry_p2p.net.routing import DHT_NAMESPACE, ResourceValidator, Routing, dht_key
 from registry_p2p.net.server import PROTOCOL_ID, RegistryServer
@@ -42,6 +43,8 @@ log = logging.getLogger("registry_p2p.registry")
 
 T = TypeVar("T")
 PAGE = 512
+# Replica sets tried per request: the first, then up to two recomputed without unreachable peers.
+REPLICA_ROUNDS = 3
 
 
 def wall_clock_ms() -> int:
@@ -191,6 +194,61 @@ class Registry:
             on_unreachable=self.routing.mark_unreachable,
             window=need + 1,
         )
+
+    async def _gather_replicas(
+        self,
+        rid: bytes,
+        ask: Callable[[ID], Awaitable[T]],
+        *,
+        need: int,
+        succeeded: Callable[[T], bool],
+        extra: list[ID] | None = None,
+        timeout: float | None = None,
+        background: Any = None,
+    ) -> tuple[Gathered[T], list[ID]]:
+        """Ask the replica set of `rid` (and `extra` peers) until `need` answers succeeded.
+
+        A replica set can name peers that left: routing tables and the replica-set cache keep
+        them. Each failed request marks its peer unreachable, so when a round falls short because
+        peers were unreachable the set is computed again without them and the peers not yet asked
+        are asked: after churn a resolve reaches the live replicas instead of failing. Returns
+        what was gathered and every replica asked (to count acks among replicas only).
+        """
+        total: Gathered[T] = Gathered()
+        asked: set[ID] = set()
+        replicas: list[ID] = []
+        extra = extra or []
+        deadline = math.inf
+        for _ in range(REPLICA_ROUNDS):
+            peers = await self.routing.replica_set(rid)
+            if deadline == math.inf:
+                # The timeout bounds the requests; the first lookup has its own bound.
+                deadline = trio.current_time() + (timeout or self.config.request_timeout_s)
+            replicas += [p for p in peers if p not in replicas]
+            targets = [p for p in dict.fromkeys([*extra, *peers]) if p not in asked]
+            remaining = need - len(total.successes)
+            if not targets or deadline <= trio.current_time():
+                break
+            asked.update(targets)
+            got = await gather(
+                targets,
+                ask,
+                need=remaining,
+                timeout=deadline - trio.current_time(),
+                succeeded=succeeded,
+                on_unsupported=self.routing.mark_unsupported,
+                on_unreachable=self.routing.mark_unreachable,
+                background=background,
+                # The closest replicas first, one spare; more only on failure.
+                window=remaining + 1,
+            )
+            total.successes.update(got.successes)
+            total.errors.update(got.errors)
+            total.timed_out = got.timed_out
+            unreachable = [p for p in got.errors if self.routing.recently_unreachable(p)]
+            if len(total.successes) >= need or got.timed_out or not unreachable:
+                break
+        return total, replicas
 
     def _check_gossip(self, resource_id: bytes, data: bytes) -> Entry | None:
         try:
@@ -389,8 +447,6 @@ class Registry:
         if self.store is not None and self.peer_id not in extra:
             # The host of a record keeps it (and renews it) whether or not it is a replica.
             self.store.put_entries(rid, raws, self.clock_ms(), resource=resource)
-        peers = await self.routing.replica_set(rid)
-        targets = list(dict.fromkeys([*extra, *peers]))
         request = pb.PutEntriesRequest(resource_id=rid, entries=raws, resource=resource.to_pb())
 
         async def ask(peer: ID) -> pb.PutEntriesResponse:
@@ -409,17 +465,8 @@ class Registry:
 
         # Return once `ack` replicas stored it; the rest of the replica set still gets the write.
         # The closest replicas are asked first (one spare): those a resolve asks first too.
-        need = max(1, ack) + len(extra)
-        got = await gather(
-            targets,
-            ask,
-            need=need,
-            timeout=self.config.request_timeout_s,
-            succeeded=stored,
-            on_unsupported=self.routing.mark_unsupported,
-            on_unreachable=self.routing.mark_unreachable,
-            background=self._background,
-            window=need + 1,
+        got, peers = await self._gather_replicas(
+            rid, ask, need=max(1, ack) + len(extra), succeeded=stored, extra=extra, background=self._background
         )
         acks = sum(1 for peer in list(got.successes) if peer in peers)
         errors = {str(peer): reason for peer, reason in list(got.errors.items())}
@@ -451,16 +498,7 @@ class Registry:
             answers[peer] = entries = [entry for _, entry in pairs]
             return entries
 
-        got = await gather(
-            peers,
-            ask,
-            need=ack,
-            timeout=timeout or self.config.request_timeout_s,
-            succeeded=lambda e: e is not None,
-            on_unsupported=self.routing.mark_unsupported,
-            on_unreachable=self.routing.mark_unreachable,
-            window=ack + 1,  # the closest replicas first, one spare; more only on failure
-        )
+        got, _ = await self._gather_replicas(rid, ask, need=ack, succeeded=lambda e: e is not None, timeout=timeout)
         if len(got.successes) < ack:
             raise RegistryError(
                 Status.UNAVAILABLE,

@@ -20,6 +20,7 @@ from registry_p2p.core.model import decode_resource
 from registry_p2p.core.signing import Verifier
 from registry_p2p.core.validate import validate_resource
 from registry_p2p.net.compat import request_identify
+from registry_p2p.net.lookup import QueryFailed, lookup_closest
 from registry_p2p.net.server import PROTOCOL_ID
 
 log = logging.getLogger("registry_p2p.routing")
@@ -117,6 +118,10 @@ class Routing:
         self._unreachable[peer] = trio.current_time()
         self._drop_sets_with(peer)
 
+    def _lookup_failed(self, peer: ID, failure: QueryFailed) -> None:
+        if failure.unreachable:
+            self.mark_unreachable(peer)
+
     def reachable_again(self, peer: ID) -> None:
         """A new connection to `peer` was made (a restart, a healed partition): forget its failure."""
         self._unreachable.pop(peer, None)
@@ -151,13 +156,24 @@ class Routing:
                 return hit
         candidates: list[ID] = []
         complete = False
+        me = self.host.get_id()
+        seeds = [
+            *self.dht.routing_table.find_local_closest_peers(resource_id, self.k * 2),
+            *self.host.get_connected_peers(),
+        ]
         with trio.move_on_after(LOOKUP_TIMEOUT_S):
             try:
-                candidates = await self.dht.peer_routing.find_closest_peers_network(resource_id, count=self.k * 2)
+                candidates = await lookup_closest(
+                    self.host,
+                    seeds,
+                    resource_id,
+                    self.k * 2,
+                    skip=lambda p: self.recently_unreachable(p) or self.speaks_registry(p) is False,
+                    on_failed=self._lookup_failed,
+                )
                 complete = True
             except Exception as exc:
                 log.debug("closest-peers lookup failed: %s", exc)
-        me = self.host.get_id()
         if not complete:
             # A failed lookup must not yield an arbitrary set: fall back to our own routing table.
             candidates = [*self.dht.routing_table.find_local_closest_peers(resource_id, self.k * 2)]

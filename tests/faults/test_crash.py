@@ -11,6 +11,7 @@ with the same peer id, must serve every acknowledged entry over the wire.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
@@ -114,11 +115,14 @@ async def test_kill_9_mid_stream_keeps_every_acknowledged_entry(tmp_path: Path) 
                 peer = ID.from_base58(node.peer_id)
                 batches = prepared_batches(client.registry.key, client.registry.clock_ms())
                 killed = trio.Event()
+                in_flight = 0
 
                 async def sender() -> None:
+                    nonlocal in_flight
                     while batches and not killed.is_set():
                         request = batches.pop(0)
                         tally.add("entries_sent", len(request.entries))
+                        in_flight += 1
                         try:
                             reply = await client.registry.client.request(
                                 peer, pb.Message(put_entries=request), timeout=10
@@ -126,6 +130,8 @@ async def test_kill_9_mid_stream_keeps_every_acknowledged_entry(tmp_path: Path) 
                         except (PeerUnavailable, RegistryError):
                             tally.add("requests_failed")
                             return
+                        finally:
+                            in_flight -= 1
                         for raw, result in zip(request.entries, reply.put_entries_response.results, strict=True):
                             if Status(result.status) is Status.OK:
                                 acked.add(raw)
@@ -134,7 +140,7 @@ async def test_kill_9_mid_stream_keeps_every_acknowledged_entry(tmp_path: Path) 
                 async def killer() -> None:
                     while len(acked) < KILL_AFTER:
                         await trio.sleep(0.005)  # polls our own counter: no event for "N acks"
-                    tally.add("in_flight_at_kill", SENDERS)
+                    tally.add("requests_in_flight_at_kill", in_flight)
                     await node.kill9()
                     killed.set()
 
@@ -147,7 +153,7 @@ async def test_kill_9_mid_stream_keeps_every_acknowledged_entry(tmp_path: Path) 
                 # The file as the crash left it: intact, and a Store opens it as it is.
                 path = data_dir / STORE_FILE
                 tally.add("wal_bytes_at_crash", (data_dir / (STORE_FILE + "-wal")).stat().st_size)
-                with sqlite3.connect(path) as raw_db:
+                with contextlib.closing(sqlite3.connect(path)) as raw_db:
                     assert raw_db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
                 store = Store(path, local_peer=peer_id_from_text(node.peer_id))
                 try:

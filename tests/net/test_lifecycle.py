@@ -117,6 +117,33 @@ async def test_a_request_to_a_departed_peer_fails_fast() -> None:
         assert trio.current_time() - started < 6
 
 
+async def test_a_stopped_node_closes_its_connections_so_peers_see_it_leave() -> None:
+    """Cancelled connection tasks mark their SwarmConn closed before closing the muxer, so
+    swarm.close() skipped them and peers kept a half-dead connection (close_host closes each)."""
+    async with network(3, cfg()) as net:
+        a, b_slot = net.nodes[0], net.slots[1]
+        assert b_slot.node is not None
+        b_id = b_slot.node.host.get_id()
+        await a.registry.client.request(b_id, pb.Message(get_resource=pb.GetResourceRequest(resource_id=b"x" * 32)))
+        assert b_id in a.host.get_connected_peers()
+        await net.stop(b_slot)
+        await wait_for(lambda: b_id not in a.host.get_connected_peers(), timeout=1.0, poll=0.01)
+
+
+async def test_a_dial_to_a_departed_peer_is_not_retried_for_seconds() -> None:
+    """py-libp2p's default dial retries (3, with backoff) cost ~2.9 s per departed peer."""
+    async with network(3, cfg()) as net:
+        a, b_slot = net.nodes[0], net.slots[1]
+        assert b_slot.node is not None
+        b_info = PeerInfo(b_slot.node.host.get_id(), b_slot.node.host.get_addrs())
+        await net.stop(b_slot)
+        await wait_for(lambda: b_info.peer_id not in a.host.get_connected_peers(), timeout=1.0, poll=0.01)
+        started = trio.current_time()
+        with pytest.raises(SwarmException):
+            await a.host.connect(b_info)
+        assert trio.current_time() - started < 1.0
+
+
 async def test_fifty_changes_at_once_all_reach_a_watcher() -> None:
     """Gossipsub's default spam protection silently drops more than 10 messages/s per peer and topic."""
     with trio.fail_after(120):

@@ -1,0 +1,57 @@
+"""Our FIND_NODE lookup (net/lookup.py): correct on a live network, quick after churn."""
+
+from __future__ import annotations
+
+import trio
+
+from registry_p2p.core.ids import resource_id_from_text
+from registry_p2p.net.lookup import find_node, lookup_closest
+
+from .harness import cfg, distance, network
+
+
+async def test_lookup_finds_the_closest_live_peers_after_churn() -> None:
+    with trio.fail_after(120):
+        async with network(10, cfg(k=3)) as net:
+            asker = net.nodes[0]
+            rid = await asker.registry.create_resource("lookup")
+            target = resource_id_from_text(rid)
+
+            def seeds() -> list:
+                return list(asker.host.get_connected_peers())
+
+            found = await lookup_closest(asker.host, seeds(), target, 4)
+            everyone = [n.host.get_id() for n in net.nodes[1:]]
+            expected = sorted(everyone, key=lambda p: distance(target, p.to_bytes()))[:4]
+            assert found == expected
+
+            # The two closest leave; a lookup returns the next closest, and quickly.
+            gone = set(expected[:2])
+            for slot in list(net.slots):
+                if slot.node is not None and slot.node.host.get_id() in gone:
+                    await net.stop(slot)
+            failed: list = []
+            started = trio.current_time()
+            found = await lookup_closest(
+                asker.host, [*seeds(), *gone], target, 4, on_failed=lambda p, e: failed.append((p, e))
+            )
+            took = trio.current_time() - started
+            live = [p for p in everyone if p not in gone]
+            assert found == sorted(live, key=lambda p: distance(target, p.to_bytes()))[:4]
+            assert {p for p, _ in failed} <= gone
+            assert all(e.unreachable for _, e in failed)
+            assert took < 2.0, f"lookup took {took:.2f} s"
+
+            # Peers the caller knows to be gone are never asked.
+            failed.clear()
+            found = await lookup_closest(asker.host, [*seeds(), *gone], target, 4, skip=lambda p: p in gone)
+            assert not failed and not gone & set(found)
+
+
+async def test_find_node_answers_with_peers_and_their_addresses() -> None:
+    async with network(4, cfg(k=3)) as net:
+        a, b = net.nodes[0], net.nodes[1]
+        peers = await find_node(a.host, b.host.get_id(), b"\x01" * 32)
+        assert peers and a.host.get_id() not in peers
+        for peer in peers:
+            assert a.host.get_peerstore().addrs(peer)
