@@ -33,8 +33,8 @@ from libp2p.peer.peerstore import env_to_send_in_RPC
 from libp2p.utils.varint import read_varint_prefixed_bytes_limited
 from multiaddr import Multiaddr
 
+from registry_p2p.core.ids import uvarint
 from registry_p2p.net.compat import open_stream
-from registry_p2p.net.framing import uvarint
 
 log = logging.getLogger("registry_p2p.lookup")
 
