@@ -7,7 +7,7 @@ import trio
 from registry_p2p.core.ids import resource_id_from_text
 from registry_p2p.net.lookup import find_node, lookup_closest
 
-from .harness import cfg, distance, network
+from .harness import cfg, distance, network, wait_for
 
 
 async def test_lookup_finds_the_closest_live_peers_after_churn() -> None:
@@ -51,6 +51,10 @@ async def test_lookup_finds_the_closest_live_peers_after_churn() -> None:
 async def test_find_node_answers_with_peers_and_their_addresses() -> None:
     async with network(4, cfg(k=3)) as net:
         a, b = net.nodes[0], net.nodes[1]
+        # b answers from its routing table, which fills as identify runs on its connections.
+        for other in (net.nodes[2], net.nodes[3]):
+            await b.connect(other.addrs[0])
+        await wait_for(lambda: set(b.dht.routing_table.get_peer_ids()) - {a.host.get_id()}, timeout=30)
         peers = await find_node(a.host, b.host.get_id(), b"\x01" * 32)
         assert peers and a.host.get_id() not in peers
         for peer in peers:
