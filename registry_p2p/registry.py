@@ -250,11 +250,8 @@ class Registry:
                 break
         return total, replicas
 
-    def _check_gossip(self, resource_id: bytes, data: bytes) -> Entry | None:
-        try:
-            return check_entry_bytes(data, self.clock_ms(), self.limits, self.verifier, resource_id)
-        except RegistryError:
-            return None
+    def _check_gossip(self, resource_id: bytes, data: bytes) -> Entry:
+        return check_entry_bytes(data, self.clock_ms(), self.limits, self.verifier, resource_id)
 
     def _accepted(self, resource_id: bytes, raws: list[bytes]) -> None:
         try:
@@ -268,8 +265,7 @@ class Registry:
                 continue
             try:
                 await self.notifier.join(rid)
-                for raw in raws:
-                    await self.notifier.publish(rid, raw)
+                await self.notifier.publish_entries(rid, raws)
             except Exception:
                 log.exception("announcing accepted entries failed")
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import trio
 
+from registry_p2p.core.errors import RegistryError, Status
+from registry_p2p.core.gossip import decode_payload, encode_payloads
 from registry_p2p.core.ids import b58
 from registry_p2p.core.model import Entry
 
@@ -30,9 +32,9 @@ def topic_of(resource_id: bytes) -> str:
 class Notifier:
     """Joins topics, validates and fans messages out to local listeners, publishes entries."""
 
-    def __init__(self, pubsub: Any, check: Callable[[bytes, bytes], Entry | None]) -> None:
+    def __init__(self, pubsub: Any, check: Callable[[bytes, bytes], Entry]) -> None:
         self.pubsub = pubsub
-        self.check = check  # (resource_id, data) -> entry, or None when invalid
+        self.check = check  # (resource_id, serialized entry) -> entry; raises RegistryError when invalid
         self._joined: dict[bytes, Any] = {}
         self._listeners: dict[bytes, set[trio.MemorySendChannel[Entry]]] = {}
         self._nursery: trio.Nursery | None = None
@@ -53,10 +55,7 @@ class Notifier:
             if me is not None and forwarder == me:
                 # Our own publish: only entries our store accepted or we built and checked.
                 return True
-            try:
-                ok = self.check(resource_id, bytes(message.data)) is not None
-            except Exception:
-                ok = False
+            ok = self.entries_of(resource_id, bytes(message.data)) is not None
             if not ok:
                 self.rejected += 1
                 log.info("rejected an invalid message on %s", topic_of(resource_id))
@@ -85,22 +84,38 @@ class Notifier:
     def joined(self, resource_id: bytes) -> bool:
         return resource_id in self._joined
 
+    def entries_of(self, resource_id: bytes, data: bytes) -> list[Entry] | None:
+        """The valid entries a message carries; None when it must be rejected: undecodable, or an
+        entry in it is forged, tampered or otherwise invalid. Entries that expired in transit are
+        left out without condemning the message (its publisher sent them live)."""
+        entries: list[Entry] = []
+        try:
+            for raw in decode_payload(data):
+                try:
+                    entries.append(self.check(resource_id, raw))
+                except RegistryError as err:
+                    if err.status is not Status.EXPIRED:
+                        return None
+        except RegistryError:
+            return None
+        except Exception:
+            return None
+        return entries
+
     async def _dispatch(self, resource_id: bytes, subscription: Any) -> None:
         # Drain promptly: py-libp2p's subscription channel holds only 32 messages.
         async for message in subscription:
             if not self._listeners.get(resource_id):
                 continue  # nobody watches here: no need to decode and check it again
-            entry = self.check(resource_id, bytes(message.data))
-            if entry is None:
-                continue
-            self.delivered += 1
-            for channel in list(self._listeners.get(resource_id, ())):
-                try:
-                    channel.send_nowait(entry)
-                except trio.WouldBlock:
-                    log.warning("a watcher of %s is too slow; dropping one change", b58(resource_id))
-                except trio.BrokenResourceError:
-                    self._listeners[resource_id].discard(channel)
+            for entry in self.entries_of(resource_id, bytes(message.data)) or ():
+                self.delivered += 1
+                for channel in list(self._listeners.get(resource_id, ())):
+                    try:
+                        channel.send_nowait(entry)
+                    except trio.WouldBlock:
+                        log.warning("a watcher of %s is too slow; dropping one change", b58(resource_id))
+                    except trio.BrokenResourceError:
+                        self._listeners[resource_id].discard(channel)
 
     def listen(self, resource_id: bytes) -> trio.MemoryReceiveChannel[Entry]:
         send, receive = trio.open_memory_channel[Entry](LISTENER_BUFFER)
@@ -116,9 +131,14 @@ class Notifier:
     def listener_count(self, resource_id: bytes) -> int:
         return len(self._listeners.get(resource_id, ()))
 
+    async def publish_entries(self, resource_id: bytes, raws: list[bytes]) -> None:
+        """Announce entries accepted together: one message for a lone entry, batches for more."""
+        for payload in encode_payloads(raws):
+            await self.publish(resource_id, payload)
+
     async def publish(self, resource_id: bytes, data: bytes) -> None:
-        # The message id is sha256(data) for every copy: when another replica's copy of this entry
-        # reached us first, ours would be signed and then dropped as a duplicate. Skip it.
+        # The message id is sha256(data) for every copy: when another replica's copy of this
+        # payload reached us first, ours would be signed and then dropped as a duplicate. Skip it.
         seen = getattr(self.pubsub, "seen_messages", None)
         if seen is not None and seen.has(hashlib.sha256(data).digest()):
             return

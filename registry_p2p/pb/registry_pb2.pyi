@@ -132,6 +132,12 @@ class Entry(_message.Message):
     tombstone: Tombstone
     def __init__(self, record: _Optional[_Union[Record, _Mapping]] = ..., tombstone: _Optional[_Union[Tombstone, _Mapping]] = ...) -> None: ...
 
+class EntryBatch(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, entries: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
 class Result(_message.Message):
     __slots__ = ("status", "text")
     STATUS_FIELD_NUMBER: _ClassVar[int]

@@ -146,6 +146,20 @@ async def test_changes_reach_watchers_in_every_language(mesh: Mesh) -> None:
             for w in everyone:
                 await w.until({reg(writer.peer_id, "py-svc", b"py-value")})
 
+            # Entries stored by one write are announced as one EntryBatch message.
+            rid_bytes = resource_id_from_text(rid)
+            now = wall_clock_ms()
+            resource = build.make_resource(owner.host.get_private_key(), "watched", now)  # the same id
+            raws = [
+                build.make_record(writer.host.get_private_key(), rid_bytes, f"batch-{i}", b"b", now).encode()
+                for i in range(3)
+            ]
+            request = pb.PutEntriesRequest(resource_id=rid_bytes, entries=raws, resource=resource.to_pb())
+            reply = await owner.registry.client.request(writer.host.get_id(), pb.Message(put_entries=request))
+            assert {pb.Status.Name(r.status) for r in reply.put_entries_response.results} == {"OK"}
+            for w in everyone:
+                await w.until({reg(writer.peer_id, f"batch-{i}", b"b") for i in range(3)})
+
             # Go's and Rust's registrations reach the Python watcher (and each other).
             await register(go, rid, "go-svc", b"go-value")
             await register(rust, rid, "rust-svc", b"rust-value")

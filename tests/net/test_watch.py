@@ -5,6 +5,7 @@ from __future__ import annotations
 import trio
 
 from registry_p2p.core import build
+from registry_p2p.core.gossip import BATCH_TAG
 from registry_p2p.core.ids import resource_id_from_text
 from registry_p2p.net.notify import topic_of
 from registry_p2p.pb import registry_pb2 as pb
@@ -71,10 +72,13 @@ async def test_forged_and_tampered_messages_never_surface() -> None:
                 forged = build.make_record(forger.registry.key, rid_bytes, "x", b"v", now).to_pb()
                 forged.host_signature = real.host_signature
                 rejected_before = watcher.registry.notifier.rejected
+                # A batch with one forged entry among genuine ones is dropped whole.
+                genuine = build.make_record(client.registry.key, rid_bytes, "hidden", b"v", now).encode()
                 for data in (
                     pb.Entry(record=tampered).SerializeToString(),
                     pb.Entry(record=forged).SerializeToString(),
                     b"\x00garbage",
+                    pb.EntryBatch(entries=[genuine, pb.Entry(record=forged).SerializeToString()]).SerializeToString(),
                 ):
                     await forger.pubsub.publish(topic_of(rid_bytes), data)
                 # A valid change published after the forgeries arrives; nothing before it does.
@@ -82,14 +86,56 @@ async def test_forged_and_tampered_messages_never_surface() -> None:
                 event = await next_event(events, timeout=5)
                 assert event.service_id == "genuine" and event.record is not None
                 assert event.record.value == b"genuine"
-                # All three forgeries reached the watcher and were dropped by its validator...
-                await wait_for(lambda: watcher.registry.notifier.rejected >= rejected_before + 3)
+                # All four forgeries reached the watcher and were dropped by its validator...
+                await wait_for(lambda: watcher.registry.notifier.rejected >= rejected_before + 4)
                 # ...and none of them is queued behind the genuine event.
                 with trio.move_on_after(0.3):
                     extra = await events.__anext__()
                     raise AssertionError(f"unexpected event {extra}")
                 assert watcher.store is not None
                 assert all(r.value != b"evil" for r in watcher.store.live_records(rid_bytes, now + 10))
+
+
+async def test_entries_stored_together_reach_a_watcher_in_one_batch() -> None:
+    """A PutEntries of many entries is announced as EntryBatch messages; the watcher sees each."""
+    with trio.fail_after(120):
+        async with network(5, cfg(k=3)) as net:
+            client = (await net.add(serve=False)).node
+            assert client is not None
+            rid = await client.registry.create_resource("batched")
+            rid_bytes = resource_id_from_text(rid)
+            replica, watcher = net.nodes[1], net.nodes[3]
+            async with watcher.registry.watch(rid) as events:
+                await _wait_subscribed(replica, watcher, topic_of(rid_bytes))
+                now = client.registry.clock_ms()
+                raws = [
+                    build.make_record(client.registry.key, rid_bytes, f"b-{i}", b"v", now).encode() for i in range(200)
+                ]
+                notifier = replica.registry.notifier
+                assert notifier is not None
+                published: list[bytes] = []
+                publish = notifier.publish
+
+                async def counting(resource_id: bytes, data: bytes) -> None:
+                    published.append(data)
+                    await publish(resource_id, data)
+
+                notifier.publish = counting  # type: ignore[method-assign]
+                # The same resource (its id depends on label and owner only), sent along: the
+                # replica may not hold it yet.
+                resource = build.make_resource(client.registry.key, "batched", now)
+                assert resource.id == rid_bytes
+                request = pb.PutEntriesRequest(resource_id=rid_bytes, entries=raws, resource=resource.to_pb())
+                reply = await client.registry.client.request(replica.host.get_id(), pb.Message(put_entries=request))
+                statuses = {pb.Status.Name(r.status) for r in reply.put_entries_response.results}
+                assert statuses == {"OK"}, statuses
+                seen: set[str] = set()
+                with trio.fail_after(10):
+                    async for event in events:
+                        seen.add(event.service_id)
+                        if len(seen) == 200:
+                            break
+                assert len(published) == 1 and published[0][0] == BATCH_TAG, "one message for the whole write"
 
 
 def _info(node):  # type: ignore[no-untyped-def]

@@ -21,9 +21,10 @@ func (n *Node) joined(rid []byte) *pubsub.Topic {
 	return n.topics[core.Topic(rid)]
 }
 
-// checkTopicEntry validates the data of a message on the topic of rid.
-func checkTopicEntry(rid, data []byte) (*core.EntryInfo, error) {
-	return core.ParseEntry(data, core.NowMs(), rid)
+// checkTopicEntry validates the data of a message on the topic of rid: one Entry, or an
+// EntryBatch of several (see core.ParseGossip).
+func checkTopicEntry(rid, data []byte) ([]*core.EntryInfo, error) {
+	return core.ParseGossip(data, core.NowMs(), rid)
 }
 
 // joinTopic registers the topic validator and joins the topic of rid.
@@ -94,15 +95,16 @@ func (n *Node) Watch(ctx context.Context, rid []byte) error {
 			if err != nil {
 				return
 			}
-			info, err := checkTopicEntry(rid, m.Data)
+			infos, err := checkTopicEntry(rid, m.Data)
 			if err != nil {
 				n.logf("watch: dropping message from %s: %v", m.ReceivedFrom, err)
 				continue
 			}
-			if !state.Add(info) {
-				continue
+			for _, info := range infos {
+				if state.Add(info) {
+					n.events(watchEvent(info))
+				}
 			}
-			n.events(watchEvent(info))
 		}
 	}()
 	return nil

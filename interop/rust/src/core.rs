@@ -501,6 +501,35 @@ pub fn validate_entry_bytes(bytes: &[u8], now_ms: u64, expected_rid: Option<&[u8
     validate_entry(&entry, now_ms, expected_rid)
 }
 
+/// First byte of a serialized EntryBatch (field 15, length-delimited); no serialized Entry
+/// begins with it (records are field 1, tombstones field 2).
+pub const BATCH_TAG: u8 = 0x7A;
+pub const MAX_BATCH_ENTRIES: usize = 256;
+
+/// Validate a gossip payload: one serialized Entry, or an EntryBatch of several. An entry that
+/// expired in transit inside a batch is skipped; any other invalid entry fails the payload.
+pub fn validate_gossip(data: &[u8], now_ms: u64, expected_rid: Option<&[u8]>) -> Result<Vec<Decoded>, Invalid> {
+    if data.first() != Some(&BATCH_TAG) {
+        return validate_entry_bytes(data, now_ms, expected_rid).map(|d| vec![d]);
+    }
+    let batch = pb::EntryBatch::decode(data).map_err(|e| malformed(format!("entry batch: {e}")))?;
+    if batch.entries.is_empty() {
+        return Err(malformed("empty entry batch"));
+    }
+    if batch.entries.len() > MAX_BATCH_ENTRIES {
+        return Err(Invalid::new(Status::TooLarge, format!("entry batch over {MAX_BATCH_ENTRIES} entries")));
+    }
+    let mut out = Vec::with_capacity(batch.entries.len());
+    for raw in &batch.entries {
+        match validate_entry_bytes(raw, now_ms, expected_rid) {
+            Ok(d) => out.push(d),
+            Err(e) if e.status == Status::Expired => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
 /// A self-hosted record (issuer = host = `key`), both parts signed by the same key.
 pub fn make_self_hosted_record(
     key: &Keypair,
@@ -576,6 +605,28 @@ pub fn live_records(merged: Vec<Decoded>, now_ms: u64) -> Vec<Decoded> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gossip_batches_carry_several_entries_and_a_forgery_fails_them() {
+        let key = Keypair::generate_ed25519();
+        let now = now_ms();
+        let rid = resource_id("batch", &key.public().to_peer_id().to_bytes());
+        let entry = |service: &str| {
+            let record = make_self_hosted_record(&key, &rid, service, b"v".to_vec(), now, 3600, vec![]);
+            pb::Entry { kind: Some(pb::entry::Kind::Record(record)) }.encode_to_vec()
+        };
+        let (a, b) = (entry("a"), entry("b"));
+        let batch = pb::EntryBatch { entries: vec![a.clone(), b.clone()] }.encode_to_vec();
+        assert_eq!(batch[0], BATCH_TAG);
+        assert_eq!(validate_gossip(&batch, now, Some(&rid)).unwrap().len(), 2);
+        assert_eq!(validate_gossip(&a, now, Some(&rid)).unwrap().len(), 1);
+        let mut forged = b.clone();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        let bad = pb::EntryBatch { entries: vec![a, forged] }.encode_to_vec();
+        assert!(validate_gossip(&bad, now, Some(&rid)).is_err());
+        assert!(validate_gossip(&[BATCH_TAG], now, Some(&rid)).is_err());
+    }
 
     #[test]
     fn sign_and_validate_roundtrip() {

@@ -487,20 +487,22 @@ impl State {
             return MessageAcceptance::Ignore;
         };
         let src = message.source.map(|p| p.to_base58()).unwrap_or_default();
-        let d = match core::validate_entry_bytes(&message.data, core::now_ms(), Some(&w.rid)) {
+        let decoded = match core::validate_gossip(&message.data, core::now_ms(), Some(&w.rid)) {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(source = %src, "pubsub entry rejected: {e}");
                 return MessageAcceptance::Reject;
             }
         };
-        let id = d.identity();
-        let key = d.precedence_key();
-        if w.seen.get(&id).is_some_and(|cur| *cur >= key) {
-            return MessageAcceptance::Accept;
+        for d in decoded {
+            let id = d.identity();
+            let key = d.precedence_key();
+            if w.seen.get(&id).is_some_and(|cur| *cur >= key) {
+                continue;
+            }
+            w.seen.insert(id, key);
+            let _ = self.events.send(watch_event(&w.rid, &d).to_string());
         }
-        w.seen.insert(id, key);
-        let _ = self.events.send(watch_event(&w.rid, &d).to_string());
         MessageAcceptance::Accept
     }
 }
