@@ -128,9 +128,6 @@ class Registry:
             if self.server is not None and self.store is not None:
                 self.host.set_stream_handler(TProtocol(PROTOCOL_ID), self.server.handle_stream)
                 nursery.start_soon(self._publish_accepted)
-                if self.notifier is not None:
-                    for rid in self.store.resource_ids():
-                        await self.notifier.join(rid)
                 first_replicate = self.config.replicate_interval_s * 0.2
                 if self.config.startup_replicate_delay_s is not None and self.store.resource_ids():
                     first_replicate = self.config.startup_replicate_delay_s
@@ -264,7 +261,10 @@ class Registry:
             if self.notifier is None:
                 continue
             try:
-                await self.notifier.join(rid)
+                # Replicas publish without joining the topic: its mesh is the watchers only (each
+                # watcher connects to the replica set, so gossipsub's fanout reaches it). With every
+                # replica in every topic of its store, gossipsub's per-topic heartbeat work grew with
+                # (resources x replicas) and took half a node's CPU on an idle 20-node network.
                 await self.notifier.publish_entries(rid, raws)
             except Exception:
                 log.exception("announcing accepted entries failed")
@@ -303,8 +303,6 @@ class Registry:
             return await self._ask(peer, pb.Message(put_resource=message.put_resource))
 
         got = await self._gather(peers, ask, len(peers), _result_ok("put_resource_response"))
-        if self.notifier is not None and self.serves:
-            await self.notifier.join(resource.id)
         # The DHT copy serves plain libp2p peers; the replicas already answer for the resource.
         self._spawn(self._dht_put, resource)
         if not got.successes:
@@ -693,8 +691,6 @@ class Registry:
             if resource is None:
                 continue
             peers = await self.routing.replica_set(rid, refresh=True)
-            if self.notifier is not None and self.peer_id in peers:
-                await self.notifier.join(rid)
             async with trio.open_nursery() as nursery:
                 for peer in peers:
                     if peer != self.peer_id:

@@ -38,12 +38,25 @@ def fast_dial_config() -> ConnectionConfig:
     return ConnectionConfig(max_connections_per_peer=1, min_connections=0, low_watermark=0)
 
 
+NEGATIVE_DIAL_CACHE_S = 5.0
+
+
 def quick_dial_retries(host: Any) -> None:
     """py-libp2p retries a failed dial 3 times with backoff: a departed peer (connection refused
     at once) cost 2.9 s on loopback, and every lookup and replica-set request after churn paid it.
     One quick retry covers a transient failure; the callers (lookups, fan-outs) already move on to
-    other peers. new_host() takes no retry configuration, so it is set on the swarm."""
-    host.get_network().retry_config = RetryConfig(max_retries=1, initial_delay=0.05, max_delay=0.2)
+    other peers. new_host() takes no retry configuration, so it is set on the swarm.
+
+    The swarm also refuses to dial a peer for 60 s after all its addresses failed once: a node
+    that restarts within seconds was shut out by every peer that had tried it meanwhile, and
+    never received the writes replicated during that minute. A dial that fails now fails in
+    milliseconds, so a short negative cache (5 s) protects as well without shutting anyone out.
+    """
+    swarm = host.get_network()
+    swarm.retry_config = RetryConfig(max_retries=1, initial_delay=0.05, max_delay=0.2)
+    negative = getattr(swarm, "_negative_peer_cache", None)
+    if negative is not None and hasattr(negative, "_ttl"):
+        negative._ttl = NEGATIVE_DIAL_CACHE_S
 
 
 def noise_only(key_pair: KeyPair) -> dict[TProtocol, Any]:

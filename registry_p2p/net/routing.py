@@ -31,7 +31,9 @@ log = logging.getLogger("registry_p2p.routing")
 DHT_NAMESPACE = "reg"
 LOOKUP_TIMEOUT_S = 10.0
 IDENTIFY_TIMEOUT_S = 3.0
-UNREACHABLE_TTL_S = 60.0
+# Long enough to keep a departed peer out of the replica sets computed meanwhile, short enough
+# that a node restarting is tried again soon (a failed dial costs milliseconds).
+UNREACHABLE_TTL_S = 10.0
 
 
 def dht_key(resource_id: bytes) -> str:
