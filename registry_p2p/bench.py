@@ -1,35 +1,38 @@
 """`registry-p2p bench`: the registry against py-libp2p's own DHT records, same network, same run.
 
-`python -m registry_p2p.bench [--nodes 20] [--samples 50] [--json FILE] [--profile FILE]`
+`python -m registry_p2p.bench [--nodes 20] [--samples 30] [--k 20] [--json FILE] [--profile FILE]`
 
-One process starts an N-node loopback network (every node a DHT server and a registry replica)
-and three light clients (DHT client mode, no store): a *writer*, a *reader* and a *watcher*.
-Every lookup, ours and the baseline's, is made by the reader, which holds no local copy:
+One process starts an N-node loopback network (every node a DHT server and a registry replica,
+default configuration: replica sets of K=20) and three light clients (DHT client mode, no
+store): a *writer*, a *reader* and a *watcher*. Every lookup, ours and the baseline's, is made
+by the reader, which holds no local copy:
   - the registry's light client has no store at all, so `resolve` always asks replicas;
   - py-libp2p answers `get_value` / `find_providers` from its local stores when it can, and
     caches what it fetched, so the reader's value_store / provider_store entry for the key is
-    dropped before each baseline lookup.
+    dropped before each baseline lookup (and find_providers' duplicates are merged).
 
 Keys: `--samples` resources (registry) and as many provider keys and value keys (baseline);
-sample i registers one record into resource i, provides key i and puts value i, so each lookup
-finds exactly one item, as find_providers does. Operations are interleaved (register i,
-provide i, put i, ...) so that a change in machine load hits both sides alike, and each timed
-operation starts on a quiet network: the background work of the previous one (a write still
-reaching the rest of its replica set, ADD_PROVIDER streams being handled) is waited for, untimed.
+sample i registers records into resource i, provides key i and puts value i, so each lookup
+finds what one write left, as find_providers does. Operations are interleaved (sample i of
+every metric, then sample i+1) so that a change in machine load hits both sides alike, and each
+timed operation starts on a quiet network (see `quiet`).
 
 Measured:
-  register        writer.register_service(ack=1) into a resource it never wrote to before (its
-                  first write looks up the replica set and fetches the resource);
-  register_warm   a second write into the same resource (replica set and resource cached);
+  register_cold   writer.register_service(ack=1) by a client that knows neither the replica set
+                  nor the resource: Kademlia lookup + resource fetch + write;
+  register        the same client's next write into that resource (steady state);
+  resolve_cold    reader.resolve(ack=1) after routing.forget(rid): one Kademlia lookup + read;
   resolve_warm    reader.resolve(ack=1) with the replica set cached;
-  resolve_cold    the same after routing.forget(rid): one Kademlia lookup + the read;
   resolve_ack3    reader.resolve(ack=3), replica set cached;
   watch_delay     register returned on the writer -> event seen by the watcher (a light client);
-  provide, find_providers (count=20, the default; de-duplicated), find_providers_1 (count=1),
-  put_value, get_value (quorum 0, the default): py-libp2p 0.8.1 from the same light clients;
+  provide, put_value (from the writer), find_providers (count=20, the default),
+  find_providers_1 (count=1), get_value (quorum 0, the default) (from the reader): py-libp2p
+                  0.8.1's own records; its values use a namespace that accepts any value (no
+                  signature to check, unlike ours: this favours the baseline);
   write_throughput_per_s: records accepted, verified (uncached ed25519) and committed by one
-                  node, sent as PutEntries batches over the wire by 10 concurrent issuers
-                  (10 light clients, each signing its own records before the clock starts).
+                  node, change feed included, sent as PutEntries batches of 100 over the wire by
+                  10 concurrent issuers (10 light clients, each signing its own records before
+                  the clock starts).
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 BASELINE_NS = "bench"
 ISSUERS = 10
 SETTLE_S = 5.0
+OP_TIMEOUT_S = 60.0
 STARTUP_S = 120.0
 
 METRIC_ORDER = (
@@ -180,11 +184,19 @@ async def settle_cpu(threshold: float = 0.15, window_s: float = 1.0, limit_s: fl
 
 
 async def quiet(timeout: float = SETTLE_S, *registries: Any) -> None:
-    """Untimed: let the previous operation's background work finish before the next is timed."""
+    """Untimed: let the previous operation's background work finish before the next is timed.
+
+    Three conditions, each bounded by `timeout`: the registries' own background work is done
+    (a write still reaching the rest of its replica set), no task of the process is runnable,
+    and the process stays under 10% of a core for 0.3 s. The last one is needed because a write
+    keeps 20 nodes busy for up to a second after every task went idle once: each gossipsub
+    heartbeat (every second) sends IHAVE/IDONTWANT traffic about the entries just published.
+    """
     with trio.move_on_after(timeout):
         for reg in registries:
             await reg.settle(timeout)
         await trio.testing.wait_all_tasks_blocked(cushion=0.002)
+    await settle_cpu(threshold=0.10, window_s=0.3, limit_s=timeout)
 
 
 # ------------------------------------------------------------------ statistics
@@ -202,22 +214,31 @@ def quantiles(samples: list[float]) -> dict[str, float]:
 class Timings:
     samples: dict[str, list[float]] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, list[str]] = field(default_factory=dict)
 
     async def time(self, name: str, op: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool] = bool) -> Any:
+        """Time one operation; a wrong answer or an exception is a failure (counted, not timed)."""
         started = time.perf_counter()
-        out = await op()
+        try:
+            with trio.fail_after(OP_TIMEOUT_S):
+                out = await op()
+        except (Exception, trio.TooSlowError) as exc:
+            self.fail(name, f"{type(exc).__name__}: {exc}")
+            return None
         elapsed = time.perf_counter() - started
         if ok(out):
             self.samples.setdefault(name, []).append(elapsed)
         else:
-            self.failures[name] = self.failures.get(name, 0) + 1
+            self.fail(name, "wrong answer")
         return out
 
     def add(self, name: str, seconds: float) -> None:
         self.samples.setdefault(name, []).append(seconds)
 
-    def fail(self, name: str) -> None:
+    def fail(self, name: str, why: str = "") -> None:
         self.failures[name] = self.failures.get(name, 0) + 1
+        if why:
+            self.reasons.setdefault(name, []).append(why[:200])
 
 
 # ------------------------------------------------------------------ phases
@@ -246,6 +267,7 @@ async def phase_writes(t: Timings, rids: list[str], writer: Node) -> None:
     """Sample i: register_cold and register into resource i, provide key i, put value i."""
     reg = writer.registry
     for i, rid in enumerate(rids):
+        _progress("writes", i, len(rids))
         rid_bytes = resource_id_from_text(rid)
         # Cold: this client knows neither the replica set nor the resource (a fresh process).
         reg.routing.forget(rid_bytes)
@@ -260,6 +282,11 @@ async def phase_writes(t: Timings, rids: list[str], writer: Node) -> None:
         await quiet()
         await t.time("put_value", partial(writer.dht.put_value, _value_key(i), b"value %d" % i), _always)
         await quiet()
+
+
+def _progress(phase: str, i: int, n: int) -> None:
+    if i and i % 10 == 0:
+        print(f"  {phase}: {i}/{n} samples", file=sys.stderr, flush=True)
 
 
 def _ok(out: Any) -> bool:
@@ -278,6 +305,7 @@ async def phase_reads(t: Timings, rids: list[str], reader: Node, provider: Any) 
     """Sample i: resolve resource i cold, warm and with ack=3; find key i's provider; get value i."""
     reg = reader.registry
     for i, rid in enumerate(rids):
+        _progress("reads", i, len(rids))
         rid_bytes = resource_id_from_text(rid)
 
         def two(records: list[Any]) -> bool:
@@ -335,7 +363,8 @@ async def phase_watch(t: Timings, rid: str, writer: Node, watcher: Node, samples
             # Warm-up: the watcher's mesh forms over a gossipsub heartbeat or two.
             for attempt in range(20):
                 arrived = trio.Event()
-                await writer.registry.register_service(rid, b"warm", f"warm-{attempt}", ack=1)
+                with contextlib.suppress(Exception):
+                    await writer.registry.register_service(rid, b"warm", f"warm-{attempt}", ack=1)
                 with trio.move_on_after(1.0):
                     await arrived.wait()
                 if f"warm-{attempt}" in seen:
@@ -344,10 +373,14 @@ async def phase_watch(t: Timings, rid: str, writer: Node, watcher: Node, samples
                 await quiet(SETTLE_S, writer.registry)
                 name = f"w-{i}"
                 arrived = trio.Event()
-                out = await writer.registry.register_service(rid, b"x", name, ack=1)
+                try:
+                    out = await writer.registry.register_service(rid, b"x", name, ack=1)
+                except Exception as exc:
+                    t.fail("watch_delay", f"write failed: {exc}")
+                    continue
                 returned = time.perf_counter()
                 if not out.ok:
-                    t.fail("watch_delay")
+                    t.fail("watch_delay", f"write not acknowledged: {out.errors}")
                     continue
                 with trio.move_on_after(5.0):
                     while name not in seen:
@@ -358,7 +391,7 @@ async def phase_watch(t: Timings, rid: str, writer: Node, watcher: Node, samples
                     # writer has read its ack): that counts as no delay.
                     t.add("watch_delay", max(0.0, seen[name] - returned))
                 else:
-                    t.fail("watch_delay")
+                    t.fail("watch_delay", "no event within 5 s")
             nursery.cancel_scope.cancel()
 
 
@@ -509,6 +542,7 @@ class BenchResult:
                 "change_feed_backlog_after": self.throughput.feed_backlog,
             },
             "samples_ms": {k: [round(x * 1000, 2) for x in v] for k, v in self.timings.samples.items()},
+            "failure_reasons": self.timings.reasons,
         }
 
 
@@ -533,7 +567,7 @@ def ratios(m: dict[str, Any]) -> dict[str, float]:
 
 async def run_bench(
     nodes: int = 20,
-    samples: int = 50,
+    samples: int = 30,
     k: int = 20,
     throughput: bool = True,
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
@@ -639,7 +673,7 @@ def _load(load: tuple[float, float, float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="registry-p2p bench", description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, default=20, help="registry nodes in the network (default 20)")
-    parser.add_argument("--samples", type=int, default=50, help="keys / operations per metric (default 50)")
+    parser.add_argument("--samples", type=int, default=30, help="keys / operations per metric (default 30)")
     parser.add_argument("--k", type=int, default=20, help="replica set size K (default 20, the design default)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--no-throughput", action="store_true", help="skip the write-throughput phase")
