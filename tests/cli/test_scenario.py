@@ -106,7 +106,10 @@ def test_create_register_resolve_restart_unregister(net: Net) -> None:
     written = cli_json(
         "register", rid, "--value", "hello", "--service-id", "echo", "--ack", "2", *me, bootstrap=net.a.addr
     )
-    assert written["ok"] is True and written["acks"] >= 2 and written["errors"] == {}
+    # `errors` may name a replica whose stream failed while two others stored it (py-libp2p's connection race
+    # on a fresh client, see tests/net/test_open_stream.py): informational, the write is acknowledged.
+    assert written["ok"] is True and written["acks"] >= 2, written
+    assert all(isinstance(reason, str) and reason for reason in written["errors"].values()), written
 
     records = cli_json("resolve", rid, bootstrap=net.b.addr)["records"]
     assert len(records) == 1
