@@ -202,6 +202,7 @@ class Registry:
         extra: list[ID] | None = None,
         timeout: float | None = None,
         background: Any = None,
+        first: list[ID] | None = None,
     ) -> tuple[Gathered[T], list[ID]]:
         """Ask the replica set of `rid` (and `extra` peers) until `need` answers succeeded.
 
@@ -209,15 +210,16 @@ class Registry:
         them. Each failed request marks its peer unreachable, so when a round falls short because
         peers were unreachable the set is computed again without them and the peers not yet asked
         are asked: after churn a resolve reaches the live replicas instead of failing. Returns
-        what was gathered and every replica asked (to count acks among replicas only).
+        what was gathered and every replica asked (to count acks among replicas only). `first` is
+        the replica set when the caller already looked it up.
         """
         total: Gathered[T] = Gathered()
         asked: set[ID] = set()
         replicas: list[ID] = []
         extra = extra or []
         deadline = math.inf
-        for _ in range(REPLICA_ROUNDS):
-            peers = await self.routing.replica_set(rid)
+        for round_ in range(REPLICA_ROUNDS):
+            peers = first if round_ == 0 and first is not None else await self.routing.replica_set(rid)
             if deadline == math.inf:
                 # The timeout bounds the requests; the first lookup has its own bound.
                 deadline = trio.current_time() + (timeout or self.config.request_timeout_s)
@@ -492,7 +494,9 @@ class Registry:
             answers[peer] = entries = [entry for _, entry in pairs]
             return entries
 
-        got, _ = await self._gather_replicas(rid, ask, need=ack, succeeded=lambda e: e is not None, timeout=timeout)
+        got, _ = await self._gather_replicas(
+            rid, ask, need=ack, succeeded=lambda e: e is not None, timeout=timeout, first=peers
+        )
         if len(got.successes) < ack:
             raise RegistryError(
                 Status.UNAVAILABLE,

@@ -18,7 +18,7 @@ from multiaddr import Multiaddr
 
 from registry_p2p.core import build
 from registry_p2p.net.client import PeerUnavailable
-from registry_p2p.net.compat import fresh_get_value
+from registry_p2p.net.compat import NEGATIVE_DIAL_CACHE_S, fresh_get_value
 from registry_p2p.net.routing import dht_key
 from registry_p2p.node import NodeError, open_node
 from registry_p2p.pb import registry_pb2 as pb
@@ -142,6 +142,28 @@ async def test_a_dial_to_a_departed_peer_is_not_retried_for_seconds() -> None:
         with pytest.raises(SwarmException):
             await a.host.connect(b_info)
         assert trio.current_time() - started < 1.0
+
+
+async def test_a_peer_that_failed_a_dial_is_dialed_again_once_it_is_back() -> None:
+    """py-libp2p refuses to dial a peer for 60 s after one failed dial: a node restarting within
+    seconds was shut out. quick_dial_retries shortens that to NEGATIVE_DIAL_CACHE_S."""
+    with trio.fail_after(60):
+        async with network(3, cfg()) as net:
+            a, b_slot = net.nodes[0], net.slots[1]
+            assert b_slot.node is not None
+            b_id = b_slot.node.host.get_id()
+            await net.stop(b_slot)
+            await wait_for(lambda: b_id not in a.host.get_connected_peers(), timeout=1.0, poll=0.01)
+            with pytest.raises(SwarmException):
+                await a.host.connect(PeerInfo(b_id, a.host.get_peerstore().addrs(b_id)))
+            failed_at = trio.current_time()
+            await net.start(b_slot)
+            assert b_slot.node is not None
+            b_info = PeerInfo(b_id, b_slot.node.host.get_addrs())
+            await a.host.get_network().close_peer(b_id)  # b dialled a on start: dial afresh
+            await trio.sleep_until(failed_at + NEGATIVE_DIAL_CACHE_S + 0.5)
+            await a.host.connect(b_info)
+            assert b_id in a.host.get_connected_peers()
 
 
 async def test_fifty_changes_at_once_all_reach_a_watcher() -> None:
