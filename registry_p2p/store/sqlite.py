@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -322,13 +322,26 @@ class Store:
                 batch = _Batch(self._stored_rows(rk, [ident for _, ident, _ in valid]))
                 issuers = {e.issuer for _, _, e in valid if not e.is_tombstone and e.host != self.local_peer}
                 batch.issuers = self._issuer_counts(issuers, now_ms)
-                results: list[ItemResult] = []
-                for outcome in checked:
+                results: list[ItemResult] = [OK] * len(checked)
+                # Tombstones first: each frees the quota place its record held. A replica pulling
+                # what it missed while away receives new records and the tombstones of old ones in
+                # one batch; in identity order a record could otherwise evict a live record (or be
+                # refused) for room that a tombstone later in the same batch frees. An identity sent
+                # more than once keeps request order, so its per-item results read as sequential.
+                repeated = Counter(ident for _, ident, _ in valid)
+                first = [
+                    i
+                    for i, c in enumerate(checked)
+                    if isinstance(c, tuple) and c[2].is_tombstone and repeated[c[1]] == 1
+                ]
+                moved = set(first)
+                for index in [*first, *(i for i in range(len(checked)) if i not in moved)]:
+                    outcome = checked[index]
                     if isinstance(outcome, ItemResult):
-                        results.append(outcome)
+                        results[index] = outcome
                     else:
                         raw, ident, entry = outcome
-                        results.append(self._apply(rk, entry, raw, ident, now_ms, batch))
+                        results[index] = self._apply(rk, entry, raw, ident, now_ms, batch)
                 return OK, results
 
     def _stored_rows(self, rk: int, idents: list[bytes]) -> dict[bytes, _Row]:

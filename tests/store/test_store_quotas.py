@@ -181,3 +181,16 @@ def test_quotas_hold_for_any_sequence_of_batches(batches: list[list[int]], weigh
             for rec in live:
                 per_issuer[rec.issuer] = per_issuer.get(rec.issuer, 0) + 1
             assert max(per_issuer.values(), default=0) <= 2
+
+
+def test_a_batch_applies_its_tombstones_before_its_records(make_store: StoreFactory) -> None:
+    """A replica back from an outage pulls the tombstones of some old records and new records in
+    one batch (in identity order, records may come first): the tombstones free the places, so the
+    new records never evict live records for room the batch itself frees."""
+    st = _full_store(make_store, {})  # issuers 2..5, 2 the oldest
+    news = [record(i, signed_at=NOW + i) for i in (6, 7)]
+    gone = [tombstone(i, at=NOW + 1) for i in (4, 5)]
+    batch = [entry for pair in zip(news, gone, strict=True) for entry in pair]  # records first
+    _, results = st.put_entries(RID, batch, NOW + 10)
+    assert all(r.ok for r in results), results
+    assert _issuers(st) == {2, 3, 6, 7}
