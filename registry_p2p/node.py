@@ -6,6 +6,7 @@ and nothing is left running when the `async with` block exits: no listener, thre
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -25,8 +26,11 @@ from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
 from registry_p2p.core.config import RegistryConfig
+from registry_p2p.core.reconnect import BootstrapSchedule
+from registry_p2p.net.addrs import addrs_factory
 from registry_p2p.net.compat import (
     RoutingTableFiller,
+    claim_listen_ports,
     close_host,
     fast_dial_config,
     make_gossipsub,
@@ -118,16 +122,27 @@ async def open_node(
     serve: bool = True,
     clock_ms: Callable[[], int] = wall_clock_ms,
     require_bootstrap: bool = False,
+    announce: Sequence[str | Multiaddr] = (),
 ) -> AsyncIterator[Node]:
     """Start a node; `serve=False` makes a light client (DHT client mode, stores nothing).
 
-    With `require_bootstrap`, reaching none of the bootstrap peers raises NodeError.
+    With `require_bootstrap`, reaching none of the bootstrap peers raises NodeError; otherwise
+    the node keeps dialing them in the background while it has too few peers. `announce`
+    replaces the addresses the node advertises (default: its listen addresses, a wildcard
+    expanded to the interfaces behind it, and what its peers observe).
     """
     config = config or RegistryConfig()
     config.check()
     route_libp2p_logging()
     listen = parse_multiaddrs(listen_addrs, "listen address")
     boot = parse_multiaddrs(bootstrap, "bootstrap address")
+    announced = parse_multiaddrs(announce, "announce address")
+    for addr in listen:
+        try:
+            claim_listen_ports([addr])
+        except OSError as exc:
+            reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+            raise NodeError(f"cannot listen on {addr}: {reason}") from exc
     boot_infos = []
     for addr in boot:
         try:
@@ -150,6 +165,7 @@ async def open_node(
         muxer_preference="YAMUX",
         connection_config=fast_dial_config(),
         listen_addrs=listen,
+        addrs_factory=addrs_factory(announced),
     )
     quick_dial_retries(host)
     dht = KadDHT(host, DHTMode.SERVER if serve else DHTMode.CLIENT, strict_validation=True)
@@ -177,6 +193,7 @@ async def open_node(
                 await nursery.start(registry.run)
                 node = Node(host, dht, pubsub, registry, store)
                 await _bootstrap(node, boot_infos, require_bootstrap)
+                nursery.start_soon(_keep_bootstrapped, node, boot_infos)
                 try:
                     yield node
                 finally:
@@ -196,10 +213,12 @@ async def open_node(
             store.close()
 
 
-async def _bootstrap(node: Node, infos: list[Any], required: bool) -> None:
+async def _bootstrap(node: Node, infos: list[Any], required: bool, failure_level: int = logging.WARNING) -> int:
+    """Dial each bootstrap peer not connected yet, then fill the routing table; how many answered."""
     reached = 0
     failures: list[str] = []
-    others = [info for info in infos if info.peer_id != node.host.get_id()]
+    connected = set(node.host.get_connected_peers())
+    others = [info for info in infos if info.peer_id != node.host.get_id() and info.peer_id not in connected]
     for info in others:
         try:
             with trio.fail_after(BOOTSTRAP_TIMEOUT_S):
@@ -210,7 +229,7 @@ async def _bootstrap(node: Node, infos: list[Any], required: bool) -> None:
             reason = "timed out" if isinstance(exc, trio.TooSlowError) else "no connection could be established"
             where = ", ".join(str(a) for a in info.addrs)
             failures.append(f"bootstrap peer {info.peer_id} at {where} is unreachable: {reason}")
-            log.warning("%s", failures[-1])
+            log.log(failure_level, "%s", failures[-1])
             log.debug("bootstrap dial failed: %r", exc)
     if required and others and not reached:
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
@@ -222,6 +241,28 @@ async def _bootstrap(node: Node, infos: list[Any], required: bool) -> None:
                 await node.dht.peer_routing.find_closest_peers_network(node.host.get_id().to_bytes(), count=20)
             except Exception as exc:
                 log.debug("self lookup failed: %s", exc)
+    return reached
+
+
+async def _keep_bootstrapped(node: Node, infos: list[Any], schedule: BootstrapSchedule | None = None) -> None:
+    """Dial the bootstrap peers again while the node has too few peers and none of them.
+
+    Without this, a node whose bootstrap peers were all down when it started stayed alone for
+    good (seen in the churn test: a replica restarted while its bootstrap peer was down never
+    received a write again, and its stale copy answered resolves).
+    """
+    bootstrap_ids = {info.peer_id for info in infos if info.peer_id != node.host.get_id()}
+    if not bootstrap_ids:
+        return
+    schedule = schedule or BootstrapSchedule()
+    while True:
+        await trio.sleep(schedule.next_check_in(trio.current_time()))
+        connected = node.host.get_connected_peers()
+        if not schedule.due(trio.current_time(), len(connected), sum(1 for p in connected if p in bootstrap_ids)):
+            continue
+        log.info("too few peers (%d); dialing the bootstrap peers again", len(connected))
+        reached = await _bootstrap(node, infos, required=False, failure_level=logging.DEBUG)
+        schedule.attempted(trio.current_time(), reached > 0)
 
 
 def _peer_bytes(key_pair: KeyPair) -> bytes:

@@ -30,8 +30,9 @@ from registry_p2p.core.precedence import live_records, merge, sort_for_resolve, 
 from registry_p2p.core.signing import Verifier, peer_id_bytes_of
 from registry_p2p.core.validate import check_entry_bytes, validate_entry, validate_resource
 from registry_p2p.core.views import Event, Record, Resource, WriteResult
+from registry_p2p.net.addrs import host_addrs
 from registry_p2p.net.client import PeerUnavailable, RegistryClient
-from registry_p2p.net.compat import fresh_get_value
+from registry_p2p.net.compat import fresh_get_value, local_dht_value
 from registry_p2p.net.fanout import Gathered, gather
 from registry_p2p.net.notify import Notifier
 from registry_p2p.net.routing import DHT_NAMESPACE, ResourceValidator, Routing, dht_key
@@ -160,10 +161,8 @@ class Registry:
         return random.uniform(1 - j, 1 + j) if j else 1.0
 
     def own_addrs(self) -> list[bytes]:
-        try:
-            return [a.to_bytes() for a in self.host.get_transport_addrs()]
-        except Exception:
-            return []
+        """What records hosted here carry in `addrs`: addresses others can dial, never a wildcard."""
+        return [a.to_bytes() for a in host_addrs(self.host)]
 
     # ================================================================ plumbing
 
@@ -353,6 +352,18 @@ class Registry:
         got = await self._gather(peers, ask, 1, lambda r: r is not None)
         return [r for r in got.successes.values() if r is not None]
 
+    def _local_dht_resource(self, rid: bytes) -> SignedResource | None:
+        value = local_dht_value(self.dht, dht_key(rid)) if self.dht is not None else None
+        if value is None:
+            return None
+        try:
+            resource = resource_from_pb(pb.Resource.FromString(value), self.limits)
+            validate_resource(resource, self.clock_ms(), self.limits, self.verifier)
+        except Exception as exc:  # the DHT validator checked it when stored; it may have expired since
+            log.debug("local DHT copy of %s unusable: %s", b58(rid), exc)
+            return None
+        return resource if resource.id == rid else None
+
     async def _dht_resource(self, rid: bytes) -> list[SignedResource]:
         with trio.move_on_after(self.config.request_timeout_s):
             try:
@@ -373,7 +384,11 @@ class Registry:
         cached = self._write_resources.get(rid)
         if cached is not None and trio.current_time() - cached[0] < self.config.replica_cache_ttl_s:
             return cached[1]
-        fetched = await self._fetch_resource(rid)
+        # Any valid copy will do for a write (replicas keep the newest they know): the DHT copy
+        # this node holds first. Without it, a writer cut off from every replica of the
+        # resource (a partition) could not write at all, although the replicas it can reach
+        # accept the write when it carries the resource.
+        fetched = self._local_dht_resource(rid) or await self._fetch_resource(rid)
         if fetched is None:
             raise RegistryError(Status.UNKNOWN_RESOURCE, f"resource {b58(rid)} not found")
         if len(self._write_resources) > 1024:

@@ -9,6 +9,7 @@ import contextlib
 import contextvars
 import hashlib
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +58,31 @@ def quick_dial_retries(host: Any) -> None:
     negative = getattr(swarm, "_negative_peer_cache", None)
     if negative is not None and hasattr(negative, "_ttl"):
         negative._ttl = NEGATIVE_DIAL_CACHE_S
+
+
+def claim_listen_ports(addrs: list[Any]) -> None:
+    """Refuse a TCP port that another socket holds, before py-libp2p listens on it.
+
+    py-libp2p 0.8.1 listens with SO_REUSEPORT (for hole punching): a second node on a port in
+    use started anyway, printed "listening on ...", and the kernel split incoming connections
+    between the two processes. Each fixed port is bound once here without SO_REUSEPORT (with
+    SO_REUSEADDR, so a restart on the same port is not blocked by connections in TIME_WAIT); a
+    port held by any listener fails with OSError (EADDRINUSE). Port 0 is the kernel's choice.
+    """
+    for addr in addrs:
+        values = {proto.name: value for proto, value in addr.items()}
+        port = int(values.get("tcp") or 0)
+        if not port:
+            continue
+        if "ip6" in values:
+            family, ip = socket.AF_INET6, str(values["ip6"])
+        elif "ip4" in values:
+            family, ip = socket.AF_INET, str(values["ip4"])
+        else:
+            continue
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((ip, port))
 
 
 def noise_only(key_pair: KeyPair) -> dict[TProtocol, Any]:
@@ -292,6 +318,16 @@ class RoutingTableFiller:
 
     async def listen_close(self, network: Any, multiaddr: Any) -> None:
         return None
+
+
+def local_dht_value(dht: Any, key: str) -> bytes | None:
+    """The DHT value this node holds for `key` (put here by the DHT), without a network lookup."""
+    try:
+        record = dht.value_store.get(key.encode("utf-8"))
+    except Exception as exc:
+        log.debug("local DHT value of %s unavailable: %s", key, exc)
+        return None
+    return bytes(record.value) if record is not None and record.value else None
 
 
 async def fresh_get_value(dht: Any, key: str) -> bytes | None:

@@ -19,7 +19,7 @@ from registry_p2p.core.errors import RegistryError
 from registry_p2p.core.ids import resource_id_from_text
 from registry_p2p.net.routing import distance
 from registry_p2p.node import Node
-from tests.net.harness import Network, Slot, cfg, network, settle
+from tests.net.harness import Network, Slot, cfg, network, settle, wait_for
 
 from .helpers import Tally, all_stored_entries_valid
 
@@ -133,6 +133,10 @@ async def test_churn_loses_no_acknowledged_write(tmp_path: Path) -> None:
             # Everyone back (the churner waited for its restarts), then two replicate rounds.
             nodes = [s.node for s in servers if s.node is not None]
             assert len(nodes) == NODES
+            # The promise holds once the network is whole: every server connected to another one
+            # (a node restarted while its bootstrap peer was down rejoins by itself: node.py).
+            ids = {n.host.get_id() for n in nodes}
+            await wait_for(lambda: all(ids & set(n.host.get_connected_peers()) for n in nodes), timeout=40)
             await settle(nodes)
             for _ in range(2):
                 async with trio.open_nursery() as nursery:

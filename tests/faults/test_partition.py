@@ -118,3 +118,35 @@ async def test_halves_write_apart_and_converge_within_two_rounds() -> None:
     tally.report()
     assert tally["lost"] == 0 and tally["resurrected"] == 0 and tally["invalid_stored"] == 0
     assert tally["registrations_acknowledged"] == 2 * PER_SIDE
+
+
+async def test_a_writer_cut_off_from_every_replica_writes_with_its_dht_copy() -> None:
+    """The cause of the partition test's UNKNOWN_RESOURCE: a writer on the side of a split that
+    holds no replica of the resource dropped its own valid DHT copy of the resource and asked the
+    network for one (a py-libp2p lookup bounded by the request timeout, which under load ran out):
+    it then could not write at all. Here the writer is cut off from everyone, so only its own
+    copy can serve; the write is stored on its side (itself) and reaches the true replica set
+    after the heal."""
+    with trio.fail_after(120):
+        async with network(8, cfg(k=3)) as net:
+            nodes = list(net.nodes)
+            await settle(nodes)
+            rid = await nodes[0].registry.create_resource("cut-off")
+            rid_bytes = resource_id_from_text(rid)
+            await nodes[0].registry.settle()
+            replicas = sorted(nodes, key=lambda n: distance(rid_bytes, n.host.get_id()))[:3]
+            others = [n for n in nodes if n not in replicas]
+            writer = others[0]
+            assert writer.store is not None and writer.store.get_resource(rid_bytes) is None
+            assert writer.registry._local_dht_resource(rid_bytes) is not None, "the DHT put did not reach the writer"
+            partition = Partition([[writer], [n for n in nodes if n is not writer]])
+            await partition.split()
+            writer.registry.routing.forget(rid_bytes)
+            out = await writer.registry.register_service(rid, b"v", "apart", ack=1)
+            assert out.ok, out
+            await writer.registry.settle()
+            await partition.heal()
+            await writer.connect(replicas[0].addrs[0])
+            await replicate_round(nodes)
+            for replica in replicas:
+                assert state_of(replica, rid_bytes)[1] == {"apart"}
