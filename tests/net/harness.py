@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import random
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -18,6 +20,28 @@ from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.node import Node, open_node
 
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
+# Restartable nodes keep their port, as deployed nodes do: below Linux's ephemeral range
+# (32768-60999), so no outgoing connection of another node can be holding it meanwhile.
+FIXED_PORTS = range(20_000, 32_000)
+
+
+def free_fixed_port() -> int:
+    """A port in FIXED_PORTS that nothing holds now, for a node that will restart on it."""
+    for _ in range(200):
+        port = random.choice(FIXED_PORTS)
+        if port in _ports_given:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise RuntimeError("no free port")
+
+
+_ports_given: set[int] = set()
 
 
 def cfg(k: int = 5, **overrides: Any) -> RegistryConfig:
@@ -44,6 +68,7 @@ class Slot:
     key_pair: KeyPair
     data_dir: Path | None
     config: RegistryConfig
+    port: int = 0
     node: Node | None = None
     cancel: trio.CancelScope | None = None
     stopped: trio.Event = field(default_factory=trio.Event)
@@ -77,7 +102,9 @@ class Network:
         data_dir = None
         if persistent and self.tmp is not None:
             data_dir = self.tmp / f"node{len(self.slots)}"
-        slot = Slot(key_pair, data_dir, config or self.config)
+        # A node with a data dir restarts as itself: same identity, store and port.
+        port = free_fixed_port() if data_dir is not None else 0
+        slot = Slot(key_pair, data_dir, config or self.config, port)
         self.slots.append(slot)
         await self.start(slot, serve=serve)
         return slot
@@ -98,8 +125,9 @@ class Network:
             try:
                 with trio.CancelScope() as scope:
                     slot.cancel = scope
+                    listen = f"/ip4/127.0.0.1/tcp/{slot.port}"
                     async with open_node(
-                        [LOOPBACK], boot, slot.data_dir, slot.key_pair, slot.config, serve=serve
+                        [listen], boot, slot.data_dir, slot.key_pair, slot.config, serve=serve
                     ) as node:
                         slot.node = node
                         task_status.started()
