@@ -73,6 +73,9 @@ async def test_convergence_and_tombstone_reaching_an_offline_replica(tmp_path: P
             await net.stop(away)
             out = await writer.registry.unregister_service(rid, "svc-0", ack=2)
             assert out.ok, out
+            # The write goes on to the rest of the replica set in the background: let its attempt
+            # at the stopped replica end first, or it may reach the replica once it is back.
+            await writer.registry.settle()
             await net.start(away)
             assert away.node is not None and away.node.store is not None
             now = owner.registry.clock_ms()
