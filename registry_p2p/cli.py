@@ -6,24 +6,66 @@ prints exactly one JSON document on stdout (`watch`: one per line). Any failure 
 with one line on stderr; `--log-level debug` adds the details (and tracebacks) before it.
 """
 
+# ruff: noqa: E402 (the SIGINT handler below must be in place before the slow imports)
+
 from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, NoReturn
+
+STARTED = time.monotonic()  # --timeout counts from here: loading the modules takes a second too
+
+
+def stdout_gone() -> None:
+    """The reader of stdout went away (`| head -1`): point stdout at /dev/null, so that no later
+    write or flush (the interpreter's last one included) fails again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_gone()
+
+
+def _fail(text: str, code: int) -> NoReturn:
+    flush_stdout()
+    sys.stderr.write(f"registry-p2p: error: {text}\n")
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def _interrupted_while_loading(signum: int, frame: Any) -> None:
+    _fail("interrupted", 130)
+
+
+# Loading py-libp2p takes most of a second: Ctrl-C meanwhile ends the command at once (nothing has
+# started, nothing needs cleaning up) instead of printing the traceback of an import. The previous
+# handler is back once the modules are loaded (see the end of this file).
+_sigint_before_loading = signal.getsignal(signal.SIGINT)
+if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGINT, _interrupted_while_loading)
 
 import base64
 import contextlib
+import errno
 import fcntl
 import json
 import logging
-import os
+import math
 import re
-import signal
-import sys
-import time
+import select
 import tomllib
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import click
 import trio
@@ -46,14 +88,37 @@ LOCK_FILE = "node.lock"
 NODE_INFO_FILE = "node.json"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 CONFIG_SECTIONS = ("node", "registry", "limits", "host", "trust")
-NODE_KEYS: dict[str, type] = {"listen": list, "bootstrap": list, "data_dir": str, "metrics": str, "log_level": str}
+NODE_KEYS: dict[str, type] = {
+    "listen": list,
+    "announce": list,
+    "bootstrap": list,
+    "data_dir": str,
+    "metrics": str,
+    "log_level": str,
+}
 
 log = logging.getLogger("registry_p2p.cli")
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line
+
+
+class StdoutConsole(Console):
+    """Rich on stdout: a reader that went away raises BrokenPipeError, which ends the command
+    quietly (see main), where rich itself would exit with status 1."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 class CliError(Exception):
     """A user-facing failure: its text is the one line printed on stderr."""
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped a verb, after its cleanup ran: exit 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__("interrupted" if signum == signal.SIGINT else "terminated")
+        self.signum = signum
 
 
 # ==================================================================== plumbing
@@ -112,6 +177,13 @@ def configure_logging(level: str) -> None:
         warnings.simplefilter("ignore")
 
 
+def stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader went away (rather than a socket of py-libp2p's)."""
+    poller = select.poll()
+    poller.register(sys.stdout.fileno(), select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
 def emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, separators=(", ", ": ")) + "\n")
     sys.stdout.flush()
@@ -128,6 +200,8 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
         return str(exc), 1
     if isinstance(exc, RegistryError):
         return exc.text, 1
+    if isinstance(exc, Interrupted):
+        return str(exc), 128 + exc.signum
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", 130
     if isinstance(exc, trio.TooSlowError):
@@ -143,7 +217,7 @@ def root_cause(exc: BaseException) -> BaseException:
     if not isinstance(exc, BaseExceptionGroup):
         return exc
     leaves = [root_cause(e) for e in exc.exceptions]
-    for kind in (CliError, NodeError, RegistryError, KeyboardInterrupt):
+    for kind in (CliError, NodeError, RegistryError, Interrupted, KeyboardInterrupt):
         for leaf in leaves:
             if isinstance(leaf, kind):
                 return leaf
@@ -152,25 +226,40 @@ def root_cause(exc: BaseException) -> BaseException:
 
 
 def run(async_fn: Callable[[], Awaitable[T]]) -> T:
-    return trio.run(async_fn)
+    """Run the async part of a verb. SIGINT and SIGTERM cancel it, so that its cleanup runs, and
+    then raise Interrupted: a KeyboardInterrupt thrown into py-libp2p's tasks can surface as
+    anything (a TrioInternalError among others)."""
+    return trio.run(lambda: until_signal(async_fn))
 
 
-async def until_signal(body: Callable[[], Awaitable[T]]) -> T | None:
-    """Run `body`; SIGINT or SIGTERM cancel it, so that its cleanup runs. None when stopped so."""
-    result: T | None = None
+async def until_signal(body: Callable[[], Awaitable[T]]) -> T:
+    """`body`, cancelled by SIGINT or SIGTERM (see run)."""
+    signums: list[int] = []
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
 
             async def on_signal() -> None:
                 async for signum in signals:
                     log.info("received %s: stopping", signal.Signals(signum).name)
+                    signums.append(signum)
                     nursery.cancel_scope.cancel()
                     return
 
             nursery.start_soon(on_signal)
             result = await body()
             nursery.cancel_scope.cancel()
-    return result
+            return result
+    raise Interrupted(signums[0])
+
+
+def run_server(body: Callable[[], Awaitable[None]], ready: Callable[[], bool]) -> None:
+    """Run a node or a testnet: once it is ready, a signal is how it stops (exit 0); before, the
+    signal interrupted its start."""
+    try:
+        run(body)
+    except Interrupted:
+        if not ready():
+            raise
 
 
 @contextlib.contextmanager
@@ -202,7 +291,7 @@ def parse_bootstrap(values: tuple[str, ...] | list[str]) -> list[str]:
     return out
 
 
-def parse_listen(values: list[str]) -> list[str]:
+def parse_listen(values: list[str], what: str = "listen") -> list[str]:
     from multiaddr import Multiaddr
 
     out = []
@@ -210,7 +299,7 @@ def parse_listen(values: list[str]) -> list[str]:
         try:
             out.append(str(Multiaddr(value)))
         except Exception as exc:
-            raise CliError(f"listen address {value!r} is not a multiaddr: {_multiaddr_reason(exc)}") from exc
+            raise CliError(f"{what} address {value!r} is not a multiaddr: {_multiaddr_reason(exc)}") from exc
     return out
 
 
@@ -228,26 +317,6 @@ def bootstrap_from(flags: tuple[str, ...], file_values: list[str] | None = None)
     else:
         values = list(file_values or [])
     return parse_bootstrap(values)
-
-
-def dialable_addrs(node: Node) -> list[str]:
-    """The node's full multiaddrs, with a wildcard listen address expanded to its interfaces."""
-    from libp2p.utils import expand_wildcard_address
-    from multiaddr import Multiaddr
-
-    out: list[str] = []
-    suffix = f"/p2p/{node.peer_id}"
-    for addr in node.host.get_transport_addrs():
-        text = str(addr)
-        if text.startswith(("/ip4/0.0.0.0/", "/ip6/::/")):
-            expanded = [str(a) for a in expand_wildcard_address(addr)]
-            if text.startswith("/ip4/"):
-                loopback = str(Multiaddr(text.replace("/ip4/0.0.0.0/", "/ip4/127.0.0.1/", 1)))
-                expanded = [loopback, *[a for a in expanded if a != loopback]]
-            out.extend(a + suffix for a in expanded)
-        else:
-            out.append(text + suffix)
-    return list(dict.fromkeys(out))
 
 
 class DataDirLock:
@@ -297,7 +366,7 @@ def write_private(path: Path, text: str) -> None:
 def client_identity(data_dir: str | None, key_file: str | None, needed: bool) -> Any:
     """The key pair a client verb signs with; None (an ephemeral key) for read-only verbs."""
     if data_dir and key_file:
-        raise CliError("give --data-dir or --key-file, not both")
+        raise click.UsageError("give --data-dir or --key-file, not both")
     if key_file:
         return load_identity(key_file)
     if data_dir:
@@ -314,7 +383,7 @@ def client_identity(data_dir: str | None, key_file: str | None, needed: bool) ->
             )
         return load_or_create_identity(directory)
     if needed:
-        raise CliError(
+        raise click.UsageError(
             "this command signs with your identity: pass --data-dir DIR or --key-file FILE"
             " (create one with registry-p2p keygen)"
         )
@@ -440,7 +509,12 @@ def client_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--data-dir", type=click.Path(), help="Directory holding your identity key (identity.key)."),
         click.option("--key-file", type=click.Path(), help="Your identity key file (see registry-p2p keygen)."),
         click.option("--config", "config_path", type=click.Path(), help="TOML configuration (limits, timeouts)."),
-        click.option("--timeout", type=click.FloatRange(min=0.1), help="Seconds to wait for replicas [default: 6]."),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0.1),
+            help="Bound in seconds on the whole command, joining included (watch: until it watches), and on"
+            " each request [default: 6 per request].",
+        ),
         _log_option("error"),
         _json_option,
     ]
@@ -474,10 +548,13 @@ class Client:
         if args.timeout is not None:
             config = replace(config, request_timeout_s=args.timeout)
         self.config = config
+        self.timeout = args.timeout
+        self.bound: trio.CancelScope | None = None  # --timeout, see run()
+        self.doing = "starting"
         self.key_pair = client_identity(args.data_dir, args.key_file, signs)
         self.bootstrap = bootstrap_from(args.bootstrap, node_table.get("bootstrap"))
         if not self.bootstrap:
-            raise CliError(f"no bootstrap peer: pass --bootstrap MULTIADDR or set {ENV_BOOTSTRAP}")
+            raise click.UsageError(f"no bootstrap peer: pass --bootstrap MULTIADDR or set {ENV_BOOTSTRAP}")
         if self.key_pair is not None:
             me = _peer_id_of(self.key_pair)
             if any(addr.endswith(f"/p2p/{me}") for addr in self.bootstrap):
@@ -486,7 +563,8 @@ class Client:
     @contextlib.asynccontextmanager
     async def join(self) -> AsyncIterator[Node]:
         async with contextlib.AsyncExitStack() as stack:
-            with step(f"joining the network through {len(self.bootstrap)} bootstrap peer(s)"):
+            self.doing = f"joining the network through {len(self.bootstrap)} bootstrap peer(s)"
+            with step(self.doing):
                 node = await stack.enter_async_context(
                     open_node(
                         [],
@@ -497,20 +575,63 @@ class Client:
                         require_bootstrap=True,
                     )
                 )
+            self.doing = "waiting for the network's answers"
             yield node
             # Writes go on reaching the rest of the replica set after `ack` answers: let them land.
             with step("finishing background writes"):
                 await node.registry.settle()
 
     def run(self, body: Callable[[Node], Awaitable[T]]) -> T:
-        async def main() -> T:
-            async with self.join() as node:
-                return await body(node)
+        """Join, run `body`, leave. With --timeout, all of it (the bootstrap dials and the wait for
+        pubsub included, which open_node bounds at 10 s each) ends after that many seconds."""
 
-        return run(main)
+        async def bounded() -> T:
+            done: list[T] = []
+            elapsed = time.monotonic() - STARTED
+            bound = math.inf if self.timeout is None else trio.current_time() + self.timeout - elapsed
+            with trio.CancelScope(deadline=bound) as self.bound:
+                async with self.join() as node:
+                    done.append(await body(node))
+            if done:
+                return done[0]  # the time ran out while background writes went on: they were acknowledged
+            raise CliError(f"timed out after {self.timeout:g} s (--timeout) {self.doing}")
+
+        return run(bounded)
+
+    def unbounded(self) -> None:
+        """From here on the verb runs until it is stopped (watch): --timeout no longer applies."""
+        if self.bound is not None:
+            self.bound.deadline = math.inf
 
     def limits(self) -> Any:
         return self.config.limits
+
+
+def utf8_text(ctx: click.Context, param: click.Parameter, text: str) -> str:
+    """Labels and service ids are strings on the wire. Python hands argv bytes that are not UTF-8
+    over as lone surrogates, which no encoder accepts: a usage error."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise click.BadParameter(f"{os.fsencode(text)!r} is not UTF-8 text", ctx, param) from None
+    return text
+
+
+def value_bytes(value: str | None, value_file: str | None) -> bytes:
+    """A record's value: bytes, taken from argv as they are (`os.fsencode` undoes the surrogate
+    escapes of what is not UTF-8), or from a file or stdin (-)."""
+    if value is not None and value_file is not None:
+        raise click.UsageError("give --value or --value-file, not both")
+    if value is not None:
+        return os.fsencode(value)
+    if value_file is None:
+        raise click.UsageError("Missing option '--value' (or '--value-file').")
+    if value_file == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(value_file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read value file {value_file}: {exc.strerror}") from exc
 
 
 def check_resource_id(text: str) -> str:
@@ -541,7 +662,7 @@ def keygen(data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Create an ed25519 identity (never overwrites one)."""
     configure_logging("error")
     if bool(data_dir) == bool(key_file):
-        raise CliError("pass exactly one of --data-dir DIR or --key-file FILE")
+        raise click.UsageError("pass exactly one of --data-dir DIR or --key-file FILE")
     if data_dir:
         path = Path(data_dir) / IDENTITY_FILE
         if path.exists():
@@ -581,7 +702,7 @@ def id_(data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Show the peer id of an identity, and the addresses of the node running on DATA_DIR."""
     configure_logging("error")
     if bool(data_dir) == bool(key_file):
-        raise CliError("pass exactly one of --data-dir DIR or --key-file FILE")
+        raise click.UsageError("pass exactly one of --data-dir DIR or --key-file FILE")
     addrs: list[str] = []
     if data_dir:
         directory = Path(data_dir)
@@ -616,6 +737,12 @@ def id_(data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     metavar="MULTIADDR",
     help=f"Listen address (repeatable) [default: {DEFAULT_LISTEN}].",
 )
+@click.option(
+    "--announce",
+    multiple=True,
+    metavar="MULTIADDR",
+    help="Advertise this address instead of the listen addresses (repeatable): a public address, a DNS name.",
+)
 @click.option("--bootstrap", "-b", multiple=True, metavar="MULTIADDR", help="A peer to join through (repeatable).")
 @click.option(
     "--data-dir",
@@ -631,6 +758,7 @@ def id_(data_dir: str | None, key_file: str | None, as_json: bool) -> None:
 @_json_option
 def node(
     listen: tuple[str, ...],
+    announce: tuple[str, ...],
     bootstrap: tuple[str, ...],
     data_dir: str | None,
     config_path: str | None,
@@ -651,11 +779,14 @@ def node(
     if host_policy is not None:
         config = replace(config, host_policy=host_policy)
     listen_addrs = parse_listen(list(listen) or table.get("listen") or [DEFAULT_LISTEN])
+    announce_addrs = parse_listen(list(announce) or table.get("announce") or [], what="announce")
     boot = parse_bootstrap(list(bootstrap) or table.get("bootstrap") or [])
     directory = data_dir or table.get("data_dir")
     metrics_at = _parse_host_port(metrics or table.get("metrics"))
     out = NodeOutput(as_json)
-    run(lambda: until_signal(lambda: serve_node(listen_addrs, boot, directory, config, metrics_at, out)))
+    run_server(
+        lambda: serve_node(listen_addrs, announce_addrs, boot, directory, config, metrics_at, out), lambda: out.ready
+    )
     out.event("stopped", "node stopped")
 
 
@@ -673,9 +804,11 @@ class NodeOutput:
 
     def __init__(self, as_json: bool) -> None:
         self.json = as_json
-        self.console = Console(highlight=False)
+        self.console = StdoutConsole(highlight=False)
+        self.ready = False
 
     def event(self, kind: str, text: str, **fields: Any) -> None:
+        self.ready = self.ready or kind == "ready"
         if self.json:
             emit_json({"event": kind, **fields})
         else:
@@ -685,6 +818,7 @@ class NodeOutput:
 
 async def serve_node(
     listen: list[str],
+    announce: list[str],
     bootstrap: list[str],
     data_dir: str | None,
     config: RegistryConfig,
@@ -705,7 +839,16 @@ async def serve_node(
         async with contextlib.AsyncExitStack() as stack:
             with step("starting the node" + (f" and joining through {len(bootstrap)} peer(s)" if bootstrap else "")):
                 node = await stack.enter_async_context(
-                    open_node(listen, bootstrap, directory, None, config, serve=True, require_bootstrap=bool(bootstrap))
+                    open_node(
+                        listen,
+                        bootstrap,
+                        directory,
+                        None,
+                        config,
+                        serve=True,
+                        require_bootstrap=bool(bootstrap),
+                        announce=announce,
+                    )
                 )
             await _run_node(node, directory, metrics_at, out)
     finally:
@@ -728,7 +871,7 @@ async def _run_node(node: Node, directory: Path | None, metrics_at: tuple[str, i
             raise CliError(f"cannot serve metrics on {metrics_at[0]}:{metrics_at[1]}: {exc.strerror}") from exc
         metrics_url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/metrics"
     try:
-        addrs = dialable_addrs(node)
+        addrs = node.addrs
         info = {"peer_id": node.peer_id, "addrs": addrs, "data_dir": str(directory.resolve()) if directory else None}
         if metrics_url:
             info["metrics"] = metrics_url
@@ -773,7 +916,7 @@ def resource() -> None:
 
 
 @resource.command("create")
-@click.argument("label")
+@click.argument("label", callback=utf8_text)
 @client_options
 def resource_create(label: str, **kwargs: Any) -> None:
     """Create the resource LABEL owned by your identity; prints its id."""
@@ -807,7 +950,7 @@ def resource_get(resource_id: str, **kwargs: Any) -> None:
 
 
 @resource.command("id")
-@click.argument("label")
+@click.argument("label", callback=utf8_text)
 @click.option("--owner", metavar="PEER_ID", help="The owner's peer id [default: the identity given].")
 @click.option("--data-dir", type=click.Path(), help="Take the owner from this identity.")
 @click.option("--key-file", type=click.Path(), help="Take the owner from this identity key.")
@@ -818,7 +961,7 @@ def resource_id_cmd(label: str, owner: str | None, data_dir: str | None, key_fil
     if owner is None:
         key_pair = client_identity(data_dir, key_file, needed=False)
         if key_pair is None:
-            raise CliError("pass --owner PEER_ID (or the owner's --data-dir / --key-file)")
+            raise click.UsageError("pass --owner PEER_ID (or the owner's --data-dir / --key-file)")
         owner = _peer_id_of(key_pair)
     rid = resource_id(label, owner)
     if as_json:
@@ -832,26 +975,37 @@ def resource_id_cmd(label: str, owner: str | None, data_dir: str | None, key_fil
 
 @cli.command()
 @click.argument("resource_id")
-@click.option("--value", required=True, help="The advertisement (text, up to 4 KiB): an address, a URL, JSON…")
-@click.option("--service-id", default="", show_default=True, help="Names the service within the resource.")
+@click.option("--value", help="The advertisement (up to 4 KiB, its bytes as given): an address, a URL, JSON…")
+@click.option("--value-file", metavar="FILE", help="Read the value from FILE (-: from stdin) instead of --value.")
+@click.option(
+    "--service-id", callback=utf8_text, default="", show_default=True, help="Names the service within the resource."
+)
 @click.option("--ttl", type=click.IntRange(min=1), help="Seconds the record lives [default: 86400].")
 @click.option("--ack", type=click.IntRange(min=1), default=1, show_default=True, help="Replicas that must store it.")
 @click.option("--host", "host_peer", metavar="PEER_ID", help="Another peer that hosts the service (it must consent).")
 @client_options
 def register(
-    resource_id: str, value: str, service_id: str, ttl: int | None, ack: int, host_peer: str | None, **kwargs: Any
+    resource_id: str,
+    value: str | None,
+    value_file: str | None,
+    service_id: str,
+    ttl: int | None,
+    ack: int,
+    host_peer: str | None,
+    **kwargs: Any,
 ) -> None:
     """Advertise a service in a resource, signed by your identity."""
     rid = check_resource_id(resource_id)
+    data = value_bytes(value, value_file)
     client = Client(_client_args(kwargs), signs=True)
     limits = client.limits()
-    data = value.encode("utf-8")
     check_size("value", data, limits.max_value_bytes, "max_value_bytes")
     check_size("service id", service_id.encode("utf-8"), limits.max_service_id_bytes, "max_service_id_bytes")
     if ttl is not None and not limits.min_ttl_s <= ttl <= limits.max_ttl_s:
-        raise CliError(f"--ttl must be between {limits.min_ttl_s} and {limits.max_ttl_s} seconds")
+        raise click.UsageError(f"--ttl must be between {limits.min_ttl_s} and {limits.max_ttl_s} seconds")
 
     async def body(node: Node) -> WriteResult:
+        # A remote host that cannot be reached fails here, before anything is written.
         return await node.registry.register_service(
             rid, data, service_id=service_id, peer_id=host_peer, ttl=ttl, ack=ack
         )
@@ -861,7 +1015,7 @@ def register(
 
 @cli.command()
 @click.argument("resource_id")
-@click.option("--service-id", default="", show_default=True, help="The service to withdraw.")
+@click.option("--service-id", callback=utf8_text, default="", show_default=True, help="The service to withdraw.")
 @click.option("--ack", type=click.IntRange(min=1), default=1, show_default=True, help="Replicas that must store it.")
 @click.option("--host", "host_peer", metavar="PEER_ID", help="The peer hosting the record [default: you].")
 @client_options
@@ -882,8 +1036,18 @@ def report_write(client: Client, result: WriteResult, ack: int, done: str) -> No
     elif result.ok:
         click.echo(f"{done}: stored by {result.acks} replica(s)")
     if not result.ok:
-        reasons = "; ".join(f"{peer}: {why}" for peer, why in list(result.errors.items())[:3]) or "no replica answered"
-        raise CliError(f"only {result.acks} of the {ack} replica(s) asked for stored it ({reasons})")
+        raise CliError(write_shortfall(result, ack))
+
+
+def write_shortfall(result: WriteResult, ack: int) -> str:
+    """Why fewer than `ack` replicas stored a write: the replicas that failed, and a replica set
+    smaller than `ack`."""
+    text = f"stored on {result.acks} of the {ack} replicas asked for"
+    if result.errors:
+        text += "; " + "; ".join(f"{peer}: {why}" for peer, why in list(result.errors.items())[:3])
+    if result.replicas < ack:
+        text += f"; the replica set has only {result.replicas} peer{'s' if result.replicas != 1 else ''}"
+    return text
 
 
 @cli.command()
@@ -909,9 +1073,9 @@ def resolve(resource_id: str, ack: int, **kwargs: Any) -> None:
     if client.json:
         emit_json({"records": [record_json(r) for r in records]})
     elif records:
-        console = Console(highlight=False)
+        console = StdoutConsole(highlight=False)
         if not console.is_terminal:
-            console = Console(highlight=False, width=240)  # piped: one record per line when it fits
+            console = StdoutConsole(highlight=False, width=240)  # piped: one record per line when it fits
         console.print(records_table(records))
     else:
         click.echo("no records")
@@ -921,31 +1085,62 @@ def resolve(resource_id: str, ack: int, **kwargs: Any) -> None:
 @click.argument("resource_id")
 @client_options
 def watch(resource_id: str, **kwargs: Any) -> None:
-    """Print the current records, then every change, until Ctrl-C (--json: one object per line)."""
+    """Print the current records, then every change, until Ctrl-C (--json: one object per line).
+
+    When every peer is gone it says so, and once its bootstrap peers answer again (the node dials
+    them meanwhile) it watches again from the current records.
+    """
     rid = check_resource_id(resource_id)
     client = Client(_client_args(kwargs), signs=False)
-    console = Console(highlight=False)
+    console = StdoutConsole(highlight=False, soft_wrap=True)  # one event, one line
+
+    async def show(events: AsyncIterator[Event]) -> None:
+        async for event in events:
+            if client.json:
+                emit_json(event_json(event))
+                continue
+            line = f"{time.strftime('%H:%M:%S')} {event.kind:<12} service={event.service_id!r} host={event.host}"
+            if event.record is not None:
+                line += f" value={_value_cell(event.record.value)!r}"
+            console.print(escape(line))
+            sys.stdout.flush()
 
     async def body(node: Node) -> None:
         await resource_must_exist(node, rid)
-        async with node.registry.watch(rid) as events:
-            err_console.print(f"watching {rid} (Ctrl-C to stop)")
-            async for event in events:
-                if client.json:
-                    emit_json(event_json(event))
-                    continue
-                line = f"{time.strftime('%H:%M:%S')} {event.kind:<12} service={event.service_id!r} host={event.host}"
-                if event.record is not None:
-                    line += f" value={_value_cell(event.record.value)!r}"
-                console.print(escape(line))
-                sys.stdout.flush()
+        back_through = None
+        while True:
+            # Entered again after an outage: the replica set may have changed, and the changes
+            # made meanwhile were never announced to us; the snapshot has them.
+            async with node.registry.watch(rid) as events:
+                if back_through is None:
+                    err_console.print(f"watching {rid} (Ctrl-C to stop)")
+                    client.unbounded()
+                else:
+                    err_console.print(f"reconnected to {back_through}: watching again (the records follow)")
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(show, events)
+                    await _until_alone(node)
+                    nursery.cancel_scope.cancel()
+            err_console.print("lost every peer of the network: reconnecting through the bootstrap peers")
+            back_through = await _until_connected(node)
 
-    run(lambda: until_signal(lambda: _joined(client, body)))
+    client.run(body)
 
 
-async def _joined(client: Client, body: Callable[[Node], Awaitable[T]]) -> T:
-    async with client.join() as node:
-        return await body(node)
+WATCH_POLL_S = 0.5
+
+
+async def _until_alone(node: Node) -> None:
+    """Return once the node has no connection left (its peers stopped, or the network is down)."""
+    while node.host.get_connected_peers():
+        await trio.sleep(WATCH_POLL_S)
+
+
+async def _until_connected(node: Node) -> str:
+    """Wait for a connection again (open_node dials the bootstrap peers, backing off): its peer id."""
+    while not (peers := node.host.get_connected_peers()):
+        await trio.sleep(WATCH_POLL_S)
+    return str(peers[0])
 
 
 # ---------------------------------------------------------------- testnet
@@ -974,19 +1169,22 @@ def testnet(
     from registry_p2p import testnet as tn
 
     configure_logging(log_level or "error")
-    console = Console(highlight=False, soft_wrap=True)
+    console = StdoutConsole(highlight=False, soft_wrap=True)
     if demo:
         count = nodes or 9
         if count < 6:
-            raise CliError("the demo needs at least 6 nodes")
+            raise click.UsageError("the demo needs at least 6 nodes")
         if not run(lambda: tn.run_demo(console, count, base_port)):
             raise CliError("the demo lost records (see above)")
         return
     count = nodes or 5
     directory = Path(data_dir) if data_dir else None
+    ready = False
 
     async def body() -> None:
+        nonlocal ready
         async with tn.testnet(count, RegistryConfig(), base_port, directory, console=err_console) as net:
+            ready = True
             if as_json:
                 emit_json(
                     {
@@ -1007,7 +1205,7 @@ def testnet(
                 sys.stdout.flush()
             await trio.sleep_forever()
 
-    run(lambda: until_signal(body))
+    run_server(body, lambda: ready)
 
 
 # ==================================================================== entry point
@@ -1032,11 +1230,17 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         _fail("interrupted", 130)
     except click.ClickException as exc:
-        hint = " (see --help)" if isinstance(exc, click.UsageError) else ""
+        hint = ""
+        if isinstance(exc, click.UsageError):
+            hint = f" (see {exc.ctx.command_path if exc.ctx else 'registry-p2p'} --help)"
         _fail(one_line(exc.format_message()) + hint, exc.exit_code)
     except BaseException as exc:
         if isinstance(exc, SystemExit):
             raise
+        if isinstance(root_cause(exc), BrokenPipeError) and stdout_closed():
+            # As for any Unix filter, output that nobody reads any more is no failure.
+            stdout_gone()
+            sys.exit(0)
         text, code = describe_error(exc)
         if logging.getLogger().isEnabledFor(logging.DEBUG):
             log.debug("failure", exc_info=exc)
@@ -1044,12 +1248,8 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(status if isinstance(status, int) else 0)
 
 
-def _fail(text: str, code: int) -> None:
-    sys.stdout.flush()
-    sys.stderr.write(f"registry-p2p: error: {text}\n")
-    sys.stderr.flush()
-    sys.exit(code)
-
+if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
+    signal.signal(signal.SIGINT, _sigint_before_loading or signal.default_int_handler)
 
 if __name__ == "__main__":
     main()

@@ -430,7 +430,14 @@ class Registry:
         part = build.make_issuer_part(self.key, resource.id, host, service_id, data, now, ttl, self.limits)
         request = part.to_request()
         request.resource.CopyFrom(resource.to_pb())
-        reply = await self._ask(ID(host), pb.Message(host_sign=request))
+        peer = ID(host)
+        await self._find_addrs(peer)
+        try:
+            reply = await self._ask(peer, pb.Message(host_sign=request))
+        except PeerUnavailable as exc:
+            raise RegistryError(
+                Status.UNAVAILABLE, f"the host peer {peer} could not be reached ({exc.reason})"
+            ) from exc
         body = reply.host_sign_response
         if Status(body.result.status) is not Status.OK:
             raise RegistryError(Status(body.result.status), body.result.text or "host refused to countersign")
@@ -440,6 +447,25 @@ class Registry:
         if not isinstance(record, SignedRecord) or record.issuer_body != part.body:
             raise RegistryError(Status.INVALID_SIGNATURE, "host returned a record we did not issue")
         return record
+
+    async def _find_addrs(self, peer: ID) -> None:
+        """Look a peer's addresses up in the DHT when this node knows none (a remote host that
+        this client never met): without them a request to it fails with "no known addresses"."""
+        if peer in self.host.get_connected_peers() or self.dht is None:
+            return
+        try:
+            if self.host.get_peerstore().addrs(peer):
+                return
+        except Exception:  # py-libp2p raises PeerStoreError for a peer it never heard of
+            pass
+        with trio.move_on_after(self.config.request_timeout_s):
+            try:
+                info = await self.dht.find_peer(peer)
+            except Exception as exc:
+                log.debug("DHT lookup of %s failed: %s", peer, exc)
+                return
+            if info is not None and info.addrs:
+                self.host.get_peerstore().add_addrs(peer, info.addrs, 600)
 
     async def unregister_service(
         self, resource_id: str, service_id: str = "", peer_id: str | None = None, ack: int = 1
@@ -481,7 +507,7 @@ class Registry:
         )
         acks = sum(1 for peer in list(got.successes) if peer in peers)
         errors = {str(peer): reason for peer, reason in list(got.errors.items())}
-        return WriteResult(ok=acks >= ack, acks=acks, errors=errors)
+        return WriteResult(ok=acks >= ack, acks=acks, errors=errors, replicas=len(peers))
 
     # ================================================================ reads
 

@@ -60,11 +60,13 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """`ok` when at least `ack` replicas stored the write; `errors` maps peer → status or 'timeout'."""
+    """`ok` when at least `ack` replicas stored the write; `errors` maps peer → status or 'timeout';
+    `replicas`: how many peers the replica set had (fewer than `ack` explains a shortfall)."""
 
     ok: bool
     acks: int
     errors: dict[str, str] = field(default_factory=dict)
+    replicas: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,12 @@ whose output lines are read as they come (a reader thread per stream, so waits a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -105,6 +107,15 @@ class Proc:
             if line.startswith(startswith):
                 return line
 
+    def rest_of_stderr(self, timeout: float = 30) -> list[str]:
+        """The stderr lines not read yet, up to the end of the stream (the process exits first)."""
+        self.popen.wait(timeout=timeout)
+        rest = []
+        while (line := self.stderr.get(timeout=timeout)) is not None:
+            rest.append(line)
+        self.stderr_seen.extend(rest)
+        return rest
+
     def errors(self) -> str:
         pending = []
         while True:
@@ -176,6 +187,38 @@ class NodeProc:
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         return self.proc.stop(sig)
+
+
+class SilentPeer:
+    """A TCP listener on 127.0.0.1 that accepts connections and never says a word: a libp2p dial
+    to it hangs in the handshake, as one to an address that never answers does."""
+
+    PEER_ID = "12D3KooWP8VaqsaSjvKEJnYNd7CfwmAGsNWhVePqj8neeTFdwA5P"
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.addr = f"/ip4/127.0.0.1/tcp/{self.listener.getsockname()[1]}/p2p/{self.PEER_ID}"
+        self.accepted = threading.Event()
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            self.connections.append(connection)
+            self.accepted.set()
+
+    def __enter__(self) -> SilentPeer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        for sock in [self.listener, *self.connections]:
+            sock.close()
 
 
 def scrape(url: str) -> dict[str, float]:

@@ -65,7 +65,7 @@ def test_watch_prints_the_registration(net: Net) -> None:
         event = watcher.json_line(lambda e: e["service_id"] == "echo", timeout=15)
         assert event["kind"] == "registered"
         assert event["record"]["value_text"] == "tcp://10.0.0.7:7"
-        assert watcher.stop(signal.SIGINT) == 0
+        assert watcher.stop(signal.SIGINT) == 130  # Ctrl-C: interrupted
     finally:
         watcher.kill()
 
