@@ -29,17 +29,16 @@ from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.reconnect import BootstrapSchedule
 from registry_p2p.net.addrs import addrs_factory
 from registry_p2p.net.compat import (
-    RoutingTableFiller,
+    cache_advertised_addrs,
     claim_listen_ports,
     close_host,
     fast_dial_config,
     make_gossipsub,
     noise_only,
-    quick_dial_retries,
     route_libp2p_logging,
     stop_pubsub_thread,
 )
-from registry_p2p.registry import Registry, wall_clock_ms
+from registry_p2p.registry import Registry, mount, wall_clock_ms
 from registry_p2p.store import Store
 
 log = logging.getLogger("registry_p2p.node")
@@ -167,13 +166,9 @@ async def open_node(
         listen_addrs=listen,
         addrs_factory=addrs_factory(announced),
     )
-    quick_dial_retries(host)
+    cache_advertised_addrs(host)
     dht = KadDHT(host, DHTMode.SERVER if serve else DHTMode.CLIENT, strict_validation=True)
     pubsub, router = make_gossipsub(host, config.gossip_heartbeat_s)
-    filler = RoutingTableFiller(host, dht)
-    host.get_network().register_notifee(filler)
-    registry = Registry(host, dht, pubsub, store, config, clock_ms)
-    filler.on_connected = registry.routing.reachable_again
     try:
         try:
             running_host = host.run(listen)
@@ -185,19 +180,21 @@ async def open_node(
                 background_trio_service(dht),
                 background_trio_service(pubsub),
                 background_trio_service(router),
-                trio.open_nursery() as nursery,
             ):
-                await nursery.start(filler.run)
                 with trio.fail_after(BOOTSTRAP_TIMEOUT_S):
                     await pubsub.wait_until_ready()
-                await nursery.start(registry.run)
-                node = Node(host, dht, pubsub, registry, store)
-                await _bootstrap(node, boot_infos, require_bootstrap)
-                nursery.start_soon(_keep_bootstrapped, node, boot_infos)
-                try:
-                    yield node
-                finally:
-                    nursery.cancel_scope.cancel()
+                # One code path: a node is a host with good defaults and the registry mounted on it.
+                async with (
+                    mount(host, dht, pubsub, store, config, serve=serve, clock_ms=clock_ms) as registry,
+                    trio.open_nursery() as nursery,
+                ):
+                    node = Node(host, dht, pubsub, registry, store)
+                    await _bootstrap(node, boot_infos, require_bootstrap)
+                    nursery.start_soon(_keep_bootstrapped, node, boot_infos)
+                    try:
+                        yield node
+                    finally:
+                        nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 stop_pubsub_thread(pubsub)

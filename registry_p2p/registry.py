@@ -32,7 +32,14 @@ from registry_p2p.core.validate import check_entry_bytes, validate_entry, valida
 from registry_p2p.core.views import Event, Record, Resource, WriteResult
 from registry_p2p.net.addrs import host_addrs
 from registry_p2p.net.client import PeerUnavailable, RegistryClient
-from registry_p2p.net.compat import fresh_get_value, local_dht_value
+from registry_p2p.net.compat import (
+    RoutingTableFiller,
+    announce_protocols,
+    fresh_get_value,
+    local_dht_value,
+    one_connection_per_peer,
+    quick_dial_retries,
+)
 from registry_p2p.net.fanout import Gathered, gather
 from registry_p2p.net.notify import Notifier
 from registry_p2p.net.routing import DHT_NAMESPACE, ResourceValidator, Routing, dht_key
@@ -128,6 +135,8 @@ class Registry:
                 await nursery.start(self.notifier.run)
             if self.server is not None and self.store is not None:
                 self.host.set_stream_handler(TProtocol(PROTOCOL_ID), self.server.handle_stream)
+                if self.host.get_connected_peers():
+                    nursery.start_soon(announce_protocols, self.host)
                 nursery.start_soon(self._publish_accepted)
                 first_replicate = self.config.replicate_interval_s * 0.2
                 if self.config.startup_replicate_delay_s is not None and self.store.resource_ids():
@@ -873,14 +882,32 @@ async def mount(
 
     `store` defaults to an in-memory store when `serve` is true; `serve=False` makes a light
     client that stores nothing and is never part of a replica set.
+
+    Everything the registry needs from py-libp2p is applied here, on the objects given, and
+    undone on exit (each step is named after the py-libp2p behaviour it handles, in net/compat.py):
+    peers learned from every connection, in both directions, go into the DHT's routing table
+    (py-libp2p adds none); a refused dial is retried once and forgotten after 5 s (not 3 retries
+    and 60 s); one connection per peer (py-libp2p's default of 3 makes every dial wait 250 ms).
     """
     config = config or RegistryConfig()
     if store is None and serve:
         store = Store(":memory:", local_peer=host.get_id().to_bytes(), limits=config.limits, weight=config.weight)
     registry = Registry(host, dht, pubsub, store if serve else None, config, clock_ms)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(registry.run)
-        try:
-            yield registry
-        finally:
-            nursery.cancel_scope.cancel()
+    undo = [quick_dial_retries(host), one_connection_per_peer(host)]
+    filler = RoutingTableFiller(host, dht, on_connected=registry.routing.reachable_again)
+    swarm = host.get_network()
+    swarm.register_notifee(filler)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(filler.run)
+            filler.learn_connected()
+            await nursery.start(registry.run)
+            try:
+                yield registry
+            finally:
+                nursery.cancel_scope.cancel()
+    finally:
+        with suppress(Exception):
+            swarm.remove_notifee(filler)
+        for step in reversed(undo):
+            step()

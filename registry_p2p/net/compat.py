@@ -6,7 +6,7 @@ Nothing above net/ and node.py needs to know about these.
 from __future__ import annotations
 
 import contextlib
-import contextvars
+import dataclasses
 import hashlib
 import logging
 import socket
@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import libp2p.pubsub.gossipsub as _gossipsub_module
-import libp2p.pubsub.pubsub as _pubsub_module
 import trio
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as x25519_pair
@@ -42,7 +40,7 @@ def fast_dial_config() -> ConnectionConfig:
 NEGATIVE_DIAL_CACHE_S = 5.0
 
 
-def quick_dial_retries(host: Any) -> None:
+def quick_dial_retries(host: Any) -> Callable[[], None]:
     """py-libp2p retries a failed dial 3 times with backoff: a departed peer (connection refused
     at once) cost 2.9 s on loopback, and every lookup and replica-set request after churn paid it.
     One quick retry covers a transient failure; the callers (lookups, fan-outs) already move on to
@@ -52,12 +50,62 @@ def quick_dial_retries(host: Any) -> None:
     that restarts within seconds was shut out by every peer that had tried it meanwhile, and
     never received the writes replicated during that minute. A dial that fails now fails in
     milliseconds, so a short negative cache (5 s) protects as well without shutting anyone out.
+
+    Returns the call that puts the swarm's own settings back.
     """
     swarm = host.get_network()
+    old_retry = swarm.retry_config
     swarm.retry_config = RetryConfig(max_retries=1, initial_delay=0.05, max_delay=0.2)
     negative = getattr(swarm, "_negative_peer_cache", None)
-    if negative is not None and hasattr(negative, "_ttl"):
+    old_ttl = getattr(negative, "_ttl", None)
+    if negative is not None and old_ttl is not None:
         negative._ttl = NEGATIVE_DIAL_CACHE_S
+
+    def undo() -> None:
+        swarm.retry_config = old_retry
+        if negative is not None and old_ttl is not None:
+            negative._ttl = old_ttl
+
+    return undo
+
+
+def one_connection_per_peer(host: Any) -> Callable[[], None]:
+    """With py-libp2p's default of 3 connections per peer, every dial of a peer with one address
+    waits a fixed 250 ms for a second address that never comes (its happy-eyeballs timer); with
+    1 it returns as soon as the connection is up (~10 ms on loopback). Replica-set lookups dial
+    several peers in turn, so this decides their speed. Returns the undo.
+    """
+    swarm = host.get_network()
+    old = swarm.connection_config
+    if isinstance(old, ConnectionConfig) and old.max_connections_per_peer != 1:
+        swarm.connection_config = dataclasses.replace(old, max_connections_per_peer=1)
+
+    def undo() -> None:
+        swarm.connection_config = old
+
+    return undo
+
+
+def cache_advertised_addrs(host: Any, ttl_s: float = 1.0) -> Callable[[], None]:
+    """py-libp2p 0.8.1 rebuilds the host's advertised addresses (parsing multiaddrs: ~0.4 ms) to
+    attach its signed peer record to *every* pubsub RPC it sends, one per peer and message.
+    Answer `host.get_addrs()` from a copy at most `ttl_s` old instead, on this host object only.
+    Returns the undo."""
+    original = host.get_addrs
+    cached: list[Any] = [0.0, None]
+
+    def get_addrs() -> list[Any]:
+        now = time.monotonic()
+        if cached[1] is None or now - cached[0] >= ttl_s:
+            cached[0], cached[1] = now, original()
+        return list(cached[1])
+
+    host.get_addrs = get_addrs
+
+    def undo() -> None:
+        vars(host).pop("get_addrs", None)
+
+    return undo
 
 
 def claim_listen_ports(addrs: list[Any]) -> None:
@@ -114,61 +162,6 @@ class _GossipSub(GossipSub):  # type: ignore[misc]  # py-libp2p ships no type in
         super()._prune_pending_messages(peer_id)
 
 
-_ENVELOPE_TTL_S = 1.0
-_envelopes: dict[int, tuple[float, Any, tuple[bytes, bool]]] = {}
-
-
-def _cached_envelope(host: Any) -> tuple[bytes, bool]:
-    """py-libp2p 0.8.1 rebuilds the host's address list (parsing multiaddrs: ~0.4 ms) to attach its
-    signed peer record to *every* pubsub RPC; the record is reused whenever the addresses match.
-    Check the addresses at most once a second per host instead."""
-    now = time.monotonic()
-    hit = _envelopes.get(id(host))
-    if hit is not None and hit[1] is host and now - hit[0] < _ENVELOPE_TTL_S:
-        return hit[2]
-    envelope: tuple[bytes, bool] = _original_envelope(host)
-    if len(_envelopes) > 4096:
-        _envelopes.clear()
-    _envelopes[id(host)] = (now, host, envelope)
-    return envelope
-
-
-_original_envelope = _pubsub_module.env_to_send_in_RPC
-_gossipsub_module.env_to_send_in_RPC = _cached_envelope
-_pubsub_module.env_to_send_in_RPC = _cached_envelope
-
-
-# The message push_msg is handling for a local publish, in this task (see _Pubsub).
-_local_publish: contextvars.ContextVar[int] = contextvars.ContextVar("registry_p2p_local_publish", default=0)
-
-
-def _signature_check(msg: Any) -> bool:
-    """py-libp2p verifies the signature it has just made on every message published locally
-    (~100 us, a fifth of a replica's cost per accepted record): skip exactly that message."""
-    if _local_publish.get() == id(msg):
-        return True
-    return bool(_original_signature_check(msg))
-
-
-_original_signature_check = _pubsub_module.signature_validator
-_pubsub_module.signature_validator = _signature_check
-
-
-class _Pubsub(Pubsub):  # type: ignore[misc]  # py-libp2p ships no type information
-    async def push_msg(self, msg_forwarder: Any, msg: Any) -> None:
-        if msg_forwarder != self.my_id:
-            await super().push_msg(msg_forwarder, msg)
-            return
-        # Forwarded by ourselves: published here and signed by our own key just now (a remote
-        # peer can never be the forwarder under our id). `msg` stays alive meanwhile, so its
-        # id() names this message only.
-        token = _local_publish.set(id(msg))
-        try:
-            await super().push_msg(msg_forwarder, msg)
-        finally:
-            _local_publish.reset(token)
-
-
 def make_gossipsub(host: Any, heartbeat_s: float = 1.0) -> tuple[Pubsub, GossipSub]:
     """GossipSub whose default spam protection (10 msgs/s per peer and topic, silently dropped)
     would lose 50 services registering at once; the default 120 s heartbeat forms meshes too slowly."""
@@ -193,7 +186,7 @@ def make_gossipsub(host: Any, heartbeat_s: float = 1.0) -> tuple[Pubsub, GossipS
         # moment between connecting and learning a peer's subscriptions.
         max_pending_messages_per_peer=32,
     )
-    pubsub = _Pubsub(host, router, msg_id_constructor=message_id)
+    pubsub = Pubsub(host, router, msg_id_constructor=message_id)
     return pubsub, router
 
 
@@ -296,6 +289,12 @@ class RoutingTableFiller:
             except Exception as exc:
                 log.debug("add_peer failed: %s", exc)
 
+    def learn_connected(self) -> None:
+        """The peers connected before this filler was registered (an application's bootstrap peer)."""
+        for peer in self.host.get_connected_peers():
+            with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
+                self._send.send_nowait(peer)
+
     # INotifee
     async def connected(self, network: Any, conn: Any) -> None:
         with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError, AttributeError):
@@ -376,6 +375,23 @@ async def _open_stream_once(host: Any, peer: Any, protocols: list[TProtocol], de
     with trio.move_on_at(deadline):
         return await host.new_stream(peer, protocols)
     raise trio.TooSlowError(f"no stream to {peer} within {timeout} s")
+
+
+async def announce_protocols(host: Any, timeout: float = 5.0) -> None:
+    """Tell connected peers what this host speaks now (identify push).
+
+    py-libp2p runs identify once, when a connection opens, and pushes nothing when a protocol
+    handler is added later. An application that connects to its bootstrap peer and then mounts
+    the registry was therefore known to that peer as a peer without /registry/1.0.0, and left
+    out of every replica set it computed.
+    """
+    from libp2p.identity.identify_push.identify_push import push_identify_to_peers
+
+    with trio.move_on_after(timeout):
+        try:
+            await push_identify_to_peers(host)
+        except Exception as exc:
+            log.debug("identify push failed: %s", exc)
 
 
 def request_identify(host: Any, peer: Any) -> None:

@@ -34,6 +34,8 @@ IDENTIFY_TIMEOUT_S = 3.0
 # Long enough to keep a departed peer out of the replica sets computed meanwhile, short enough
 # that a node restarting is tried again soon (a failed dial costs milliseconds).
 UNREACHABLE_TTL_S = 10.0
+# A peer that refused the protocol may mount the registry later (an application's host).
+UNSUPPORTED_TTL_S = 60.0
 
 
 def dht_key(resource_id: bytes) -> str:
@@ -91,13 +93,16 @@ class Routing:
         self.serves = serves
         self.cache_ttl_s = cache_ttl_s
         self._cache: dict[bytes, tuple[float, list[ID]]] = {}
-        self._unsupported: set[ID] = set()
+        self._unsupported: dict[ID, float] = {}
         self._unreachable: dict[ID, float] = {}
 
     def speaks_registry(self, peer: ID) -> bool | None:
         """True or False when identify told us; None while unknown."""
-        if peer in self._unsupported:
-            return False
+        refused = self._unsupported.get(peer)
+        if refused is not None:
+            if trio.current_time() - refused <= UNSUPPORTED_TTL_S:
+                return False
+            del self._unsupported[peer]  # it may have mounted the registry since
         try:
             protocols = self.host.get_peerstore().get_protocols(peer)
         except Exception:
@@ -107,7 +112,7 @@ class Routing:
         return PROTOCOL_ID in protocols
 
     def mark_unsupported(self, peer: ID) -> None:
-        self._unsupported.add(peer)
+        self._unsupported[peer] = trio.current_time()
         self._drop_sets_with(peer)
 
     def mark_unreachable(self, peer: ID) -> None:

@@ -1,0 +1,174 @@
+"""The registry mounted into applications built with py-libp2p's own constructors and defaults.
+
+Each application makes its host, DHT and gossipsub the way py-libp2p's documentation shows,
+joins through one bootstrap peer (connect + add_peer), then mounts the registry: everything the
+registry needs must come from `mount`, on the objects it is given."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+from libp2p import new_host
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.kad_dht import DHTMode, KadDHT
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.tools.anyio_service import background_trio_service
+from multiaddr import Multiaddr
+
+import registry_p2p
+from registry_p2p.core.ids import resource_id_from_text
+from registry_p2p.registry import Registry
+
+APPS = 8
+
+
+@dataclass
+class App:
+    host: Any
+    dht: Any
+    pubsub: Any
+    registry: Registry
+    cancel: trio.CancelScope
+    gone: trio.Event
+
+
+async def run_app(bootstrap: str | None, serve: bool, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    """An application as py-libp2p's examples build one, with the registry mounted."""
+    listen = [Multiaddr("/ip4/127.0.0.1/tcp/0")]
+    host = new_host(key_pair=create_new_key_pair(), listen_addrs=listen)
+    dht = KadDHT(host, DHTMode.SERVER if serve else DHTMode.CLIENT)
+    router = GossipSub([PROTOCOL_ID_V11, PROTOCOL_ID], degree=6, degree_low=4, degree_high=12)
+    pubsub = Pubsub(host, router)
+    gone = trio.Event()
+    with trio.CancelScope() as cancel:
+        try:
+            async with (
+                host.run(listen),
+                background_trio_service(dht),
+                background_trio_service(pubsub),
+                background_trio_service(router),
+            ):
+                await pubsub.wait_until_ready()
+                if bootstrap is not None:
+                    info = info_from_p2p_addr(Multiaddr(bootstrap))
+                    await host.connect(info)
+                    await dht.add_peer(info.peer_id)
+                async with registry_p2p.mount(host, dht, pubsub, serve=serve) as registry:
+                    task_status.started(App(host, dht, pubsub, registry, cancel, gone))
+                    await trio.sleep_forever()
+        finally:
+            pubsub.seen_messages.stop()
+            with trio.CancelScope(shield=True):
+                await host.close()
+            gone.set()
+
+
+@asynccontextmanager
+async def applications(n: int) -> AsyncIterator[tuple[trio.Nursery, list[App]]]:
+    async with trio.open_nursery() as nursery:
+        first: App = await nursery.start(run_app, None, True)
+        boot = str(first.host.get_addrs()[0])
+        apps = [first]
+        for _ in range(n - 1):
+            apps.append(await nursery.start(run_app, boot, True))
+        try:
+            yield nursery, apps
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def test_eight_default_applications_mount_a_working_registry() -> None:
+    with trio.fail_after(120):
+        async with applications(APPS) as (nursery, apps):
+            everyone = {a.host.get_id() for a in apps}
+            owner = apps[0].registry
+            rid = await owner.create_resource("mounted")
+            rid_bytes = resource_id_from_text(rid)
+            for app in apps:
+                replicas = await app.registry.routing.replica_set(rid_bytes, refresh=True)
+                assert set(replicas) == everyone, f"{len(replicas)} of {APPS} in the replica set"
+            for i, app in enumerate(apps):
+                out = await app.registry.register_service(rid, f"v{i}".encode(), f"svc-{i}", ack=3)
+                assert out.ok, out
+            for app in apps:
+                await app.registry.settle()
+            for app in apps:
+                records = await app.registry.resolve(rid, ack=3)
+                assert {r.service_id for r in records} == {f"svc-{i}" for i in range(APPS)}
+
+            # A light client (serve=False) watches: a new registration reaches it within 1 s.
+            boot = str(apps[0].host.get_addrs()[0])
+            light: App = await nursery.start(run_app, boot, False)
+            async with light.registry.watch(rid) as events:
+                for _ in range(APPS):  # the snapshot
+                    with trio.fail_after(10):
+                        assert (await events.__anext__()).kind == "registered"
+                started = trio.current_time()
+                assert (await apps[3].registry.register_service(rid, b"new", "svc-new", ack=1)).ok
+                with trio.fail_after(1.0):
+                    event = await events.__anext__()
+                assert event.kind == "registered" and event.service_id == "svc-new"
+                assert trio.current_time() - started < 1.0
+
+            # Two applications leave: resolves still succeed within 2 s.
+            for app in apps[-2:]:
+                app.cancel.cancel()
+                await app.gone.wait()
+            for app in apps[:-2]:
+                with trio.fail_after(2.0):
+                    records = await app.registry.resolve(rid, ack=3)
+                assert len(records) == APPS + 1
+
+
+async def test_mount_undoes_on_exit_what_it_applied() -> None:
+    """The swarm's dial settings and notifees are the application's again after unmounting."""
+    with trio.fail_after(30):
+        listen = [Multiaddr("/ip4/127.0.0.1/tcp/0")]
+        host = new_host(key_pair=create_new_key_pair(), listen_addrs=listen)
+        dht = KadDHT(host, DHTMode.SERVER)
+        router = GossipSub([PROTOCOL_ID_V11, PROTOCOL_ID], degree=6, degree_low=4, degree_high=12)
+        pubsub = Pubsub(host, router)
+        swarm = host.get_network()
+        before = (swarm.retry_config, swarm.connection_config, list(swarm.notifees), swarm._negative_peer_cache._ttl)
+        async with (
+            host.run(listen),
+            background_trio_service(dht),
+            background_trio_service(pubsub),
+            background_trio_service(router),
+        ):
+            await pubsub.wait_until_ready()
+            async with registry_p2p.mount(host, dht, pubsub):
+                assert swarm.connection_config.max_connections_per_peer == 1
+                assert swarm.retry_config is not before[0]
+                assert len(swarm.notifees) == len(before[2]) + 1
+            after = (swarm.retry_config, swarm.connection_config, list(swarm.notifees), swarm._negative_peer_cache._ttl)
+            assert after == before
+            pubsub.seen_messages.stop()
+        await host.close()
+
+
+def test_advertised_addresses_are_cached_on_the_host_object_only() -> None:
+    from registry_p2p.net.compat import cache_advertised_addrs
+
+    class Host:
+        calls = 0
+
+        def get_addrs(self) -> list[str]:
+            Host.calls += 1
+            return ["/ip4/127.0.0.1/tcp/1"]
+
+    host, other = Host(), Host()
+    undo = cache_advertised_addrs(host, ttl_s=60)
+    assert host.get_addrs() == host.get_addrs() == ["/ip4/127.0.0.1/tcp/1"]
+    assert Host.calls == 1
+    other.get_addrs()
+    assert Host.calls == 2  # another host of the same class is untouched
+    undo()
+    host.get_addrs()
+    assert Host.calls == 3
