@@ -152,4 +152,10 @@ class Tally:
         parts = ", ".join(f"{k}={v}" for k, v in self.counts.items())
         line = f"[{self.name}] {parts} ({time.perf_counter() - self.started:.1f} s)"
         print(line)
+        REPORTED.append(line)
         return line
+
+
+# Every tally of this session, printed in the run's summary (conftest.py): CI output then shows
+# what each fault test tried and lost, not only pass or fail.
+REPORTED: list[str] = []
