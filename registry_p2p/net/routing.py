@@ -202,7 +202,12 @@ class Routing:
         if self.serves:
             candidates.append(me)
         peers: list[ID] = sort_peer_ids_by_distance(resource_id, list(dict.fromkeys(candidates)))[: self.k]
-        if complete:
+        # A set smaller than K is not remembered: on a young network (peers still joining, routing
+        # tables still filling) a lookup finds only part of it, and a cached partial set sent
+        # every write of the next minute to the wrong peers (a light client that created a
+        # resource while its bootstrap peer knew nobody yet wrote it to that peer alone, and the
+        # true replica set answered UNKNOWN_RESOURCE). Looking up a small network again is cheap.
+        if complete and len(peers) >= self.k:
             self._cache[resource_id] = (trio.current_time(), peers)
         return peers
 

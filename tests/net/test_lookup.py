@@ -59,3 +59,25 @@ async def test_find_node_answers_with_peers_and_their_addresses() -> None:
         assert peers and a.host.get_id() not in peers
         for peer in peers:
             assert a.host.get_peerstore().addrs(peer)
+
+
+async def test_a_replica_set_found_on_a_young_network_is_not_remembered() -> None:
+    """The cause of a flaky scenario test: a light client looked the replica set up while its
+    bootstrap peer knew nobody else yet, got that one peer, and reused the set for a minute, so
+    the resource and its records reached that peer alone. A set smaller than K is looked up again."""
+    with trio.fail_after(60):
+        async with network(1, cfg(k=4)) as net:
+            client_slot = await net.add(serve=False)
+            client = client_slot.node
+            assert client is not None
+            rid = resource_id_from_text(await net.nodes[0].registry.create_resource("young"))
+            first = await client.registry.routing.replica_set(rid)
+            assert first == [net.nodes[0].host.get_id()]
+            await net.add_many(3)
+            boot = net.nodes[0]
+            servers = {n.host.get_id() for n in net.nodes if n.store is not None}
+            await wait_for(lambda: servers - {boot.host.get_id()} <= set(boot.dht.routing_table.get_peer_ids()))
+            again = await client.registry.routing.replica_set(rid)
+            assert set(again) == servers
+            # A full set is remembered.
+            assert client.registry.routing.cached(rid) == again
