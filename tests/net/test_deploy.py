@@ -125,3 +125,25 @@ async def test_a_node_whose_bootstrap_peer_was_down_joins_when_it_returns(tmp_pa
             everyone = {n.host.get_id() for n in net.nodes}
             replicas = await node.registry.routing.replica_set(resource_id_from_text(rid), refresh=True)
             assert set(replicas) == everyone
+
+
+async def test_a_stopped_node_frees_its_port_even_when_closing_a_connection_hangs() -> None:
+    """A node restarted on its port was refused (address already in use, seen in a CI run): py-libp2p's
+    swarm.close() closes the connections one by one and only then its listeners, so a close
+    that hung, or many connections under load, outlasted the 5 s that stopping may take and
+    left the port listening. The listeners are closed first now."""
+    with trio.fail_after(60):
+        async with open_node([LOOPBACK], config=cfg()) as peer:
+            node_cm = open_node([LOOPBACK], [peer.addrs[0]], config=cfg())
+            node = await node_cm.__aenter__()
+            port = int(str(node.host.get_transport_addrs()[0]).split("/tcp/")[1])
+            [conn] = node.host.get_network().connections[peer.host.get_id()]
+
+            async def hangs() -> None:
+                await trio.sleep(30)
+
+            conn.close = hangs  # a connection whose close never finishes
+            await node_cm.__aexit__(None, None, None)
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(("127.0.0.1", port))  # EADDRINUSE if the listener were still open
