@@ -25,11 +25,11 @@ WILDCARDS = {"ip4": ipaddress.ip_address("0.0.0.0"), "ip6": ipaddress.ip_address
 
 
 def _ip_part(addr: Multiaddr) -> tuple[str, str] | None:
-    for proto, value in addr.items():
-        if proto.name in ("ip4", "ip6"):
-            return proto.name, str(value)
+    """The leading /ip4 or /ip6 part of `addr`, if it starts with one."""
+    first = next(iter(addr.items()), None)
+    if first is None or first[0].name not in ("ip4", "ip6"):
         return None
-    return None
+    return first[0].name, str(first[1])
 
 
 def is_wildcard(addr: Multiaddr) -> bool:

@@ -39,23 +39,37 @@ class App:
     gone: trio.Event
 
 
-async def run_app(bootstrap: str | None, serve: bool, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-    """An application as py-libp2p's examples build one, with the registry mounted."""
+@asynccontextmanager
+async def default_stack(serve: bool = True) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """A host, DHT and gossipsub as py-libp2p's examples build them, with every default, running."""
     listen = [Multiaddr("/ip4/127.0.0.1/tcp/0")]
     host = new_host(key_pair=create_new_key_pair(), listen_addrs=listen)
     dht = KadDHT(host, DHTMode.SERVER if serve else DHTMode.CLIENT)
     router = GossipSub([PROTOCOL_ID_V11, PROTOCOL_ID], degree=6, degree_low=4, degree_high=12)
     pubsub = Pubsub(host, router)
+    try:
+        async with (
+            host.run(listen),
+            background_trio_service(dht),
+            background_trio_service(pubsub),
+            background_trio_service(router),
+        ):
+            await pubsub.wait_until_ready()
+            yield host, dht, pubsub
+    finally:
+        pubsub.seen_messages.stop()
+        # An application that leaves ends its process, and the kernel closes its sockets. In
+        # one process, py-libp2p's host.close() under cancellation leaves them half open (its
+        # peers' streams then hang): close_host closes them as the kernel would.
+        await close_host(host)
+
+
+async def run_app(bootstrap: str | None, serve: bool, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    """An application as py-libp2p's examples build one, joined through one peer, registry mounted."""
     gone = trio.Event()
     with trio.CancelScope() as cancel:
         try:
-            async with (
-                host.run(listen),
-                background_trio_service(dht),
-                background_trio_service(pubsub),
-                background_trio_service(router),
-            ):
-                await pubsub.wait_until_ready()
+            async with default_stack(serve) as (host, dht, pubsub):
                 if bootstrap is not None:
                     info = info_from_p2p_addr(Multiaddr(bootstrap))
                     await host.connect(info)
@@ -64,11 +78,6 @@ async def run_app(bootstrap: str | None, serve: bool, task_status: Any = trio.TA
                     task_status.started(App(host, dht, pubsub, registry, cancel, gone))
                     await trio.sleep_forever()
         finally:
-            pubsub.seen_messages.stop()
-            # An application that leaves ends its process, and the kernel closes its sockets. In
-            # one process, py-libp2p's host.close() under cancellation leaves them half open (its
-            # peers' streams then hang): close_host closes them as the kernel would.
-            await close_host(host)
             gone.set()
 
 
@@ -132,28 +141,19 @@ async def test_eight_default_applications_mount_a_working_registry() -> None:
 async def test_mount_undoes_on_exit_what_it_applied() -> None:
     """The swarm's dial settings and notifees are the application's again after unmounting."""
     with trio.fail_after(30):
-        listen = [Multiaddr("/ip4/127.0.0.1/tcp/0")]
-        host = new_host(key_pair=create_new_key_pair(), listen_addrs=listen)
-        dht = KadDHT(host, DHTMode.SERVER)
-        router = GossipSub([PROTOCOL_ID_V11, PROTOCOL_ID], degree=6, degree_low=4, degree_high=12)
-        pubsub = Pubsub(host, router)
-        swarm = host.get_network()
-        before = (swarm.retry_config, swarm.connection_config, list(swarm.notifees), swarm._negative_peer_cache._ttl)
-        async with (
-            host.run(listen),
-            background_trio_service(dht),
-            background_trio_service(pubsub),
-            background_trio_service(router),
-        ):
-            await pubsub.wait_until_ready()
+        async with default_stack() as (host, dht, pubsub):
+            swarm = host.get_network()
+
+            def settings() -> tuple[Any, ...]:
+                dials = (swarm.retry_config, swarm.connection_config, swarm._negative_peer_cache._ttl)
+                return (*dials, list(swarm.notifees))
+
+            before = settings()
             async with registry_p2p.mount(host, dht, pubsub):
                 assert swarm.connection_config.max_connections_per_peer == 1
                 assert swarm.retry_config is not before[0]
-                assert len(swarm.notifees) == len(before[2]) + 1
-            after = (swarm.retry_config, swarm.connection_config, list(swarm.notifees), swarm._negative_peer_cache._ttl)
-            assert after == before
-            pubsub.seen_messages.stop()
-        await host.close()
+                assert len(swarm.notifees) == len(before[3]) + 1
+            assert settings() == before
 
 
 def test_advertised_addresses_are_cached_on_the_host_object_only() -> None:
