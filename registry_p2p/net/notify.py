@@ -18,11 +18,14 @@ from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.gossip import decode_payload, encode_payloads
 from registry_p2p.core.ids import b58
 from registry_p2p.core.model import Entry
+from registry_p2p.net.late_subscribers import announce_to_late_peers
 
 log = logging.getLogger("registry_p2p.notify")
 
 TOPIC_PREFIX = "/registry/1.0.0/"
 LISTENER_BUFFER = 1024
+# How long a peer whose pubsub stream was opening when we joined may take to register.
+ANNOUNCE_TIMEOUT_S = 5.0
 
 
 def topic_of(resource_id: bytes) -> str:
@@ -72,6 +75,7 @@ class Notifier:
         subscription = await self.pubsub.subscribe(topic)
         self._joined[resource_id] = subscription
         self._nursery.start_soon(self._dispatch, resource_id, subscription)
+        self._nursery.start_soon(announce_to_late_peers, self.pubsub, topic, ANNOUNCE_TIMEOUT_S)
 
     async def leave(self, resource_id: bytes) -> None:
         subscription = self._joined.pop(resource_id, None)
