@@ -18,6 +18,8 @@ from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.gossip import decode_payload, encode_payloads
 from registry_p2p.core.ids import b58
 from registry_p2p.core.model import Entry
+from registry_p2p.core.pacing import PublishPacer, budget_under
+from registry_p2p.net.gossip_settings import topic_rate_limit
 from registry_p2p.net.late_subscribers import announce_to_late_peers
 
 log = logging.getLogger("registry_p2p.notify")
@@ -42,12 +44,16 @@ class Notifier:
         self._listeners: dict[bytes, set[trio.MemorySendChannel[Entry]]] = {}
         self._nursery: trio.Nursery | None = None
         self._topics: dict[bytes, str] = {}
+        # The application's gossipsub may drop what we publish above its per-topic rate: stay under it.
+        self._pacer = PublishPacer(budget_under(topic_rate_limit(pubsub)))
+        self._offered = trio.Event()
         self.rejected = 0
         self.delivered = 0
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            nursery.start_soon(self._publish_paced)
             task_status.started()
             await trio.sleep_forever()
 
@@ -134,9 +140,25 @@ class Notifier:
         return len(self._listeners.get(resource_id, ()))
 
     async def publish_entries(self, resource_id: bytes, raws: list[bytes]) -> None:
-        """Announce entries accepted together: one message for a lone entry, batches for more."""
-        for payload in encode_payloads(raws):
-            await self.publish(resource_id, payload)
+        """Announce entries accepted together: one message for a lone entry, batches for more; what
+        the topic's rate budget holds back leaves with the next batch."""
+        self._pacer.offer(resource_id, raws)
+        self._offered.set()
+
+    async def _publish_paced(self) -> None:
+        while True:
+            now = trio.current_time()
+            ready_at = self._pacer.next_ready_at(now)
+            if ready_at is None or ready_at > now:
+                with trio.move_on_at(float("inf") if ready_at is None else ready_at):
+                    await self._offered.wait()
+                self._offered = trio.Event()
+                continue
+            for resource_id in self._pacer.ready(now):
+                for payload in encode_payloads(self._pacer.take(resource_id)):
+                    self._pacer.sent(resource_id, trio.current_time())
+                    await self.publish(resource_id, payload)
+            self._pacer.forget_idle(trio.current_time())
 
     async def publish(self, resource_id: bytes, data: bytes) -> None:
         # The message id is sha256(data) for every copy: when another replica's copy of this

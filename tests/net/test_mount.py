@@ -138,6 +138,30 @@ async def test_eight_default_applications_mount_a_working_registry() -> None:
                 assert len(records) == APPS + 1
 
 
+async def test_fifty_changes_at_once_reach_a_watcher_under_the_applications_spam_protection() -> None:
+    """py-libp2p's default gossipsub drops what one peer publishes above 10 messages/s and topic:
+    the registry paces its announcements under that limit and batches the rest, so a burst of
+    registrations all reach a watcher, within about a second of the last one."""
+    with trio.fail_after(120):
+        async with applications(4) as (nursery, apps):
+            assert apps[0].pubsub.router.spam_protection_enabled  # the default this is about
+            rid = await apps[0].registry.create_resource("burst")
+            boot = str(apps[0].host.get_addrs()[0])
+            light: App = await nursery.start(run_app, boot, False)
+            seen: set[str] = set()
+            async with light.registry.watch(rid) as events:
+                async with trio.open_nursery() as writers:
+                    for i in range(50):
+                        writers.start_soon(apps[i % 4].registry.register_service, rid, b"v", f"svc-{i}")
+                written = trio.current_time()
+                with trio.fail_after(5):
+                    async for event in events:
+                        seen.add(event.service_id)
+                        if len(seen) == 50:
+                            break
+                assert trio.current_time() - written < 2.5
+
+
 async def test_mount_undoes_on_exit_what_it_applied() -> None:
     """The swarm's dial settings and notifees are the application's again after unmounting."""
     with trio.fail_after(30):
