@@ -103,7 +103,7 @@ def make_record(
     """A self-hosted record: issuer = host = the key's peer; one signature (the host's) covers it."""
     me = peer_id_bytes_of(key)
     body = _record_body(me, resource_id, me, service_id, value, now_ms, ttl_s or limits.default_ttl_s)
-    return _host_sign(key, body, b"", public_key_field(key), now_ms, addrs, limits)
+    return _host_sign(key, body, b"", b"", now_ms, addrs, limits)
 
 
 def make_issuer_part(

@@ -13,7 +13,7 @@ from typing import TypeAlias, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from registry_p2p.core.errors import RegistryError, Status, malformed
-from registry_p2p.core.ids import b58, check_peer_id, check_resource_id, resource_id_bytes
+from registry_p2p.core.ids import b58, check_peer_id, check_resource_id, inlined_public_key, resource_id_bytes
 from registry_p2p.core.limits import Limits
 from registry_p2p.pb import registry_pb2 as pb
 
@@ -164,6 +164,24 @@ def identity_digest(identity: Identity) -> bytes:
 # ---------------------------------------------------------------- decoding
 
 
+def _check_key_field(signer: bytes, key: bytes, checked: bool, what: str) -> None:
+    """A `*_public_key` field is unsigned: anyone relaying an entry could fill it. It may hold
+    only the key a signature check needs, so that one signed content has one encoding."""
+    if not key:
+        return
+    if not checked:
+        raise malformed(f"{what} is set, but no signature of its signer is checked")
+    if inlined_public_key(signer) is not None:
+        raise malformed(f"{what} must be empty: the signer's peer id inlines its key")
+
+
+def _require_canonical(received: Message, canonical: Message, what: str) -> None:
+    """Refuse an encoding other than the one the decoded fields give (unknown fields, repeats,
+    another order): otherwise a relay could re-encode signed content into a copy that wins ties."""
+    if received.SerializeToString() != canonical.SerializeToString():
+        raise malformed(f"{what} is not in its canonical encoding")
+
+
 def _check_text(value: str, limit: int, what: str) -> None:
     if len(value.encode("utf-8")) > limit:
         raise RegistryError(Status.TOO_LARGE, f"{what} is over {limit} bytes")
@@ -175,7 +193,8 @@ def resource_from_pb(message: pb.Resource, limits: Limits) -> SignedResource:
     if not body.label:
         raise malformed("resource label is empty")
     owner = check_peer_id(body.owner)
-    return SignedResource(
+    _check_key_field(owner, message.owner_public_key, True, "owner_public_key")
+    resource = SignedResource(
         id=resource_id_bytes(body.label, owner),
         label=body.label,
         owner=owner,
@@ -184,6 +203,11 @@ def resource_from_pb(message: pb.Resource, limits: Limits) -> SignedResource:
         signature=message.signature,
         owner_public_key=message.owner_public_key,
     )
+    canonical = resource.to_pb()
+    if canonical.ByteSize() > MAX_RESOURCE_BYTES:
+        raise RegistryError(Status.TOO_LARGE, f"resource is over {MAX_RESOURCE_BYTES} bytes")
+    _require_canonical(message, canonical, "resource")
+    return resource
 
 
 def decode_resource(data: bytes, limits: Limits) -> SignedResource:
@@ -211,7 +235,9 @@ def record_from_pb(message: pb.Record, limits: Limits) -> SignedRecord:
     host_id = check_peer_id(body.host)
     if issuer == host_id and message.issuer_signature:
         raise malformed("a self-hosted record carries no issuer signature (the host signature covers it)")
-    return SignedRecord(
+    _check_key_field(host_id, message.host_public_key, True, "host_public_key")
+    _check_key_field(issuer, message.issuer_public_key, issuer != host_id, "issuer_public_key")
+    record = SignedRecord(
         resource_id=check_resource_id(body.resource_id),
         issuer=issuer,
         host=host_id,
@@ -229,14 +255,18 @@ def record_from_pb(message: pb.Record, limits: Limits) -> SignedRecord:
         host_public_key=message.host_public_key,
         issuer_body_sha256=host.issuer_body_sha256,
     )
+    _require_canonical(message, record.to_pb(), "record")
+    return record
 
 
 def tombstone_from_pb(message: pb.Tombstone, limits: Limits) -> SignedTombstone:
     body = _parse(pb.TombstoneBody, message.body, "tombstone body")
     _check_text(body.service_id, limits.max_service_id_bytes, "service id")
-    return SignedTombstone(
+    issuer = check_peer_id(body.issuer)
+    _check_key_field(issuer, message.issuer_public_key, True, "issuer_public_key")
+    tombstone = SignedTombstone(
         resource_id=check_resource_id(body.resource_id),
-        issuer=check_peer_id(body.issuer),
+        issuer=issuer,
         host=check_peer_id(body.host),
         service_id=body.service_id,
         issued_at_ms=body.issued_at_ms,
@@ -244,6 +274,8 @@ def tombstone_from_pb(message: pb.Tombstone, limits: Limits) -> SignedTombstone:
         signature=message.signature,
         issuer_public_key=message.issuer_public_key,
     )
+    _require_canonical(message, tombstone.to_pb(), "tombstone")
+    return tombstone
 
 
 def entry_from_pb(message: pb.Entry, limits: Limits) -> Entry:
@@ -261,8 +293,11 @@ def decode_entry(data: bytes, limits: Limits) -> Entry:
         raise RegistryError(Status.TOO_LARGE, f"entry is over {limits.max_message_bytes} bytes")
     message = _parse(pb.Entry, data, "entry")
     try:
-        return entry_from_pb(message, limits)
+        entry = entry_from_pb(message, limits)
     except RegistryError:
         raise
     except Exception as exc:  # any decoding surprise is the sender's fault, never ours
         raise malformed(f"entry does not decode: {exc}") from exc
+    if entry.encode() != data:
+        raise malformed("entry is not in its canonical encoding")
+    return entry

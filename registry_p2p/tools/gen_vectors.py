@@ -183,6 +183,22 @@ def generate() -> dict[str, Any]:
     old_tomb = build.make_tombstone(alice, echo, pid["alice"], "svc", NOW_MS - 259_200_000)
     res_future = build.make_resource(alice, "echo", NOW_MS + 60_001)
     long_label = build.make_resource(alice, "l" * 256, NOW_MS, limits=_unbounded())
+    # Canonical encodings: unsigned key fields only where a signature check needs them, no
+    # unknown fields (a relay could otherwise grow signed content or make a tie-winning twin).
+    alice_key = keys["alice"][1].public_key.serialize()
+    bob_key = keys["bob"][1].public_key.serialize()
+    host_key_carried = rec.to_pb()
+    host_key_carried.host_public_key = alice_key
+    self_issuer_key = rec.to_pb()
+    self_issuer_key.issuer_public_key = alice_key
+    remote_issuer_key = remote.to_pb()
+    remote_issuer_key.issuer_public_key = bob_key
+    tomb_key = tomb.to_pb()
+    tomb_key.issuer_public_key = alice_key
+    res_key = res.to_pb()
+    res_key.owner_public_key = alice_key
+    unknown_field = b"\xf8\x01\x07"  # field 31, varint 7: in no message of registry.proto
+    inner_unknown = pb.Entry(record=pb.Record.FromString(rec.to_pb().SerializeToString() + unknown_field))
 
     entry_rows = [
         resource_row("resource_ok", res.encode(), "OK"),
@@ -191,6 +207,8 @@ def generate() -> dict[str, Any]:
         resource_row("resource_from_future", res_future.encode(), "FROM_FUTURE"),
         resource_row("resource_label_too_large", long_label.encode(), "TOO_LARGE"),
         resource_row("resource_garbage", b"\xff\xff\xff", "MALFORMED"),
+        resource_row("resource_owner_key_already_in_peer_id", res_key.SerializeToString(), "MALFORMED"),
+        resource_row("resource_unknown_field", res.encode() + unknown_field, "MALFORMED"),
         entry_row("record_self_hosted_ok", rec.encode(), "OK"),
         entry_row("record_remote_hosted_ok", remote.encode(), "OK"),
         entry_row("record_secp256k1_ok", rec_carol.encode(), "OK"),
@@ -230,6 +248,18 @@ def generate() -> dict[str, Any]:
             "INVALID_SIGNATURE",
         ),
         entry_row("tombstone_past_lifetime", old_tomb.encode(), "EXPIRED"),
+        entry_row(
+            "record_host_key_already_in_peer_id", pb.Entry(record=host_key_carried).SerializeToString(), "MALFORMED"
+        ),
+        entry_row(
+            "record_self_hosted_with_issuer_key", pb.Entry(record=self_issuer_key).SerializeToString(), "MALFORMED"
+        ),
+        entry_row(
+            "record_issuer_key_already_in_peer_id", pb.Entry(record=remote_issuer_key).SerializeToString(), "MALFORMED"
+        ),
+        entry_row("tombstone_key_already_in_peer_id", pb.Entry(tombstone=tomb_key).SerializeToString(), "MALFORMED"),
+        entry_row("entry_unknown_field", rec.encode() + unknown_field, "MALFORMED"),
+        entry_row("record_unknown_field", inner_unknown.SerializeToString(), "MALFORMED"),
         entry_row("entry_empty", b"", "MALFORMED"),
         entry_row("entry_garbage", b"\x0a\x05\x0a\x03\xff\xfe", "MALFORMED"),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from registry_p2p.core.errors import Status
 from registry_p2p.core.limits import DEFAULT_LIMITS, Limits
-from registry_p2p.core.model import SignedRecord, decode_entry
+from registry_p2p.core.model import SignedRecord
 from registry_p2p.pb import registry_pb2 as pb
 from registry_p2p.store import Store
 from tests.store.store_helpers import LOCAL, NOW, StoreFactory, pid, record, resource, tombstone
@@ -31,16 +31,17 @@ def test_record_round_trip_keeps_every_field(store: Store) -> None:
     assert sorted(_entries(store)) == sorted([self_hosted.encode(), remote.encode()])
 
 
-def test_raw_bytes_are_stored_exactly_as_received(store: Store) -> None:
+def test_only_the_canonical_encoding_is_stored(store: Store) -> None:
     rec = record(2)
-    # An unknown field outside the signed parts: still valid, and a store must forward it untouched.
+    # An unknown field outside the signed parts would let any relay make a longer copy of the same
+    # signed content: refused, and the canonical encoding is what is stored, byte for byte.
     raw = rec.encode() + b"\xf8\x01\x07"
-    assert decode_entry(raw, DEFAULT_LIMITS) == rec
-    assert store.put_entries(RID, [raw], NOW)[1][0].ok
-    assert _entries(store) == [raw]
-    # The same signed entry in its canonical encoding is the same entry: OK, nothing rewritten.
-    assert store.put_entries(RID, [rec.encode()], NOW)[1][0].status == Status.OK
-    assert _entries(store) == [raw]
+    assert store.put_entries(RID, [raw], NOW)[1][0].status == Status.MALFORMED
+    assert _entries(store) == []
+    assert store.put_entries(RID, [rec.encode()], NOW)[1][0].ok
+    assert _entries(store) == [rec.encode()]
+    assert store.put_entries(RID, [raw], NOW)[1][0].status == Status.MALFORMED
+    assert _entries(store) == [rec.encode()]
 
 
 def test_unknown_resource(make_store: StoreFactory) -> None:

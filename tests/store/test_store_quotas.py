@@ -143,6 +143,39 @@ def test_orphan_tombstones_are_bounded(make_store: StoreFactory) -> None:
     assert st.put_entries(RID, [tombstone(5, "x", at=later)], later)[1][0].ok
 
 
+def test_every_tombstone_counts_records_deleted_in_the_same_batch_included(make_store: StoreFactory) -> None:
+    """attacks.md §6: a record put and deleted in one batch left an uncounted tombstone; 32 such
+    requests put 70,000 of them into a resource and its digest outgrew a frame."""
+    limits = Limits(max_tombstones_per_resource=6, max_orphan_tombstones_per_resource=4)
+    st = make_store(limits=limits)
+    st.put_resource(resource(), NOW)
+    for round_ in range(5):
+        at = NOW + round_ * 10
+        batch = [record(2, f"r{round_}-{i}", at=at) for i in range(4)]
+        batch += [tombstone(2, f"r{round_}-{i}", at=at + 1) for i in range(4)]
+        st.put_entries(RID, batch, at + 1)
+        assert st.counts()["tombstones"] <= 6
+    assert st.counts()["tombstones"] == 6
+    # The digest stays within the quota too.
+    assert len(st.digest(RID, NOW + 100)[1]) <= 6 + st.counts()["records"]
+
+
+def test_a_deletion_lands_on_a_full_resource_in_place_of_the_oldest_tombstone(make_store: StoreFactory) -> None:
+    st = make_store(limits=Limits(max_tombstones_per_resource=2))
+    st.put_resource(resource(), NOW)
+    assert all(r.ok for r in st.put_entries(RID, [record(2, "a"), record(2, "b"), record(2, "c")], NOW)[1])
+    assert all(
+        r.ok for r in st.put_entries(RID, [tombstone(2, "a", at=NOW + 1), tombstone(2, "b", at=NOW + 2)], NOW + 2)[1]
+    )
+    # Full: the honest unregister of "c" still lands, and the oldest tombstone ("a") makes room.
+    assert st.put_entries(RID, [tombstone(2, "c", at=NOW + 3)], NOW + 3)[1][0].ok
+    assert st.counts()["tombstones"] == 2
+    assert st.live_records(RID, NOW + 3) == []
+    # A tombstone older than every one held is refused rather than pushing a newer one out.
+    refused = st.put_entries(RID, [tombstone(3, "z", at=NOW)], NOW + 3)[1][0]
+    assert refused.status == Status.LIMIT_EXCEEDED
+
+
 def test_reweigh_changes_who_is_evicted(make_store: StoreFactory) -> None:
     table: dict[bytes, int] = {}
     st = make_store(limits=FOUR, weight=lambda peer: table.get(peer, 0))

@@ -222,6 +222,9 @@ func ParseResource(raw []byte, nowMs uint64) (*ResourceInfo, error) {
 	if err := proto.Unmarshal(raw, &r); err != nil {
 		return nil, fail(pb.Status_MALFORMED, "resource does not decode: %v", err)
 	}
+	if err := checkCanonical(&r, raw, "resource"); err != nil {
+		return nil, err
+	}
 	return ValidateResource(&r, nowMs)
 }
 
@@ -243,6 +246,15 @@ func ValidateResource(r *pb.Resource, nowMs uint64) (*ResourceInfo, error) {
 	}
 	if err := checkPeer(body.Owner, "owner"); err != nil {
 		return nil, err
+	}
+	if err := checkKeyField(body.Owner, r.OwnerPublicKey, true, "owner_public_key"); err != nil {
+		return nil, err
+	}
+	if err := checkCanonical(r, nil, "resource"); err != nil {
+		return nil, err
+	}
+	if proto.Size(r) > MaxResourceBytes {
+		return nil, fail(pb.Status_TOO_LARGE, "resource is over %d bytes", MaxResourceBytes)
 	}
 	if err := checkFuture(body.CreatedAtMs, nowMs, "created_at_ms"); err != nil {
 		return nil, err
@@ -290,6 +302,12 @@ func ParseEntry(raw []byte, nowMs uint64, expectedRID []byte) (*EntryInfo, error
 	var e pb.Entry
 	if err := proto.Unmarshal(raw, &e); err != nil {
 		return nil, fail(pb.Status_MALFORMED, "entry does not decode: %v", err)
+	}
+	if _, err := DecodeEntry(&e); err != nil {
+		return nil, err
+	}
+	if err := checkCanonical(&e, raw, "entry"); err != nil {
+		return nil, err
 	}
 	return ValidateEntry(&e, nowMs, expectedRID)
 }
@@ -411,6 +429,16 @@ func decodeRecord(e *pb.Entry, r *pb.Record) (*EntryInfo, error) {
 	if bytes.Equal(ib.Issuer, ib.Host) && len(r.IssuerSignature) > 0 {
 		return nil, fail(pb.Status_MALFORMED, "a self-hosted record carries no issuer signature (the host signature covers it)")
 	}
+	if err := checkKeyField(ib.Host, r.HostPublicKey, true, "host_public_key"); err != nil {
+		return nil, err
+	}
+	selfHosted := bytes.Equal(ib.Issuer, ib.Host)
+	if err := checkKeyField(ib.Issuer, r.IssuerPublicKey, !selfHosted, "issuer_public_key"); err != nil {
+		return nil, err
+	}
+	if err := checkCanonical(r, nil, "record"); err != nil {
+		return nil, err
+	}
 	if err := checkRID(ib.ResourceId); err != nil {
 		return nil, err
 	}
@@ -440,6 +468,12 @@ func decodeTombstone(e *pb.Entry, t *pb.Tombstone) (*EntryInfo, error) {
 		return nil, err
 	}
 	if err := checkPeer(b.Host, "host"); err != nil {
+		return nil, err
+	}
+	if err := checkKeyField(b.Issuer, t.IssuerPublicKey, true, "issuer_public_key"); err != nil {
+		return nil, err
+	}
+	if err := checkCanonical(t, nil, "tombstone"); err != nil {
 		return nil, err
 	}
 	return &EntryInfo{

@@ -237,6 +237,31 @@ pub fn make_resource(key: &Keypair, label: &str, created_at_ms: u64) -> (pb::Res
     (res, resource_id(label, &owner))
 }
 
+/// A `*_public_key` field is unsigned: it may hold only the key a signature check needs (the
+/// signer's peer id does not inline it; for an issuer key, the record is remote-hosted), so that
+/// one signed content has one encoding.
+fn check_key_field(signer: &[u8], key: &[u8], checked: bool, what: &str) -> Result<(), Invalid> {
+    if key.is_empty() {
+        return Ok(());
+    }
+    if !checked {
+        return Err(malformed(format!("{what} is set, but no signature of its signer is checked")));
+    }
+    if parse_peer_id(signer)?.0 == 0 {
+        return Err(malformed(format!("{what} must be empty: the signer's peer id inlines its key")));
+    }
+    Ok(())
+}
+
+/// Received bytes must be the encoding of the fields they decode to: no unknown fields (prost
+/// drops them), no repeated or reordered fields. A relay cannot grow signed content.
+fn check_canonical(message: &impl prost::Message, bytes: &[u8], what: &str) -> Result<(), Invalid> {
+    if message.encode_to_vec() != bytes {
+        return Err(malformed(format!("{what} is not in its canonical encoding")));
+    }
+    Ok(())
+}
+
 /// Validate a `Resource` already decoded from the wire: label size, structure, future, signature.
 pub fn validate_resource(res: &pb::Resource, now_ms: u64) -> Result<ResourceInfo, Invalid> {
     let body = pb::ResourceBody::decode(res.body.as_slice()).map_err(|e| malformed(format!("resource body: {e}")))?;
@@ -247,6 +272,10 @@ pub fn validate_resource(res: &pb::Resource, now_ms: u64) -> Result<ResourceInfo
         return Err(malformed("resource label is empty"));
     }
     parse_peer_id(&body.owner)?;
+    check_key_field(&body.owner, &res.owner_public_key, true, "owner_public_key")?;
+    if res.encoded_len() > MAX_RESOURCE_BYTES {
+        return Err(Invalid::new(Status::TooLarge, format!("resource is over {MAX_RESOURCE_BYTES} bytes")));
+    }
     not_future(body.created_at_ms, now_ms, "resource created_at")?;
     verify(&body.owner, RESOURCE_DOMAIN, &res.body, &res.signature, &res.owner_public_key)?;
     let id = resource_id(&body.label, &body.owner);
@@ -258,6 +287,7 @@ pub fn validate_resource_bytes(bytes: &[u8], now_ms: u64) -> Result<ResourceInfo
         return Err(Invalid::new(Status::TooLarge, format!("resource is over {MAX_RESOURCE_BYTES} bytes")));
     }
     let res = pb::Resource::decode(bytes).map_err(|e| malformed(format!("resource: {e}")))?;
+    check_canonical(&res, bytes, "resource")?;
     validate_resource(&res, now_ms)
 }
 
@@ -447,14 +477,16 @@ pub fn check_structure(d: &Decoded) -> Result<(), Invalid> {
             if body.issuer == body.host && !raw.issuer_signature.is_empty() {
                 return Err(malformed("a self-hosted record carries no issuer signature"));
             }
+            check_key_field(&body.host, &raw.host_public_key, true, "host_public_key")?;
+            check_key_field(&body.issuer, &raw.issuer_public_key, body.issuer != body.host, "issuer_public_key")?;
             check_rid(&body.resource_id)
         }
-        Decoded::Tombstone { body, .. } => {
+        Decoded::Tombstone { raw, body } => {
             check_service_id(&body.service_id)?;
             check_rid(&body.resource_id)?;
             parse_peer_id(&body.issuer)?;
             parse_peer_id(&body.host)?;
-            Ok(())
+            check_key_field(&body.issuer, &raw.issuer_public_key, true, "issuer_public_key")
         }
     }
 }
@@ -498,6 +530,8 @@ pub fn validate_entry_bytes(bytes: &[u8], now_ms: u64, expected_rid: Option<&[u8
         return Err(Invalid::new(Status::TooLarge, "entry exceeds 1 MiB"));
     }
     let entry = pb::Entry::decode(bytes).map_err(|e| malformed(format!("entry: {e}")))?;
+    check_structure(&decode_entry(&entry)?)?;
+    check_canonical(&entry, bytes, "entry")?;
     validate_entry(&entry, now_ms, expected_rid)
 }
 
