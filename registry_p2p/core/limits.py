@@ -29,6 +29,9 @@ class Limits:
     resource_ttl_s: int = 24 * 3600
     # Tombstones for identities a node never held, per resource: bounds what a flood of them costs.
     max_orphan_tombstones_per_resource: int = 1024
+    # Every live tombstone of a resource, orphan or not: bounds its digest and what a replica
+    # holds however the tombstones got there (records put and deleted in one batch included).
+    max_tombstones_per_resource: int = 2048
 
     @property
     def tombstone_lifetime_ms(self) -> int:
@@ -52,6 +55,7 @@ class Limits:
             "max_addr_bytes",
             "resource_ttl_s",
             "max_orphan_tombstones_per_resource",
+            "max_tombstones_per_resource",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

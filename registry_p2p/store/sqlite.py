@@ -105,12 +105,13 @@ class _Batch:
     kept current the same way. A batch of n items thus costs O(1) queries besides its writes.
     """
 
-    __slots__ = ("issuers", "orphans", "records", "rows")
+    __slots__ = ("issuers", "orphans", "records", "rows", "tombstones")
 
     def __init__(self, rows: dict[bytes, _Row]) -> None:
         self.rows = rows
         self.records: int | None = None
         self.orphans: int | None = None
+        self.tombstones: int | None = None
         self.issuers: dict[bytes, int] = {}
 
     def records_changed(self, issuer: bytes, delta: int) -> None:
@@ -413,6 +414,7 @@ class Store:
         counted = entry.host != self.local_peer
         orphan = 0
         victim: EvictionCandidate | None = None
+        evicted_tombstone: tuple[bytes, int] | None = None  # (ident, orphan) of a tombstone making room
         if isinstance(entry, SignedRecord):
             expires_at_ms = entry.expires_at_ms
             host_signed_at_ms = entry.host_signed_at_ms
@@ -426,23 +428,31 @@ class Store:
             host_signed_at_ms = 0
             if held_tombstone:
                 orphan = row[5] if row is not None else 0
-            elif not held_record:
-                orphan = 1
-                if batch.orphans is None:
-                    batch.orphans = self._db.execute(
-                        "SELECT count(*) FROM entries WHERE rk = ? AND is_tombstone = 1 AND orphan = 1"
-                        " AND expires_at_ms > ?",
-                        (rk, now_ms),
-                    ).fetchone()[0]
-                if batch.orphans >= self.limits.max_orphan_tombstones_per_resource:
-                    return ItemResult(
-                        Status.LIMIT_EXCEEDED,
-                        f"this resource already holds {batch.orphans} tombstones for records this node never "
-                        f"stored (limit {self.limits.max_orphan_tombstones_per_resource})",
-                    )
+            else:
+                if not held_record:
+                    orphan = 1
+                    if batch.orphans is None:
+                        batch.orphans = self._db.execute(
+                            "SELECT count(*) FROM entries WHERE rk = ? AND is_tombstone = 1 AND orphan = 1"
+                            " AND expires_at_ms > ?",
+                            (rk, now_ms),
+                        ).fetchone()[0]
+                    if batch.orphans >= self.limits.max_orphan_tombstones_per_resource:
+                        return ItemResult(
+                            Status.LIMIT_EXCEEDED,
+                            f"this resource already holds {batch.orphans} tombstones for records this node never "
+                            f"stored (limit {self.limits.max_orphan_tombstones_per_resource})",
+                        )
+                room_for_tombstone = self._make_tombstone_room(rk, entry, now_ms, batch)
+                if isinstance(room_for_tombstone, ItemResult):
+                    return room_for_tombstone
+                evicted_tombstone = room_for_tombstone
         stored: _Row = (int(entry.is_tombstone), entry.issued_at_ms, host_signed_at_ms, expires_at_ms, raw, orphan)
         values = (rk, ident, entry.issuer, entry.host, entry.service_id, *stored[:4], self.weight(entry.issuer))
-        self._write((*values, entry.version, raw, orphan, int(not counted)), rk, victim)
+        evict = identity_digest(victim.identity) if victim is not None else None
+        if evicted_tombstone is not None:
+            evict = evicted_tombstone[0]
+        self._write((*values, entry.version, raw, orphan, int(not counted)), rk, evict)
         # Bookkeeping only once the write has succeeded.
         batch.rows[ident] = stored
         if victim is not None:
@@ -454,15 +464,23 @@ class Store:
             batch.records_changed(entry.issuer, +1)
         if orphan and not held_tombstone and batch.orphans is not None:
             batch.orphans += 1
+        if evicted_tombstone is not None:
+            batch.rows.pop(evicted_tombstone[0], None)
+            if evicted_tombstone[1] and batch.orphans is not None:
+                batch.orphans -= 1
+        elif entry.is_tombstone and not held_tombstone and batch.tombstones is not None:
+            batch.tombstones += 1
+        if not entry.is_tombstone and held_tombstone and batch.tombstones is not None:
+            batch.tombstones -= 1
         return OK
 
-    def _write(self, values: tuple[object, ...], rk: int, victim: EvictionCandidate | None) -> None:
-        """Upsert one row, evicting `victim` in the same step: both happen or neither does."""
+    def _write(self, values: tuple[object, ...], rk: int, victim: bytes | None) -> None:
+        """Upsert one row, evicting the row `victim` (an ident) in the same step: both happen or neither."""
         db = self._db
         if victim is not None:
             db.execute("SAVEPOINT evict")
             try:
-                db.execute("DELETE FROM entries WHERE rk = ? AND ident = ?", (rk, identity_digest(victim.identity)))
+                db.execute("DELETE FROM entries WHERE rk = ? AND ident = ?", (rk, victim))
                 db.execute(_UPSERT, values)
             except BaseException:
                 db.execute("ROLLBACK TO evict")
@@ -494,6 +512,51 @@ class Store:
             f"{kind} for this identity issued at {stored_issued} ms is stored and takes precedence over this "
             f"{'tombstone' if entry.is_tombstone else 'record'} (issued at {entry.issued_at_ms} ms)",
         )
+
+    def _make_tombstone_room(
+        self, rk: int, tombstone: Entry, now_ms: int, batch: _Batch
+    ) -> ItemResult | tuple[bytes, int] | None:
+        """The resource-wide tombstone quota for a tombstone that adds a live tombstone row.
+
+        Returns a refusal, the (ident, orphan) of the tombstone to evict for it, or None when there
+        is room. The victim is chosen by core's eviction rule with issued_at as the age: a deletion
+        always lands (unregister must work on a full resource), at worst at the cost of the oldest
+        tombstone of the lowest weight, whose record, if a stale replica still had it, could come
+        back only until its own expiry.
+        """
+        db = self._db
+        if batch.tombstones is None:
+            batch.tombstones = db.execute(
+                "SELECT count(*) FROM entries WHERE rk = ? AND is_tombstone = 1 AND expires_at_ms > ?",
+                (rk, now_ms),
+            ).fetchone()[0]
+        if batch.tombstones < self.limits.max_tombstones_per_resource:
+            return None
+        lowest = db.execute(
+            "SELECT weight, issued_at_ms FROM entries WHERE rk = ? AND is_tombstone = 1 AND expires_at_ms > ?"
+            " ORDER BY weight, issued_at_ms LIMIT 1",
+            (rk, now_ms),
+        ).fetchone()
+        if lowest is None:
+            return ItemResult(Status.LIMIT_EXCEEDED, f"limit {self.limits.max_tombstones_per_resource} tombstones")
+        rows = {
+            (bytes(rid), issuer, host, service_id): (bytes(ident), orphan)
+            for rid, issuer, host, service_id, ident, orphan in db.execute(
+                "SELECT r.id, e.issuer, e.host, e.service_id, e.ident, e.orphan"
+                " FROM entries e JOIN resources r ON r.rk = e.rk"
+                " WHERE e.rk = ? AND e.expires_at_ms > ? AND e.is_tombstone = 1 AND e.weight = ? AND e.issued_at_ms = ?",
+                (rk, now_ms, lowest[0], lowest[1]),
+            )
+        }
+        candidates = [EvictionCandidate(identity, lowest[0], lowest[1]) for identity in rows]
+        victim = eviction_victim(candidates, self.weight(tombstone.issuer), tombstone.issued_at_ms)
+        if victim is None:
+            return ItemResult(
+                Status.LIMIT_EXCEEDED,
+                f"this resource already holds {batch.tombstones} tombstones, none older than this one "
+                f"(limit {self.limits.max_tombstones_per_resource})",
+            )
+        return rows[victim.identity]
 
     def _make_room(
         self, rk: int, record: SignedRecord, now_ms: int, batch: _Batch
