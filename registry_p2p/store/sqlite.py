@@ -544,7 +544,8 @@ class Store:
             for rid, issuer, host, service_id, ident, orphan in db.execute(
                 "SELECT r.id, e.issuer, e.host, e.service_id, e.ident, e.orphan"
                 " FROM entries e JOIN resources r ON r.rk = e.rk"
-                " WHERE e.rk = ? AND e.expires_at_ms > ? AND e.is_tombstone = 1 AND e.weight = ? AND e.issued_at_ms = ?",
+                " WHERE e.rk = ? AND e.expires_at_ms > ? AND e.is_tombstone = 1"
+                " AND e.weight = ? AND e.issued_at_ms = ?",
                 (rk, now_ms, lowest[0], lowest[1]),
             )
         }
