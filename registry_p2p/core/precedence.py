@@ -62,19 +62,33 @@ class EvictionCandidate:
     host_signed_at_ms: int
 
 
-def eviction_victim(
-    candidates: Iterable[EvictionCandidate], newcomer_weight: int, newcomer_signed_at_ms: int
-) -> EvictionCandidate | None:
-    """At the per-resource limit: the record to evict for the newcomer, or None to refuse it.
+def eviction_victim(candidates: Iterable[EvictionCandidate], newcomer_weight: int) -> EvictionCandidate | None:
+    """At the per-resource limit: the record to evict for a newcomer, or None to refuse it.
 
-    The victim is the lowest weight, then the oldest (least recently host-signed). The newcomer
-    takes its place only when it ranks strictly higher: a higher weight, or an equal weight and a
-    newer signature.
+    The victim is the lowest weight, then the oldest (least recently host-signed). Incumbents
+    keep their place against newcomers of equal weight: otherwise free identities with fresh
+    signatures push every established record out (attacks.md: 300 identities erased 4 of 4
+    honest records). Only a higher local trust weight takes a place.
+    """
+    victim = min(candidates, key=lambda c: (c.weight, c.host_signed_at_ms, c.identity), default=None)
+    if victim is not None and newcomer_weight > victim.weight:
+        return victim
+    return None
+
+
+def tombstone_victim(
+    candidates: Iterable[EvictionCandidate], newcomer_weight: int, newcomer_issued_at_ms: int
+) -> EvictionCandidate | None:
+    """At the per-resource tombstone limit: the tombstone to evict for a newer one, or None.
+
+    Candidates carry their issued_at as `host_signed_at_ms`. Unlike records, a newer deletion of
+    equal weight does take the oldest tombstone's place: an unregister must land on a full
+    resource, and a lost old tombstone can at worst let its record back until the record expires.
     """
     victim = min(candidates, key=lambda c: (c.weight, c.host_signed_at_ms, c.identity), default=None)
     if victim is None:
         return None
-    if (newcomer_weight, newcomer_signed_at_ms) > (victim.weight, victim.host_signed_at_ms):
+    if (newcomer_weight, newcomer_issued_at_ms) > (victim.weight, victim.host_signed_at_ms):
         return victim
     return None
 

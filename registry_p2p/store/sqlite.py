@@ -33,7 +33,14 @@ from registry_p2p.core.model import (
     decode_entry,
     identity_digest,
 )
-from registry_p2p.core.precedence import EvictionCandidate, digest_root, eviction_victim, sort_for_resolve, wins
+from registry_p2p.core.precedence import (
+    EvictionCandidate,
+    digest_root,
+    eviction_victim,
+    sort_for_resolve,
+    tombstone_victim,
+    wins,
+)
 from registry_p2p.core.signing import Verifier
 from registry_p2p.core.validate import validate_entry, validate_resource
 from registry_p2p.store.schema import MIGRATIONS, migrate
@@ -550,7 +557,7 @@ class Store:
             )
         }
         candidates = [EvictionCandidate(identity, lowest[0], lowest[1]) for identity in rows]
-        victim = eviction_victim(candidates, self.weight(tombstone.issuer), tombstone.issued_at_ms)
+        victim = tombstone_victim(candidates, self.weight(tombstone.issuer), tombstone.issued_at_ms)
         if victim is None:
             return ItemResult(
                 Status.LIMIT_EXCEEDED,
@@ -607,7 +614,7 @@ class Store:
                 (rk, now_ms, lowest[0], lowest[1]),
             )
         ]
-        victim = eviction_victim(candidates, self.weight(record.issuer), record.host_signed_at_ms)
+        victim = eviction_victim(candidates, self.weight(record.issuer))
         if victim is None:
             return ItemResult(
                 Status.LIMIT_EXCEEDED,

@@ -20,6 +20,7 @@ from registry_p2p.core.precedence import (
     live_records,
     merge,
     sort_for_resolve,
+    tombstone_victim,
     wins,
 )
 from registry_p2p.core.signing import RECORD_DOMAIN, peer_id_bytes_of, sign
@@ -219,11 +220,15 @@ def test_eviction_choice() -> None:
         EvictionCandidate((rid, b"i", b"h", str(n)), weight=w, host_signed_at_ms=t)
         for n, (w, t) in enumerate([(1, 10), (0, 50), (0, 20), (2, 5)])
     ]
-    assert eviction_victim(cands, 1, 0) == cands[2]  # higher weight evicts the lowest (oldest among them)
-    assert eviction_victim(cands, 0, 21) == cands[2]  # equal weight evicts the oldest
-    assert eviction_victim(cands, 0, 20) is None  # not newer: refused
-    assert eviction_victim(cands, -1, 99) is None  # lower weight: refused
-    assert eviction_victim([], 0, 0) is None
+    assert eviction_victim(cands, 1) == cands[2]  # higher weight evicts the lowest (oldest among them)
+    assert eviction_victim(cands, 0) is None  # equal weight: the incumbents keep their place
+    assert eviction_victim(cands, -1) is None  # lower weight: refused
+    assert eviction_victim([], 5) is None
+    # Tombstones: a newer deletion of equal weight takes the oldest one's place.
+    assert tombstone_victim(cands, 0, 21) == cands[2]
+    assert tombstone_victim(cands, 0, 20) is None
+    assert tombstone_victim(cands, 1, 0) == cands[2]
+    assert tombstone_victim([], 0, 0) is None
 
 
 def test_verifier_caches_only_valid(alice: KeyPair, resource: SignedResource) -> None:

@@ -40,10 +40,11 @@ def test_higher_weight_evicts_the_lowest(make_store: StoreFactory) -> None:
     assert _issuers(st) == {2, 4, 5, 6}
 
 
-def test_equal_weight_and_newer_evicts_the_oldest(make_store: StoreFactory) -> None:
+def test_equal_weight_and_newer_is_refused_the_incumbents_keep_their_place(make_store: StoreFactory) -> None:
     st = _full_store(make_store, {})
-    assert st.put_entries(RID, [record(6, signed_at=NOW + 6)], NOW + 10)[1][0].ok
-    assert _issuers(st) == {3, 4, 5, 6}
+    result = st.put_entries(RID, [record(6, signed_at=NOW + 6)], NOW + 10)[1][0]
+    assert result.status == Status.LIMIT_EXCEEDED
+    assert _issuers(st) == {2, 3, 4, 5}
 
 
 def test_lower_weight_is_refused(make_store: StoreFactory) -> None:
@@ -74,10 +75,10 @@ def test_the_limit_holds_within_a_batch(make_store: StoreFactory) -> None:
     items = st.put_entries(RID, batch, NOW + 100)[1]
     assert [r.status for r in items] == [Status.OK] * 4 + [Status.LIMIT_EXCEEDED] * 6
     assert len(st.live_records(RID, NOW + 100)) == 4
-    batch = [record(i, "s2", signed_at=NOW + 100 + i) for i in range(2, 12)]  # each newer: each evicts
+    batch = [record(i, "s2", signed_at=NOW + 100 + i) for i in range(12, 22)]  # newer, equal weight: refused
     items = st.put_entries(RID, batch, NOW + 100)[1]
-    assert all(r.ok for r in items)
-    assert _issuers(st, NOW + 100) == {8, 9, 10, 11}
+    assert all(r.status == Status.LIMIT_EXCEEDED for r in items)
+    assert _issuers(st, NOW + 100) == {2, 3, 4, 5}
     assert st.counts()["records"] == 4
 
 
@@ -92,7 +93,7 @@ def test_expired_rows_do_not_count(make_store: StoreFactory) -> None:
 
 
 def test_host_records_of_the_local_peer_are_exempt(make_store: StoreFactory) -> None:
-    st = _full_store(make_store, {})
+    st = _full_store(make_store, {6: 1})
     mine = [record(LOCAL, f"local-{i}") for i in range(6)]
     hosted_for_others = [record(7, f"hosted-{i}", host=LOCAL) for i in range(3)]
     assert all(r.ok for r in st.put_entries(RID, mine + hosted_for_others, NOW + 10)[1])
