@@ -32,6 +32,15 @@ class Limits:
     # Every live tombstone of a resource, orphan or not: bounds its digest and what a replica
     # holds however the tombstones got there (records put and deleted in one batch included).
     max_tombstones_per_resource: int = 2048
+    # What one peer, and all peers together, may hold of a node's registry streams and of the
+    # memory buffering frames still arriving, and how many reply bytes a peer gets per second
+    # (a 41-byte GetEntries answered with 1 MiB amplified 25,000 times under a per-request limit).
+    max_streams_per_peer: int = 32
+    max_streams_total: int = 1024
+    max_partial_bytes_per_peer: int = 2 * MIB
+    max_partial_bytes_total: int = 64 * MIB
+    reply_bytes_per_second: int = 16 * MIB
+    reply_bytes_burst: int = 32 * MIB
 
     @property
     def tombstone_lifetime_ms(self) -> int:
@@ -56,6 +65,12 @@ class Limits:
             "resource_ttl_s",
             "max_orphan_tombstones_per_resource",
             "max_tombstones_per_resource",
+            "max_streams_per_peer",
+            "max_streams_total",
+            "max_partial_bytes_per_peer",
+            "max_partial_bytes_total",
+            "reply_bytes_per_second",
+            "reply_bytes_burst",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from google.protobuf.message import DecodeError
@@ -17,6 +18,10 @@ _READ_CHUNK = 64 * 1024
 
 class FrameError(Exception):
     """The peer sent something that is not a frame: the stream is reset."""
+
+
+class FrameBudgetExceeded(FrameError):
+    """The peer (or all peers together) already buffer as much partial frame data as allowed."""
 
 
 class FrameTooLarge(FrameError):
@@ -40,11 +45,27 @@ class FrameReader:
     a frame, an over-long varint or an oversized length raises FrameError.
     """
 
-    def __init__(self, stream: ByteStream, max_bytes: int = MAX_FRAME_BYTES) -> None:
+    def __init__(
+        self,
+        stream: ByteStream,
+        max_bytes: int = MAX_FRAME_BYTES,
+        reserve: Callable[[int], bool] | None = None,
+        release: Callable[[int], None] | None = None,
+    ) -> None:
         self._stream = stream
         self._max = max_bytes
         self._buf = bytearray()
         self._eof = False
+        # A server's memory budget: room for a frame is reserved once its length is known,
+        # before its body arrives, and released when the frame is complete or the stream ends.
+        self._reserve = reserve
+        self._release = release
+        self._reserved = 0
+
+    def release_budget(self) -> None:
+        if self._reserved and self._release is not None:
+            self._release(self._reserved)
+        self._reserved = 0
 
     async def _fill(self) -> bool:
         if self._eof:
@@ -85,11 +106,16 @@ class FrameReader:
         length, header = parsed
         if length > self._max:
             raise FrameTooLarge(f"frame of {length} bytes is over the {self._max}-byte limit")
+        if len(self._buf) < header + length and self._reserve is not None:
+            if not self._reserve(length):
+                raise FrameBudgetExceeded(f"no room to buffer a frame of {length} bytes from this peer now")
+            self._reserved = length
         while len(self._buf) < header + length:
             if not await self._fill():
                 raise FrameError("stream ended inside a frame")
         frame = bytes(self._buf[header : header + length])
         del self._buf[: header + length]
+        self.release_budget()
         return frame
 
     async def read_message(self) -> pb.Message | None:

@@ -17,6 +17,7 @@ from typing import Any
 import trio
 from libp2p.crypto.keys import PrivateKey
 
+from registry_p2p.core.budgets import StreamBudgets
 from registry_p2p.core.build import countersign
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError, Status
@@ -81,6 +82,8 @@ class RegistryServer:
         self.stats = ServerStats()
         limits = config.limits
         self.buckets = TokenBuckets(limits.requests_per_second, limits.request_burst, trio.current_time)
+        self.reply_bytes = TokenBuckets(limits.reply_bytes_per_second, limits.reply_bytes_burst, trio.current_time)
+        self.budgets = StreamBudgets(limits)
         self._warned: set[tuple[bytes, str]] = set()
 
     # ------------------------------------------------------------ stream loop
@@ -91,6 +94,12 @@ class RegistryServer:
             peer = stream.muxed_conn.peer_id.to_bytes()
         except Exception:
             peer = b""
+        refusal = self.budgets.open_stream(peer)
+        if refusal is not None:
+            self._warn_once(peer, "streams", refusal)
+            self.stats.resets += 1
+            await _reset(stream)
+            return
         try:
             await self._serve(stream, peer)
         except (trio.Cancelled, KeyboardInterrupt):
@@ -110,9 +119,22 @@ class RegistryServer:
                 log.exception("registry stream handler failed for peer %s", b58(peer) if peer else "?")
             await _reset(stream)
             self.stats.resets += 1
+        finally:
+            self.budgets.close_stream(peer)
 
     async def _serve(self, stream: Any, peer: bytes) -> None:
-        reader = FrameReader(stream, self.config.limits.max_message_bytes)
+        reader = FrameReader(
+            stream,
+            self.config.limits.max_message_bytes,
+            reserve=lambda size: self.budgets.reserve(peer, size),
+            release=lambda size: self.budgets.release(peer, size),
+        )
+        try:
+            await self._serve_frames(stream, peer, reader)
+        finally:
+            reader.release_budget()
+
+    async def _serve_frames(self, stream: Any, peer: bytes, reader: FrameReader) -> None:
         refusals = 0
         while True:
             with trio.fail_after(self.config.stream_idle_timeout_s):
@@ -136,7 +158,12 @@ class RegistryServer:
                     self._observe("undecodable", Status.MALFORMED)
                 else:
                     reply = self.handle(peer, request)
-            await stream.write(encode_frame(reply))
+            frame = encode_frame(reply)
+            if not self.reply_bytes.take(peer, len(frame)):
+                # Bytes answered count, not only requests: a 41-byte request can ask for 1 MiB.
+                frame = encode_frame(pb.Message(error=result(Status.RATE_LIMITED, "too many bytes asked; slow down")))
+                self._observe("rate_limited", Status.RATE_LIMITED)
+            await stream.write(frame)
 
     # ------------------------------------------------------------ requests
 

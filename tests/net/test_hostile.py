@@ -86,3 +86,112 @@ async def test_a_bloated_copy_of_an_honest_record_is_refused_and_resolves_stay_s
                 records = await node.registry.resolve(rid, ack=3)
                 assert [(r.service_id, r.value) for r in records] == [("svc", b"honest")]
             assert stored.service_id == "svc"
+
+
+async def _raw_stream(src, dst):  # type: ignore[no-untyped-def]
+    from libp2p.custom_types import TProtocol
+
+    from registry_p2p.net.server import PROTOCOL_ID
+
+    return await src.host.new_stream(dst.host.get_id(), [TProtocol(PROTOCOL_ID)])
+
+
+async def _reset_within(stream, seconds: float) -> bool:  # type: ignore[no-untyped-def]
+    """True when the server ends the stream (reset or close) within `seconds`."""
+    with trio.move_on_after(seconds):
+        try:
+            data = await stream.read(1)
+        except Exception:
+            return True
+        return not data
+    return False
+
+
+async def test_one_peer_cannot_take_the_nodes_streams() -> None:
+    """attacks.md §4: 9,998 kept-alive streams from one peer exhausted py-libp2p's stream
+    semaphore shared by every protocol; now a peer holds at most `max_streams_per_peer`."""
+    base = cfg(k=3)
+    config = replace(base, limits=replace(base.limits, max_streams_per_peer=8))
+    with trio.fail_after(120):
+        async with network(3, config) as net:
+            victim, attacker = net.nodes[0], net.nodes[1]
+            assert victim.registry.server is not None
+            budgets = victim.registry.server.budgets
+            attacker_id = attacker.host.get_id().to_bytes()
+            streams = [await _raw_stream(attacker, victim) for _ in range(8)]
+            with trio.fail_after(10):
+                while budgets.streams_of(attacker_id) < 8:
+                    await trio.sleep(0.01)
+            for _ in range(4):
+                # Beyond the budget a stream is reset as soon as it is negotiated: opening it
+                # fails, or it ends at once.
+                try:
+                    extra = await _raw_stream(attacker, victim)
+                except Exception:
+                    continue
+                assert await _reset_within(extra, 2.0), "a stream beyond the budget is reset at once"
+            assert budgets.streams_of(attacker_id) == 8
+            rid = await net.nodes[2].registry.create_resource("still-serving")
+            assert (await net.nodes[2].registry.register_service(rid, b"v", "svc", ack=3)).ok
+            for stream in streams[:8]:
+                await stream.reset()
+            with trio.fail_after(10):
+                while budgets.streams_of(attacker_id):
+                    await trio.sleep(0.01)
+
+
+async def test_frames_still_arriving_hold_bounded_memory() -> None:
+    """attacks.md §4: 1,000 streams each holding 1 MiB - 1 B of a frame took 1.15 GB of RSS."""
+    from registry_p2p.core.ids import uvarint
+
+    with trio.fail_after(120):
+        async with network(3, cfg(k=3)) as net:
+            victim, attacker = net.nodes[0], net.nodes[1]
+            assert victim.registry.server is not None
+            budgets = victim.registry.server.budgets
+            limit = victim.registry.config.limits.max_partial_bytes_per_peer
+            attacker_id = attacker.host.get_id().to_bytes()
+            streams = []
+            for _ in range(6):
+                stream = await _raw_stream(attacker, victim)
+                await stream.write(uvarint((1 << 20) - 1) + b"\x0a")  # a frame announced, never completed
+                streams.append(stream)
+            ends = [await _reset_within(stream, 2.0) for stream in streams]
+            assert ends.count(True) == 6 - limit // ((1 << 20) - 1), ends
+            assert 0 < budgets.bytes_of(attacker_id) <= limit
+            for stream in streams:
+                await stream.reset()
+            with trio.fail_after(10):
+                while budgets.bytes_of(attacker_id):
+                    await trio.sleep(0.01)
+
+
+async def test_bytes_answered_are_limited_not_only_requests() -> None:
+    """attacks.md §5: a 41-byte GetEntries answered with 1 MiB amplified 25,000 times."""
+    from registry_p2p.net.framing import FrameReader, encode_frame
+
+    base = cfg(k=3)
+    config = replace(base, limits=replace(base.limits, reply_bytes_per_second=16_384, reply_bytes_burst=65_536))
+    with trio.fail_after(120):
+        async with network(3, config) as net:
+            victim, attacker = net.nodes[0], net.nodes[1]
+            owner = net.nodes[2].registry
+            rid = await owner.create_resource("big")
+            rid_bytes = resource_id_from_text(rid)
+            for i in range(40):
+                assert (await owner.register_service(rid, b"v" * 1000, f"svc-{i}", ack=3)).ok
+            stream = await _raw_stream(attacker, victim)
+            reader = FrameReader(stream)
+            request = encode_frame(pb.Message(get_entries=pb.GetEntriesRequest(resource_id=rid_bytes)))
+            answered = 0
+            limited = 0
+            for _ in range(20):  # far under the request rate limit's burst of 200
+                await stream.write(request)
+                reply = await reader.read_message()
+                assert reply is not None
+                if reply.WhichOneof("body") == "error":
+                    assert pb.Status.Name(reply.error.status) == "RATE_LIMITED"
+                    limited += 1
+                else:
+                    answered += sum(len(e) for e in reply.get_entries_response.entries)
+            assert limited > 0 and answered <= 65_536 + 16_384 * 5

@@ -1,0 +1,71 @@
+"""Per-peer and node-wide budgets for what inbound registry streams may hold, sans-IO.
+
+A valid identity is free, so every budget has a per-peer bound and a total one: one peer cannot
+take a node's streams or memory (attacks.md §4: 9,998 streams from one peer exhausted py-libp2p's
+shared stream semaphore; 1,000 streams each holding 1 MiB - 1 B of a frame took 1.15 GB), and
+many peers together cannot either.
+"""
+
+from __future__ import annotations
+
+from registry_p2p.core.limits import Limits
+
+
+class StreamBudgets:
+    """Counts open streams and bytes reserved for frames being received, per peer and in total."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._streams: dict[bytes, int] = {}
+        self._bytes: dict[bytes, int] = {}
+        self.streams_total = 0
+        self.bytes_total = 0
+
+    def open_stream(self, peer: bytes) -> str | None:
+        """Admit a new stream of `peer`; the reason when it must be refused."""
+        held = self._streams.get(peer, 0)
+        if held >= self._limits.max_streams_per_peer:
+            return f"peer holds {held} registry streams (limit {self._limits.max_streams_per_peer})"
+        if self.streams_total >= self._limits.max_streams_total:
+            return f"node holds {self.streams_total} registry streams (limit {self._limits.max_streams_total})"
+        self._streams[peer] = held + 1
+        self.streams_total += 1
+        return None
+
+    def close_stream(self, peer: bytes) -> None:
+        held = self._streams.get(peer, 0)
+        if held <= 0:
+            return
+        self.streams_total -= 1
+        if held == 1:
+            del self._streams[peer]
+        else:
+            self._streams[peer] = held - 1
+
+    def reserve(self, peer: bytes, size: int) -> bool:
+        """Reserve room for a frame of `size` bytes being received; False when over budget."""
+        held = self._bytes.get(peer, 0)
+        if held + size > self._limits.max_partial_bytes_per_peer:
+            return False
+        if self.bytes_total + size > self._limits.max_partial_bytes_total:
+            return False
+        self._bytes[peer] = held + size
+        self.bytes_total += size
+        return True
+
+    def release(self, peer: bytes, size: int) -> None:
+        held = self._bytes.get(peer, 0)
+        size = min(size, held)
+        if size <= 0:
+            return
+        self.bytes_total -= size
+        if held == size:
+            del self._bytes[peer]
+        else:
+            self._bytes[peer] = held - size
+
+    def streams_of(self, peer: bytes) -> int:
+        return self._streams.get(peer, 0)
+
+    def bytes_of(self, peer: bytes) -> int:
+        return self._bytes.get(peer, 0)

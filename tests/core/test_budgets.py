@@ -1,0 +1,51 @@
+"""StreamBudgets: per-peer and total bounds on streams and on bytes of frames still arriving."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from registry_p2p.core.budgets import StreamBudgets
+from registry_p2p.core.limits import Limits
+
+LIMITS = Limits(
+    max_streams_per_peer=2, max_streams_total=3, max_partial_bytes_per_peer=100, max_partial_bytes_total=150
+)
+
+
+def test_streams_per_peer_and_in_total() -> None:
+    budgets = StreamBudgets(LIMITS)
+    assert budgets.open_stream(b"a") is None and budgets.open_stream(b"a") is None
+    assert "peer holds 2" in (budgets.open_stream(b"a") or "")
+    assert budgets.open_stream(b"b") is None
+    assert "node holds 3" in (budgets.open_stream(b"c") or "")
+    budgets.close_stream(b"a")
+    assert budgets.open_stream(b"c") is None
+    budgets.close_stream(b"zz")  # never opened: nothing to release
+    assert budgets.streams_total == 3
+
+
+def test_bytes_per_peer_and_in_total() -> None:
+    budgets = StreamBudgets(LIMITS)
+    assert budgets.reserve(b"a", 100) and not budgets.reserve(b"a", 1)
+    assert budgets.reserve(b"b", 50) and not budgets.reserve(b"c", 1)
+    budgets.release(b"a", 100)
+    assert budgets.reserve(b"c", 100) and budgets.bytes_total == 150
+    budgets.release(b"c", 1000)  # releasing more than held releases what is held
+    assert budgets.bytes_of(b"c") == 0 and budgets.bytes_total == 50
+
+
+@given(st.lists(st.tuples(st.sampled_from([b"a", b"b", b"c"]), st.booleans(), st.integers(0, 120)), max_size=80))
+def test_totals_never_exceed_limits_and_always_equal_the_sum(ops: list[tuple[bytes, bool, int]]) -> None:
+    budgets = StreamBudgets(LIMITS)
+    for peer, take, size in ops:
+        if take:
+            budgets.open_stream(peer)
+            budgets.reserve(peer, size)
+        else:
+            budgets.close_stream(peer)
+            budgets.release(peer, size)
+        peers = (b"a", b"b", b"c")
+        assert budgets.streams_total == sum(budgets.streams_of(p) for p in peers) <= 3
+        assert budgets.bytes_total == sum(budgets.bytes_of(p) for p in peers) <= 150
+        assert all(budgets.streams_of(p) <= 2 and budgets.bytes_of(p) <= 100 for p in peers)
