@@ -18,7 +18,7 @@ import registry_p2p.core
 OURS = ["registry_p2p", "registry_p2p.core", "registry_p2p.store", "registry_p2p.registry", "registry_p2p.node"]
 ADAPTER = [f"registry_p2p.adapter.{m.name}" for m in pkgutil.iter_modules(registry_p2p.adapter.__path__)]
 CORE = ["registry_p2p.core"] + [f"registry_p2p.core.{m.name}" for m in pkgutil.iter_modules(registry_p2p.core.__path__)]
-EVERYTHING = OURS + ["registry_p2p.cli", "registry_p2p.adapter"] + ADAPTER
+EVERYTHING = [*OURS, "registry_p2p.cli", "registry_p2p.adapter", *ADAPTER]
 # What a pure core may load beyond the standard library: protobuf for the wire format, base58 for ids.
 CORE_ALLOWED = {"google", "base58"}
 

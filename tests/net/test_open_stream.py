@@ -1,5 +1,5 @@
-"""adapter.streams.open_stream: a stream that failed on a connection closed under it (two connections to
-one peer raced) is opened once more; a peer that cannot be dialed at all is not retried."""
+"""adapter.streams.open_stream: a stream that failed on a connection closed under it (two
+connections to one peer raced) is opened once more; a peer that cannot be dialed is not retried."""
 
 from __future__ import annotations
 
