@@ -10,16 +10,18 @@ import time
 
 from libp2p.crypto.ed25519 import create_new_key_pair
 
-from registry_p2p.core import DEFAULT_LIMITS, RegistryError, Verifier, b58, build
+from registry_p2p.adapter.keys import make_verifier
+from registry_p2p.core import DEFAULT_LIMITS, RegistryError, b58, build
 from registry_p2p.core.precedence import live_records, merge
 from registry_p2p.core.validate import validate_entry, validate_resource
 from registry_p2p.core.views import Record
+from registry_p2p.net.addrs import addr_text
 
 
 def main() -> None:
     alice, bob = create_new_key_pair(), create_new_key_pair()
     now = int(time.time() * 1000)
-    verifier = Verifier()
+    verifier = make_verifier()
     resource = build.make_resource(alice.private_key, "echo-service", now)
     validate_resource(resource, now, DEFAULT_LIMITS, verifier)
     print(f"resource {b58(resource.id)}  label={resource.label!r}  owner={b58(resource.owner)}")
@@ -47,7 +49,7 @@ def main() -> None:
     state = merge(replica_a, replica_b)
     print("merged view of two replicas (the tombstone hides 'echo'):")
     for record in live_records(state.values(), now + 2):
-        view = Record.of(record)
+        view = Record.of(record, addr_text=addr_text)
         print(f"  {view.service_id:<6} issuer={view.issuer[-8:]} host={view.host[-8:]} value={view.value!r}")
     print(f"signatures verified: {verifier.verifications}, cache hits: {verifier.cache_hits}")
 

@@ -32,6 +32,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
 import registry_p2p
+from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.store import Store
 
 
@@ -64,7 +65,7 @@ async def existing_application(name: str, bootstrap: str | None) -> AsyncIterato
 async def worker(name: str, bootstrap: str | None, data: Path, rid_of: dict[str, str], ready: trio.Event) -> None:
     async with existing_application(name, bootstrap) as (host, dht, pubsub):
         # ---------------------------------------------------------------- the registry
-        store = Store(data / f"{name}.sqlite", local_peer=host.get_id().to_bytes())
+        store = Store(data / f"{name}.sqlite", local_peer=host.get_id().to_bytes(), verifier=make_verifier())
         async with registry_p2p.mount(host, dht, pubsub, store=store) as registry:
             # ------------------------------------------------------------ (that was all)
             if "rid" not in rid_of:

@@ -1,6 +1,6 @@
 """`open_node(...)`: a ready py-libp2p host + Kademlia DHT + gossipsub + Registry.
 
-Every py-libp2p workaround of DESIGN §8 is applied here, once (the helpers live in net/compat.py),
+Every py-libp2p workaround of DESIGN §8 is applied here, once (the helpers live in adapter/),
 and nothing is left running when the `async with` block exits: no listener, thread or socket.
 """
 
@@ -25,19 +25,16 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
+from registry_p2p.adapter.dialing import fast_dial_config
+from registry_p2p.adapter.keys import make_verifier
+from registry_p2p.adapter.logs import route_libp2p_logging
+from registry_p2p.adapter.ports import claim_listen_ports
+from registry_p2p.adapter.pubsub import cache_advertised_addrs, make_gossipsub, stop_pubsub_thread
+from registry_p2p.adapter.security import noise_only
+from registry_p2p.adapter.shutdown import close_host
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.reconnect import BootstrapSchedule
 from registry_p2p.net.addrs import addrs_factory
-from registry_p2p.net.compat import (
-    cache_advertised_addrs,
-    claim_listen_ports,
-    close_host,
-    fast_dial_config,
-    make_gossipsub,
-    noise_only,
-    route_libp2p_logging,
-    stop_pubsub_thread,
-)
 from registry_p2p.registry import Registry, mount, wall_clock_ms
 from registry_p2p.store import Store
 
@@ -156,7 +153,9 @@ async def open_node(
         if data_dir is not None:
             Path(data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
             path = Path(data_dir) / STORE_FILE
-        store = Store(path, local_peer=_peer_bytes(key_pair), limits=config.limits, weight=config.weight)
+        store = Store(
+            path, local_peer=_peer_bytes(key_pair), limits=config.limits, verifier=make_verifier(), weight=config.weight
+        )
 
     host = new_host(
         key_pair=key_pair,

@@ -21,25 +21,23 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 
+from registry_p2p.adapter.dht_values import fresh_get_value, local_dht_value
+from registry_p2p.adapter.dialing import one_connection_per_peer, quick_dial_retries
+from registry_p2p.adapter.identify import announce_protocols
+from registry_p2p.adapter.keys import make_verifier
+from registry_p2p.adapter.peerstore import known_addrs
+from registry_p2p.adapter.routing_table import RoutingTableFiller
 from registry_p2p.core import build
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.ids import b58, peer_id_from_text, resource_id_from_text
 from registry_p2p.core.model import Entry, SignedRecord, SignedResource, resource_from_pb
 from registry_p2p.core.precedence import live_records, merge, sort_for_resolve, wins
-from registry_p2p.core.signing import Verifier, peer_id_bytes_of
+from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.core.validate import check_entry_bytes, validate_entry, validate_resource
 from registry_p2p.core.views import Event, Record, Resource, WriteResult
-from registry_p2p.net.addrs import host_addrs
+from registry_p2p.net.addrs import addr_text, host_addrs
 from registry_p2p.net.client import PeerUnavailable, RegistryClient
-from registry_p2p.net.compat import (
-    RoutingTableFiller,
-    announce_protocols,
-    fresh_get_value,
-    local_dht_value,
-    one_connection_per_peer,
-    quick_dial_retries,
-)
 from registry_p2p.net.fanout import Gathered, gather
 from registry_p2p.net.notify import Notifier
 from registry_p2p.net.routing import DHT_NAMESPACE, ResourceValidator, Routing, dht_key
@@ -95,7 +93,7 @@ class Registry:
         self.me = peer_id_bytes_of(self.key)
         # One verifier (and cache) for the store, the server and the change feed: an entry a replica
         # accepted is then checked again by its own gossip validator as a cache hit.
-        self.verifier = store.verifier if store is not None else Verifier()
+        self.verifier = store.verifier if store is not None else make_verifier()
         self.store = store
         self.serves = store is not None
         self.client = RegistryClient(host, self.limits.max_message_bytes, config.request_timeout_s)
@@ -460,13 +458,8 @@ class Registry:
     async def _find_addrs(self, peer: ID) -> None:
         """Look a peer's addresses up in the DHT when this node knows none (a remote host that
         this client never met): without them a request to it fails with "no known addresses"."""
-        if peer in self.host.get_connected_peers() or self.dht is None:
+        if peer in self.host.get_connected_peers() or self.dht is None or known_addrs(self.host, peer):
             return
-        try:
-            if self.host.get_peerstore().addrs(peer):
-                return
-        except Exception:  # py-libp2p raises PeerStoreError for a peer it never heard of
-            pass
         with trio.move_on_after(self.config.request_timeout_s):
             try:
                 info = await self.dht.find_peer(peer)
@@ -528,7 +521,7 @@ class Registry:
         records = sort_for_resolve(live_records(state.values(), self.clock_ms()), self.config.weight)
         if self.on_latency is not None:
             self.on_latency("resolve", trio.current_time() - started)
-        return [Record.of(r, self.config.weight) for r in records]
+        return [Record.of(r, self.config.weight, addr_text=addr_text) for r in records]
 
     async def _collect(self, rid: bytes, ack: int, timeout: float | None = None) -> dict[Any, Entry]:
         peers = await self.routing.replica_set(rid)
@@ -689,7 +682,9 @@ class Registry:
             issuer=b58(entry.issuer),
             host=b58(entry.host),
             service_id=entry.service_id,
-            record=Record.of(entry, self.config.weight) if record and isinstance(entry, SignedRecord) else None,
+            record=Record.of(entry, self.config.weight, addr_text=addr_text)
+            if record and isinstance(entry, SignedRecord)
+            else None,
         )
 
     # ================================================================ execute on resource
@@ -884,14 +879,20 @@ async def mount(
     client that stores nothing and is never part of a replica set.
 
     Everything the registry needs from py-libp2p is applied here, on the objects given, and
-    undone on exit (each step is named after the py-libp2p behaviour it handles, in net/compat.py):
+    undone on exit (each step is named after the py-libp2p behaviour it handles, in adapter/):
     peers learned from every connection, in both directions, go into the DHT's routing table
     (py-libp2p adds none); a refused dial is retried once and forgotten after 5 s (not 3 retries
     and 60 s); one connection per peer (py-libp2p's default of 3 makes every dial wait 250 ms).
     """
     config = config or RegistryConfig()
     if store is None and serve:
-        store = Store(":memory:", local_peer=host.get_id().to_bytes(), limits=config.limits, weight=config.weight)
+        store = Store(
+            ":memory:",
+            local_peer=host.get_id().to_bytes(),
+            limits=config.limits,
+            verifier=make_verifier(),
+            weight=config.weight,
+        )
     registry = Registry(host, dht, pubsub, store if serve else None, config, clock_ms)
     undo = [quick_dial_retries(host), one_connection_per_peer(host)]
     filler = RoutingTableFiller(host, dht, on_connected=registry.routing.reachable_again)

@@ -1,4 +1,5 @@
-"""Pure registry logic: ids, signing, validation, precedence, merge. No I/O, no clock."""
+"""Pure registry logic: ids, signing, validation, precedence, merge. No I/O, no clock; no trio,
+py-libp2p or multiaddr (keys come in through `signing.SigningKey` and `signing.PublicKey`)."""
 
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.ids import b58, resource_id, resource_id_bytes, resource_id_from_text

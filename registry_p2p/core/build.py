@@ -6,8 +6,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from libp2p.crypto.keys import PrivateKey
-
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.limits import DEFAULT_LIMITS, Limits
 from registry_p2p.core.model import (
@@ -23,6 +21,7 @@ from registry_p2p.core.signing import (
     RECORD_DOMAIN,
     RESOURCE_DOMAIN,
     TOMBSTONE_DOMAIN,
+    SigningKey,
     peer_id_bytes_of,
     public_key_field,
     sign,
@@ -30,7 +29,7 @@ from registry_p2p.core.signing import (
 from registry_p2p.pb import registry_pb2 as pb
 
 
-def make_resource(owner_key: PrivateKey, label: str, now_ms: int, limits: Limits = DEFAULT_LIMITS) -> SignedResource:
+def make_resource(owner_key: SigningKey, label: str, now_ms: int, limits: Limits = DEFAULT_LIMITS) -> SignedResource:
     body = pb.ResourceBody(label=label, owner=peer_id_bytes_of(owner_key), created_at_ms=now_ms).SerializeToString()
     message = pb.Resource(
         body=body, signature=sign(owner_key, RESOURCE_DOMAIN, body), owner_public_key=public_key_field(owner_key)
@@ -68,7 +67,7 @@ def _record_body(
 
 
 def _host_sign(
-    host_key: PrivateKey,
+    host_key: SigningKey,
     issuer_body: bytes,
     issuer_signature: bytes,
     issuer_public_key: bytes,
@@ -91,7 +90,7 @@ def _host_sign(
 
 
 def make_record(
-    key: PrivateKey,
+    key: SigningKey,
     resource_id: bytes,
     service_id: str,
     value: bytes,
@@ -107,7 +106,7 @@ def make_record(
 
 
 def make_issuer_part(
-    issuer_key: PrivateKey,
+    issuer_key: SigningKey,
     resource_id: bytes,
     host: bytes,
     service_id: str,
@@ -125,7 +124,7 @@ def make_issuer_part(
 
 
 def countersign(
-    host_key: PrivateKey,
+    host_key: SigningKey,
     request: pb.HostSignRequest,
     now_ms: int,
     addrs: Sequence[bytes],
@@ -146,7 +145,7 @@ def countersign(
 
 
 def renew(
-    host_key: PrivateKey,
+    host_key: SigningKey,
     record: SignedRecord,
     now_ms: int,
     addrs: Sequence[bytes] | None = None,
@@ -167,7 +166,7 @@ def renew(
 
 
 def make_tombstone(
-    issuer_key: PrivateKey,
+    issuer_key: SigningKey,
     resource_id: bytes,
     host: bytes,
     service_id: str,

@@ -2,15 +2,19 @@
 
 A signature covers `domain ‖ body`, where body is the exact serialized bytes carried on the wire.
 Verification checks those received bytes; nothing is re-encoded first.
+
+Keys are seen through two small protocols, so that core needs no crypto library: py-libp2p's
+`PrivateKey` and `PublicKey` classes satisfy `SigningKey` and `PublicKey` as they are. The
+decoder from a serialized libp2p PublicKey is given to the `Verifier`; py-libp2p's is wired in
+by `registry_p2p.adapter.keys.make_verifier`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-
-from libp2p.crypto.keys import PrivateKey, PublicKey
-from libp2p.crypto.serialization import deserialize_public_key
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.ids import inlined_public_key, peer_id_of_public_key
@@ -22,19 +26,44 @@ TOMBSTONE_DOMAIN = b"registry-p2p/tombstone/v1:"
 DOMAINS = (RESOURCE_DOMAIN, RECORD_DOMAIN, HOST_DOMAIN, TOMBSTONE_DOMAIN)
 
 
-def sign(private_key: PrivateKey, domain: bytes, body: bytes) -> bytes:
+@runtime_checkable
+class PublicKey(Protocol):
+    """A public key: its libp2p PublicKey protobuf serialization, and signature checking."""
+
+    def serialize(self) -> bytes: ...
+
+    def verify(self, data: bytes, signature: bytes) -> bool: ...
+
+
+@runtime_checkable
+class SigningKey(Protocol):
+    """A private key that signs (py-libp2p's `PrivateKey` is one)."""
+
+    def sign(self, data: bytes) -> bytes: ...
+
+    def get_public_key(self) -> PublicKey: ...
+
+
+PublicKeyDecoder = Callable[[bytes], PublicKey]
+"""Turns a serialized libp2p PublicKey protobuf into a PublicKey; raises on an unusable one."""
+
+VALID_CACHE_SIZE = 65536
+KEY_CACHE_SIZE = 8192
+
+
+def sign(private_key: SigningKey, domain: bytes, body: bytes) -> bytes:
     if domain not in DOMAINS:
         raise ValueError(f"unknown signing domain {domain!r}")
     return bytes(private_key.sign(domain + body))
 
 
-def public_key_field(private_key: PrivateKey) -> bytes:
+def public_key_field(private_key: SigningKey) -> bytes:
     """What goes into a `*_public_key` field: empty when the peer id already inlines the key."""
     serialized = private_key.get_public_key().serialize()
     return b"" if len(serialized) <= 42 else serialized
 
 
-def peer_id_bytes_of(private_key: PrivateKey) -> bytes:
+def peer_id_bytes_of(private_key: SigningKey) -> bytes:
     return peer_id_of_public_key(private_key.get_public_key().serialize())
 
 
@@ -47,7 +76,13 @@ class Verifier:
     must not be able to fill the cache with garbage.
     """
 
-    def __init__(self, cache_size: int = 65536, key_cache_size: int = 8192) -> None:
+    def __init__(
+        self,
+        decode_public_key: PublicKeyDecoder,
+        cache_size: int = VALID_CACHE_SIZE,
+        key_cache_size: int = KEY_CACHE_SIZE,
+    ) -> None:
+        self._decode_public_key = decode_public_key
         self._cache_size = cache_size
         self._valid: OrderedDict[bytes, None] = OrderedDict()
         self._key_cache_size = key_cache_size
@@ -71,7 +106,7 @@ class Verifier:
                 raise RegistryError(Status.INVALID_SIGNATURE, "carried public key does not match the signer")
             serialized = carried_key
         try:
-            key = deserialize_public_key(serialized)
+            key = self._decode_public_key(serialized)
         except Exception as exc:
             raise RegistryError(Status.INVALID_SIGNATURE, f"unusable public key: {exc}") from exc
         self._keys[cache_key] = key

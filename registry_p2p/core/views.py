@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from multiaddr import Multiaddr
-
 from registry_p2p.core.ids import b58
 from registry_p2p.core.model import SignedRecord, SignedResource
 
@@ -23,11 +21,8 @@ class Resource:
         return cls(b58(resource.id), resource.label, b58(resource.owner), resource.created_at_ms)
 
 
-def _addr_text(raw: bytes) -> str | None:
-    try:
-        return str(Multiaddr(raw))
-    except Exception:
-        return None
+AddrText = Callable[[bytes], str | None]
+"""Renders a binary multiaddr as text, None when it is not one (net.addrs.addr_text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +38,9 @@ class Record:
     weight: int = 0
 
     @classmethod
-    def of(cls, record: SignedRecord, weight: Callable[[bytes], int] | None = None) -> Record:
-        addrs = tuple(a for a in (_addr_text(raw) for raw in record.addrs) if a is not None)
+    def of(cls, record: SignedRecord, weight: Callable[[bytes], int] | None = None, *, addr_text: AddrText) -> Record:
+        """The view of `record`; its addresses rendered by `addr_text`, those it rejects left out."""
+        addrs = tuple(a for a in (addr_text(raw) for raw in record.addrs) if a is not None)
         return cls(
             resource_id=b58(record.resource_id),
             issuer=b58(record.issuer),

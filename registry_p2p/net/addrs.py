@@ -108,3 +108,11 @@ def host_addrs(host: Any) -> list[Multiaddr]:
         log.debug("host addresses unavailable: %s", exc)
         return []
     return advertised(raw)
+
+
+def addr_text(raw: bytes) -> str | None:
+    """A record's binary multiaddr as text (the renderer `Record.of` is given); None if it is none."""
+    try:
+        return str(Multiaddr(raw))
+    except Exception:
+        return None

@@ -16,8 +16,9 @@ import trio
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
+from registry_p2p.adapter.errors import is_protocol_unsupported
+from registry_p2p.adapter.streams import open_stream
 from registry_p2p.core.errors import RegistryError, Status
-from registry_p2p.net.compat import open_stream
 from registry_p2p.net.framing import FrameReader, encode_frame
 from registry_p2p.net.server import PROTOCOL_ID
 from registry_p2p.pb import registry_pb2 as pb
@@ -64,10 +65,7 @@ class RegistryClient:
             except trio.TooSlowError as exc:
                 raise PeerUnavailable(peer, "timeout opening a stream") from exc
             except Exception as exc:
-                unsupported = "protocol" in str(exc).lower() or type(exc).__name__ in (
-                    "MultiselectClientError",
-                    "ProtocolNegotiationError",
-                )
+                unsupported = is_protocol_unsupported(exc)
                 raise PeerUnavailable(peer, f"cannot open a registry stream: {exc}", unsupported) from exc
             channel = _Channel(stream, FrameReader(stream, self.max_message_bytes), trio.Lock())
             self._channels[peer] = channel

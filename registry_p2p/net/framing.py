@@ -72,11 +72,9 @@ class FrameReader:
             return False
         try:
             chunk = await self._stream.read(_READ_CHUNK)
-        except Exception as exc:  # py-libp2p raises StreamEOF at a clean end
-            if type(exc).__name__ in ("StreamEOF", "MuxedStreamEOF", "EOFError"):
-                self._eof = True
-                return False
-            raise
+        except EOFError:  # py-libp2p's StreamEOF and MuxedStreamEOF at a clean end (see adapter/errors.py)
+            self._eof = True
+            return False
         if not chunk:
             self._eof = True
             return False

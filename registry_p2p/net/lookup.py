@@ -2,7 +2,7 @@
 
 py-libp2p 0.8.1's `find_closest_peers_network` is unusable right after peers leave:
 - it opens each query stream with `host.new_stream`, which hangs on the half-dead connection a
-  departed peer leaves in the swarm (see `compat.open_stream`), so each round waits for its
+  departed peer leaves in the swarm (see `adapter.streams.open_stream`), so each round waits for its
   10 s QUERY_TIMEOUT;
 - it runs in lock-step rounds (the slowest of a round holds the next one back);
 - it puts every queried peer back into the routing table "regardless of query outcome", so a
@@ -33,8 +33,8 @@ from libp2p.peer.peerstore import env_to_send_in_RPC
 from libp2p.utils.varint import read_varint_prefixed_bytes_limited
 from multiaddr import Multiaddr
 
+from registry_p2p.adapter.streams import open_stream
 from registry_p2p.core.ids import uvarint
-from registry_p2p.net.compat import open_stream
 
 log = logging.getLogger("registry_p2p.lookup")
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import trio
 
+from registry_p2p.adapter.late_subscribers import announce_to_late_peers
+from registry_p2p.adapter.pubsub import topic_rate_limit
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.gossip import decode_payload, encode_payloads
 from registry_p2p.core.ids import b58
 from registry_p2p.core.model import Entry
 from registry_p2p.core.pacing import PublishPacer, budget_under
-from registry_p2p.net.gossip_settings import topic_rate_limit
-from registry_p2p.net.late_subscribers import announce_to_late_peers
 
 log = logging.getLogger("registry_p2p.notify")
 

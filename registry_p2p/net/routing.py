@@ -13,13 +13,13 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p.records.validator import Validator
 
+from registry_p2p.adapter.identify import request_identify
 from registry_p2p.core.errors import RegistryError
 from registry_p2p.core.ids import b58, resource_id_from_text
 from registry_p2p.core.limits import Limits
 from registry_p2p.core.model import decode_resource
 from registry_p2p.core.signing import Verifier
 from registry_p2p.core.validate import validate_resource
-from registry_p2p.net.compat import request_identify
 from registry_p2p.net.lookup import QueryFailed, lookup_closest
 from registry_p2p.net.server import PROTOCOL_ID
 

@@ -17,6 +17,7 @@ from typing import Any
 import trio
 from libp2p.crypto.keys import PrivateKey
 
+from registry_p2p.adapter.errors import is_stream_closed
 from registry_p2p.core.budgets import StreamBudgets
 from registry_p2p.core.build import countersign
 from registry_p2p.core.config import RegistryConfig
@@ -115,7 +116,7 @@ class RegistryServer:
             await _reset(stream)
             self.stats.resets += 1
         except Exception as exc:  # the stream failed under us, or a bug: never let it reach py-libp2p
-            if type(exc).__name__ not in ("StreamReset", "StreamEOF", "StreamClosed", "StreamError"):
+            if not is_stream_closed(exc):
                 log.exception("registry stream handler failed for peer %s", b58(peer) if peer else "?")
             await _reset(stream)
             self.stats.resets += 1

@@ -137,7 +137,7 @@ class Store:
         *,
         local_peer: bytes,
         limits: Limits = DEFAULT_LIMITS,
-        verifier: Verifier | None = None,
+        verifier: Verifier,
         weight: Callable[[bytes], int] = lambda peer: 0,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         decode_cache_size: int = 32768,
@@ -147,7 +147,7 @@ class Store:
         self.path = os.fspath(path)
         self.local_peer = local_peer
         self.limits = limits
-        self.verifier = verifier if verifier is not None else Verifier()
+        self.verifier = verifier
         self.weight = weight
         self._lock = threading.RLock()
         self._decoded: OrderedDict[bytes, Entry] = OrderedDict()

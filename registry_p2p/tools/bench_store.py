@@ -21,11 +21,12 @@ from typing import Literal
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import PrivateKey
 
+from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.core.build import make_record, make_resource
 from registry_p2p.core.limits import DEFAULT_LIMITS, Limits
 from registry_p2p.core.model import Entry, SignedRecord, SignedResource, decode_entry
 from registry_p2p.core.precedence import merge
-from registry_p2p.core.signing import Verifier, peer_id_bytes_of
+from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.core.validate import validate_entry
 from registry_p2p.store import Store
 
@@ -61,13 +62,13 @@ def _verdict(ok: bool) -> str:
 
 def bench_verify(records: list[SignedRecord]) -> float:
     print("signature verification (validate_entry: times, sizes, sha256 binding, signature)")
-    uncached = Verifier(cache_size=0)
+    uncached = make_verifier(cache_size=0)
     start = time.perf_counter()
     for rec in records:
         validate_entry(rec, NOW, DEFAULT_LIMITS, uncached, rec.resource_id)
     cold = len(records) / (time.perf_counter() - start)
     _line("uncached validations/s (one ed25519 verify each)", f"{cold:,.0f}")
-    cached = Verifier()
+    cached = make_verifier()
     for rec in records:
         validate_entry(rec, NOW, DEFAULT_LIMITS, cached, rec.resource_id)
     rounds = 5
@@ -84,7 +85,7 @@ def _write_all(
     path: Path, batches: list[tuple[SignedResource, list[bytes]]], synchronous: Literal["NORMAL", "FULL"], warm: bool
 ) -> tuple[float, float]:
     """(records/s by the wall clock, records/s by this process's CPU time)."""
-    verifier = Verifier()
+    verifier = make_verifier()
     if warm:
         for _, raws in batches:
             for raw in raws:
@@ -133,7 +134,7 @@ def bench_reads(tmp: Path, owner: PrivateKey, keys: list[PrivateKey], n: int, ru
     records = _records(keys, resource, n, "r")
     path = tmp / "reads.db"
     local = peer_id_bytes_of(_keys(1, 9999)[0])
-    with Store(path, local_peer=local, limits=limits) as store:
+    with Store(path, local_peer=local, limits=limits, verifier=make_verifier()) as store:
         store.put_resource(resource, NOW)
         for first in range(0, n, BATCH):
             whole, items = store.put_entries(resource.id, [r.encode() for r in records[first : first + BATCH]], NOW)
@@ -141,7 +142,7 @@ def bench_reads(tmp: Path, owner: PrivateKey, keys: list[PrivateKey], n: int, ru
     size = os.path.getsize(path)
     _line("bytes on disk per record (after checkpoint, indexes included)", f"{size / n:,.0f}")
     _line("  of which the serialized entry itself", f"{sum(len(r.encode()) for r in records) / n:,.0f}")
-    with Store(path, local_peer=local, limits=limits) as store:
+    with Store(path, local_peer=local, limits=limits, verifier=make_verifier()) as store:
         pages: list[float] = []
         for _ in range(runs):
             start = time.perf_counter()
@@ -190,7 +191,7 @@ def bench_merge(owner: PrivateKey, keys: list[PrivateKey], runs: int) -> None:
     raws = [r.encode() for r in _records(keys, resource, 256, "m")]
     answers_raw = [list(raws) for _ in range(20)]
     answers: list[list[Entry]] = [[decode_entry(raw, DEFAULT_LIMITS) for raw in answer] for answer in answers_raw]
-    verifier = Verifier()
+    verifier = make_verifier()
     for entry in answers[0]:
         validate_entry(entry, NOW, DEFAULT_LIMITS, verifier, resource.id)
 

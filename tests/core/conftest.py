@@ -4,6 +4,7 @@ import pytest
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import KeyPair
 
+from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.core import DEFAULT_LIMITS, Verifier, build
 from registry_p2p.core.model import SignedResource
 
@@ -27,4 +28,4 @@ def resource(alice: KeyPair) -> SignedResource:
 
 @pytest.fixture
 def verifier() -> Verifier:
-    return Verifier()
+    return make_verifier()

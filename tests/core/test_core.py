@@ -11,6 +11,7 @@ from libp2p.crypto.secp256k1 import create_new_key_pair as secp_pair
 from multiaddr import Multiaddr
 
 import registry_p2p
+from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.core import DEFAULT_LIMITS, RegistryError, Status, Verifier, b58, build, resource_id_bytes
 from registry_p2p.core.ids import peer_id_from_text, resource_id_from_text, uvarint
 from registry_p2p.core.model import SignedResource, decode_entry, decode_resource, entry_from_pb
@@ -26,6 +27,7 @@ from registry_p2p.core.precedence import (
 from registry_p2p.core.signing import RECORD_DOMAIN, peer_id_bytes_of, sign
 from registry_p2p.core.validate import check_entry_bytes, validate_entry, validate_resource
 from registry_p2p.core.views import Record
+from registry_p2p.net.addrs import addr_text
 from registry_p2p.pb import registry_pb2 as pb
 
 from .conftest import NOW
@@ -79,7 +81,7 @@ def test_record_round_trips_every_field(alice: KeyPair, resource: SignedResource
     again = decode_entry(rec.encode(), L)
     assert again == rec
     validate_entry(again, NOW, L, verifier, resource.id)
-    view = Record.of(again)
+    view = Record.of(again, addr_text=addr_text)
     assert (view.service_id, view.value, view.issued_at_ms, view.expires_at_ms) == (
         "id",
         b"some_value",
@@ -129,10 +131,10 @@ def test_other_key_types(resource: SignedResource, verifier: Verifier) -> None:
     rsa = rsa_pair(bits=1024)  # small: only the carried-key path is under test
     rec = build.make_record(rsa.private_key, resource.id, "r", b"", NOW)
     assert rec.host_public_key, "an RSA peer id does not inline its key, so the record carries it"
-    validate_entry(decode_entry(rec.encode(), L), NOW, L, Verifier())
+    validate_entry(decode_entry(rec.encode(), L), NOW, L, make_verifier())
     wrong = rec.to_pb()
     wrong.host_public_key = secp.public_key.serialize()
-    assert status_of(validate_entry, entry_from_pb(pb.Entry(record=wrong), L), NOW, L, Verifier()) is (
+    assert status_of(validate_entry, entry_from_pb(pb.Entry(record=wrong), L), NOW, L, make_verifier()) is (
         Status.INVALID_SIGNATURE
     )
 
@@ -232,7 +234,7 @@ def test_eviction_choice() -> None:
 
 
 def test_verifier_caches_only_valid(alice: KeyPair, resource: SignedResource) -> None:
-    v = Verifier(cache_size=2)
+    v = make_verifier(cache_size=2)
     rec = build.make_record(alice.private_key, resource.id, "s", b"", NOW)
     validate_entry(rec, NOW, L, v)
     validate_entry(rec, NOW, L, v)

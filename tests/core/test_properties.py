@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from libp2p.crypto.ed25519 import create_new_key_pair
 
-from registry_p2p.core import DEFAULT_LIMITS, RegistryError, Verifier, build
+from registry_p2p.adapter.keys import make_verifier
+from registry_p2p.core import DEFAULT_LIMITS, RegistryError, build
 from registry_p2p.core.model import Entry, decode_entry, decode_resource
 from registry_p2p.core.precedence import merge
 from registry_p2p.core.validate import check_entry_bytes
@@ -89,4 +90,4 @@ def test_structured_garbage_only_raises_our_error(a: bytes, b: bytes, c: bytes, 
     else:
         msg = pb.Entry(tombstone=pb.Tombstone(body=a, signature=b, issuer_public_key=c))
     with contextlib.suppress(RegistryError):
-        check_entry_bytes(msg.SerializeToString(), NOW, DEFAULT_LIMITS, Verifier())
+        check_entry_bytes(msg.SerializeToString(), NOW, DEFAULT_LIMITS, make_verifier())

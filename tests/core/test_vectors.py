@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from libp2p.crypto.serialization import deserialize_private_key, deserialize_public_key
 
-from registry_p2p.core import DEFAULT_LIMITS, RegistryError, Status, Verifier, b58, resource_id_bytes
+from registry_p2p.adapter.keys import make_verifier
+from registry_p2p.core import DEFAULT_LIMITS, RegistryError, Status, b58, resource_id_bytes
 from registry_p2p.core.model import decode_entry
 from registry_p2p.core.precedence import wins
 from registry_p2p.core.signing import peer_id_bytes_of
@@ -57,7 +58,7 @@ def test_signatures() -> None:
 
 @pytest.mark.parametrize("row", load("entries.json"), ids=lambda r: r["name"])
 def test_entry_validation_status(row: dict) -> None:
-    verifier = Verifier()
+    verifier = make_verifier()
     data = bytes.fromhex(row["bytes"])
     try:
         if row["kind"] == "resource":

@@ -24,6 +24,7 @@ import trio
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.peer.id import ID
 
+from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.core import build
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError, Status
@@ -155,7 +156,7 @@ async def test_kill_9_mid_stream_keeps_every_acknowledged_entry(tmp_path: Path) 
                 tally.add("wal_bytes_at_crash", (data_dir / (STORE_FILE + "-wal")).stat().st_size)
                 with contextlib.closing(sqlite3.connect(path)) as raw_db:
                     assert raw_db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-                store = Store(path, local_peer=peer_id_from_text(node.peer_id))
+                store = Store(path, local_peer=peer_id_from_text(node.peer_id), verifier=make_verifier())
                 try:
                     stored = set()
                     now = client.registry.clock_ms()

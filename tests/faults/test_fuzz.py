@@ -22,10 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from libp2p.crypto.ed25519 import create_new_key_pair
 
+from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.core import build
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.ids import uvarint
-from registry_p2p.core.signing import Verifier, peer_id_bytes_of
+from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.net.framing import FrameError, FrameReader, decode_message, encode_frame
 from registry_p2p.net.server import RegistryServer
 from registry_p2p.pb import registry_pb2 as pb
@@ -227,7 +228,12 @@ class Target:
     def __init__(self) -> None:
         m = material()
         self.config = RegistryConfig()
-        self.store = Store(":memory:", local_peer=peer_id_bytes_of(m["server_key"]), limits=self.config.limits)
+        self.store = Store(
+            ":memory:",
+            local_peer=peer_id_bytes_of(m["server_key"]),
+            limits=self.config.limits,
+            verifier=make_verifier(),
+        )
         self.server = RegistryServer(
             store=self.store,
             key=m["server_key"],
@@ -258,7 +264,7 @@ class Target:
         from registry_p2p.core.validate import check_entry_bytes
 
         checked = invalid = 0
-        verifier = Verifier()  # a fresh one: nothing taken on trust from the server's cache
+        verifier = make_verifier()  # a fresh one: nothing taken on trust from the server's cache
         for rid in self.store.resource_ids():
             cursor = b""
             while True:

@@ -10,8 +10,9 @@ import pytest
 import trio
 from libp2p.peer.id import ID
 
-from registry_p2p.core import DEFAULT_LIMITS, Verifier, b58, build, decode_resource, resource_id_from_text
-from registry_p2p.net.compat import fresh_get_value
+from registry_p2p.adapter.keys import make_verifier
+from registry_p2p.core import DEFAULT_LIMITS, b58, build, decode_resource, resource_id_from_text
+from registry_p2p.adapter.dht_values import fresh_get_value
 from registry_p2p.net.routing import ResourceValidator, dht_key, distance
 from registry_p2p.node import Node
 from registry_p2p.pb import registry_pb2 as pb
@@ -47,7 +48,7 @@ async def test_one_dht_same_closest_peers(mesh: Mesh) -> None:
 
 
 def _validator() -> ResourceValidator:
-    return ResourceValidator(DEFAULT_LIMITS, Verifier(), wall_clock_ms)
+    return ResourceValidator(DEFAULT_LIMITS, make_verifier(), wall_clock_ms)
 
 
 def _tamper(value: bytes) -> bytes:

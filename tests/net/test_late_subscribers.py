@@ -7,7 +7,7 @@ from typing import Any
 
 import trio
 
-from registry_p2p.net.late_subscribers import announce_to_late_peers
+from registry_p2p.adapter.late_subscribers import announce_to_late_peers
 
 from .test_mount import default_stack
 

@@ -1,4 +1,4 @@
-"""Each py-libp2p workaround (net/compat.py, node.py) has a test here; and nodes leave nothing behind."""
+"""Most py-libp2p workarounds (registry_p2p/adapter/) have a test here; and nodes leave nothing behind."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from libp2p.peer.peerinfo import PeerInfo
 from libp2p.security.insecure.transport import PLAINTEXT_PROTOCOL_ID, InsecureTransport
 from multiaddr import Multiaddr
 
+from registry_p2p.adapter.dht_values import fresh_get_value
+from registry_p2p.adapter.dialing import NEGATIVE_DIAL_CACHE_S
 from registry_p2p.core import build
 from registry_p2p.net.client import PeerUnavailable
-from registry_p2p.net.compat import NEGATIVE_DIAL_CACHE_S, fresh_get_value
 from registry_p2p.net.routing import dht_key
 from registry_p2p.node import NodeError, open_node
 from registry_p2p.pb import registry_pb2 as pb
@@ -186,7 +187,7 @@ async def test_fifty_changes_at_once_all_reach_a_watcher() -> None:
 
 
 def test_libp2p_logs_reach_our_handlers() -> None:
-    from registry_p2p.net.compat import route_libp2p_logging
+    from registry_p2p.adapter.logs import route_libp2p_logging
 
     route_libp2p_logging()
     assert logging.getLogger("libp2p").propagate

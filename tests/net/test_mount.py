@@ -22,8 +22,8 @@ from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
 import registry_p2p
+from registry_p2p.adapter.shutdown import close_host
 from registry_p2p.core.ids import resource_id_from_text
-from registry_p2p.net.compat import close_host
 from registry_p2p.registry import Registry
 
 APPS = 8
@@ -181,7 +181,7 @@ async def test_mount_undoes_on_exit_what_it_applied() -> None:
 
 
 def test_advertised_addresses_are_cached_on_the_host_object_only() -> None:
-    from registry_p2p.net.compat import cache_advertised_addrs
+    from registry_p2p.adapter.pubsub import cache_advertised_addrs
 
     class Host:
         calls = 0

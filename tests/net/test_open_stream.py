@@ -1,5 +1,5 @@
-"""compat.open_stream: a stream that failed on a connection closed under it (two connections to
-one peer raced) is opened once more; a peer that cannot be dialed at all is not retried."""
+"""adapter.streams.open_stream: a stream that failed on a connection closed under it (two
+connections to one peer raced) is opened once more; a peer that cannot be dialed is not retried."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from libp2p.network.exceptions import SwarmDialAllFailedError, SwarmException
 
-from registry_p2p.net.compat import open_stream
+from registry_p2p.adapter.streams import open_stream
 
 
 class FakeHost:

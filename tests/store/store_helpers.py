@@ -8,10 +8,11 @@ from collections.abc import Callable, Sequence
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import PrivateKey
 
+from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.core.build import countersign, make_issuer_part, make_record, make_resource, make_tombstone, renew
 from registry_p2p.core.limits import DEFAULT_LIMITS, Limits
 from registry_p2p.core.model import SignedRecord, SignedResource, SignedTombstone
-from registry_p2p.core.signing import Verifier, peer_id_bytes_of
+from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.store import Store
 
 NOW = 1_700_000_000_000
@@ -19,7 +20,7 @@ LOCAL = 0  # key index of the node that owns the store under test
 
 # One verifier for the whole suite: every test signs the same deterministic entries, so most
 # verifications after the first are cache hits, which keeps the suite fast.
-VERIFIER = Verifier()
+VERIFIER = make_verifier()
 
 StoreFactory = Callable[..., Store]
 

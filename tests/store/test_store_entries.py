@@ -7,7 +7,7 @@ from registry_p2p.core.limits import DEFAULT_LIMITS, Limits
 from registry_p2p.core.model import SignedRecord
 from registry_p2p.pb import registry_pb2 as pb
 from registry_p2p.store import Store
-from tests.store.store_helpers import LOCAL, NOW, StoreFactory, pid, record, resource, tombstone
+from tests.store.store_helpers import LOCAL, NOW, VERIFIER, StoreFactory, pid, record, resource, tombstone
 
 RID = resource().id
 
@@ -228,7 +228,7 @@ def test_one_bad_item_never_aborts_the_batch(store: Store) -> None:
 def test_oversized_entry_object_is_refused(store: Store) -> None:
     rec = record(2, value=b"x" * 3000)
     small = Limits(max_message_bytes=1024)
-    with Store(local_peer=pid(LOCAL), limits=small) as st:
+    with Store(local_peer=pid(LOCAL), limits=small, verifier=VERIFIER) as st:
         st.put_resource(resource(), NOW)
         assert st.put_entries(RID, [rec], NOW)[1][0].status == Status.TOO_LARGE
         assert st.put_entries(RID, [rec.encode()], NOW)[1][0].status == Status.TOO_LARGE

@@ -17,7 +17,7 @@ from registry_p2p.core.limits import Limits
 from registry_p2p.core.model import identity_digest
 from registry_p2p.store import MIGRATIONS, SCHEMA_VERSION, SchemaVersionError, Store, StoreError
 from registry_p2p.store.schema import migrate, schema_version
-from tests.store.store_helpers import LOCAL, NOW, StoreFactory, crash_batch, pid, record, resource, tombstone
+from tests.store.store_helpers import LOCAL, NOW, VERIFIER, StoreFactory, crash_batch, pid, record, resource, tombstone
 
 RID = resource().id
 
@@ -50,7 +50,7 @@ def test_reopening_gives_back_exactly_what_was_committed(tmp_path: Path, make_st
     counts = st.counts()
     st.close()
     on_disk = _dump(path)
-    with Store(path, local_peer=pid(LOCAL)) as again:
+    with Store(path, local_peer=pid(LOCAL), verifier=VERIFIER) as again:
         assert again.get_entries(RID, NOW, include_tombstones=True, limit=10_000) == pages
         assert again.digest(RID, NOW) == digest
         assert again.live_records(RID, NOW) == records
@@ -93,9 +93,9 @@ def test_a_killed_process_loses_no_committed_write(tmp_path: Path) -> None:
         f"""
         import sys
         sys.path.insert(0, {str(Path(__file__).parents[2])!r})
-        from tests.store.store_helpers import LOCAL, NOW, crash_batch, pid, resource
+        from tests.store.store_helpers import LOCAL, NOW, VERIFIER, crash_batch, pid, resource
         from registry_p2p.store import Store
-        st = Store({str(path)!r}, local_peer=pid(LOCAL))
+        st = Store({str(path)!r}, local_peer=pid(LOCAL), verifier=VERIFIER)
         st.put_resource(resource(), NOW)
         n = 0
         while True:
@@ -119,7 +119,7 @@ def test_a_killed_process_loses_no_committed_write(tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGKILL
     assert committed >= 6
     assert (tmp_path / "crash.db-wal").exists()
-    with Store(path, local_peer=pid(LOCAL)) as st:
+    with Store(path, local_peer=pid(LOCAL), verifier=VERIFIER) as st:
         stored = set(st.get_entries(RID, NOW, limit=100_000)[0])
         for n in range(committed + 1):
             assert {rec.encode() for rec in crash_batch(n)} <= stored
@@ -159,7 +159,7 @@ def _v1_database(path: Path) -> list[bytes]:
 def test_migration_from_v1_keeps_data(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     raws = _v1_database(path)
-    with Store(path, local_peer=pid(LOCAL), limits=Limits(max_records_per_resource=2)) as st:
+    with Store(path, local_peer=pid(LOCAL), limits=Limits(max_records_per_resource=2), verifier=VERIFIER) as st:
         assert st._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == SCHEMA_VERSION
         assert st.get_resource(RID) == resource()
         assert sorted(st.get_entries(RID, NOW)[0]) == raws
@@ -169,17 +169,17 @@ def test_migration_from_v1_keeps_data(tmp_path: Path) -> None:
         # outside the quota), and the upgraded store takes writes through every new column.
         assert [r.service_id for r in st.due_for_renewal(NOW + 30_000)] == ["mine"]
         assert all(r.ok for r in st.put_entries(RID, [record(3), tombstone(4, "x")], NOW)[1])
-    with Store(path, local_peer=pid(LOCAL)) as st:
+    with Store(path, local_peer=pid(LOCAL), verifier=VERIFIER) as st:
         assert len(st.get_entries(RID, NOW, include_tombstones=True)[0]) == 4
 
 
 def test_a_new_local_peer_is_adopted(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
-    with Store(path, local_peer=pid(LOCAL)) as st:
+    with Store(path, local_peer=pid(LOCAL), verifier=VERIFIER) as st:
         st.put_resource(resource(), NOW)
         st.put_entries(RID, [record(LOCAL, ttl_s=60), record(2, ttl_s=60)], NOW)
         assert [r.host for r in st.due_for_renewal(NOW + 30_000)] == [pid(LOCAL)]
-    with Store(path, local_peer=pid(2)) as st:
+    with Store(path, local_peer=pid(2), verifier=VERIFIER) as st:
         assert [r.host for r in st.due_for_renewal(NOW + 30_000)] == [pid(2)]
 
 
@@ -201,14 +201,14 @@ def test_a_failing_migration_changes_nothing(tmp_path: Path) -> None:
 
 def test_a_newer_schema_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
-    with Store(path, local_peer=pid(LOCAL)) as st:
+    with Store(path, local_peer=pid(LOCAL), verifier=VERIFIER) as st:
         st.put_resource(resource(), NOW)
     db = sqlite3.connect(path)
     db.execute("UPDATE meta SET value = 99 WHERE key = 'schema_version'")
     db.commit()
     db.close()
     with pytest.raises(SchemaVersionError, match=r"schema version 99.*newer release"):
-        Store(path, local_peer=pid(LOCAL))
+        Store(path, local_peer=pid(LOCAL), verifier=VERIFIER)
     db = sqlite3.connect(path)
     assert db.execute("SELECT count(*) FROM resources").fetchone()[0] == 1
     db.close()
@@ -221,7 +221,7 @@ def test_a_foreign_database_is_refused(tmp_path: Path) -> None:
     db.commit()
     db.close()
     with pytest.raises(StoreError, match="not a registry store"):
-        Store(path, local_peer=pid(LOCAL))
+        Store(path, local_peer=pid(LOCAL), verifier=VERIFIER)
 
 
 def test_crash_batches_are_deterministic() -> None:

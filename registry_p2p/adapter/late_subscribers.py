@@ -16,7 +16,7 @@ from typing import Any
 
 import trio
 
-log = logging.getLogger("registry_p2p.pubsub")
+log = logging.getLogger("registry_p2p.adapter.pubsub")
 
 
 async def announce_to_late_peers(pubsub: Any, topic: str, timeout: float) -> None:

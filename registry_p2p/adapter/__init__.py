@@ -1,0 +1,20 @@
+"""Every py-libp2p 0.8.1 workaround, once (DESIGN §8), each in the module named after the
+py-libp2p behaviour it handles, each applied by an explicit call: importing this package changes
+nothing in py-libp2p. `mount` (registry.py) and `open_node` (node.py) make the calls.
+
+    dialing.py        fast_dial_config, quick_dial_retries, one_connection_per_peer
+    dht_values.py     local_dht_value, fresh_get_value
+    errors.py         is_stream_closed, is_protocol_unsupported (the one exception classifier)
+    identify.py       announce_protocols, request_identify
+    keys.py           decode_public_key, make_verifier (core's Verifier over py-libp2p's keys)
+    logs.py           route_libp2p_logging
+    peerstore.py      known_addrs
+    ports.py          claim_listen_ports
+    pubsub.py         make_gossipsub, message_id, stop_pubsub_thread, cache_advertised_addrs
+    routing_table.py  RoutingTableFiller
+    security.py       noise_only
+    shutdown.py       close_host
+    streams.py        open_stream
+
+Each has a test in tests/net (docs/ARCHITECTURE.md lists which).
+"""

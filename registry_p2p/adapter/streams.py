@@ -1,0 +1,51 @@
+"""py-libp2p's new_stream: it hangs on a half-dead connection, and fails on one closed under it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+from libp2p.custom_types import TProtocol
+from libp2p.network.exceptions import SwarmDialAllFailedError
+
+log = logging.getLogger("registry_p2p.adapter.streams")
+
+STREAM_ON_EXISTING_CONNECTION_TIMEOUT_S = 2.0
+
+
+async def open_stream(host: Any, peer: Any, protocols: list[TProtocol], timeout: float) -> Any:
+    """host.new_stream within `timeout`, robust to half-dead and to losing connections.
+
+    When a peer goes away, py-libp2p 0.8.1 may keep its connection in the swarm although the
+    socket is closed: new streams on it then hang forever. A stream that does not open within
+    2 s on an existing connection means exactly that: drop the connection and dial afresh (which
+    fails at once if the peer is really gone). A new connection gets the whole `timeout`.
+
+    When two connections to one peer race (a peer reconnecting under the same id right after it
+    left, or both sides dialing at once), max_connections_per_peer=1 closes one of them, maybe
+    the one a stream was being opened on: such a failure is tried once more.
+    """
+    deadline = trio.current_time() + timeout
+    try:
+        return await _open_stream_once(host, peer, protocols, deadline, timeout)
+    except (SwarmDialAllFailedError, trio.TooSlowError):
+        raise  # no connection at all, or no time left
+    except Exception as exc:
+        log.debug("stream to %s failed (%s); once more", peer, exc)
+    return await _open_stream_once(host, peer, protocols, deadline, timeout)
+
+
+async def _open_stream_once(host: Any, peer: Any, protocols: list[TProtocol], deadline: float, timeout: float) -> Any:
+    if peer in host.get_connected_peers():
+        with trio.move_on_after(min(STREAM_ON_EXISTING_CONNECTION_TIMEOUT_S, deadline - trio.current_time())):
+            return await host.new_stream(peer, protocols)
+        log.debug("connection to %s is half dead; redialing", peer)
+        with trio.move_on_at(deadline):
+            try:
+                await host.get_network().close_peer(peer)
+            except Exception as exc:
+                log.debug("close_peer failed: %s", exc)
+    with trio.move_on_at(deadline):
+        return await host.new_stream(peer, protocols)
+    raise trio.TooSlowError(f"no stream to {peer} within {timeout} s")
