@@ -216,3 +216,13 @@ def test_on_any_sparse_network_it_ends_with_answered_peers_closest_first(
     assert len(result) <= count
     ended = [p for p in PEERS if state.state_of(p) in (PeerState.ANSWERED, PeerState.FAILED)]
     assert state.queries_sent == len(ended)
+
+
+def test_closest_orders_peer_ids_as_py_libp2p_kademlia_does() -> None:
+    from libp2p.crypto.ed25519 import create_new_key_pair
+    from libp2p.kad_dht.utils import sort_peer_ids_by_distance
+    from libp2p.peer.id import ID
+
+    ids = [ID.from_pubkey(create_new_key_pair(bytes([i]) * 32).public_key) for i in range(1, 30)]
+    for target in (TARGET, b"\x00" * 32, b"another"):
+        assert closest(target, ids, ID.to_bytes) == sort_peer_ids_by_distance(target, ids)
