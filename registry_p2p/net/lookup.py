@@ -48,9 +48,10 @@ ADDR_TTL_S = 3600
 class QueryFailed(Exception):
     """A FIND_NODE query got no usable answer; `unreachable` when no stream could be opened."""
 
-    def __init__(self, reason: str, unreachable: bool) -> None:
+    def __init__(self, reason: str, unreachable: bool, timed_out: bool = False) -> None:
         super().__init__(reason)
         self.unreachable = unreachable
+        self.timed_out = timed_out
 
 
 async def find_node(host: Any, peer: ID, target: bytes, timeout: float = QUERY_TIMEOUT_S) -> list[ID]:
@@ -75,7 +76,7 @@ async def find_node(host: Any, peer: ID, target: bytes, timeout: float = QUERY_T
                 with contextlib.suppress(Exception):
                     await stream.close()
         return _closer_peers(host, reply)
-    raise QueryFailed("FIND_NODE timed out", unreachable=False)
+    raise QueryFailed("FIND_NODE timed out", unreachable=False, timed_out=True)
 
 
 def _closer_peers(host: Any, reply: Any) -> list[ID]:
@@ -131,7 +132,7 @@ async def lookup_closest(
                 closer = await find_node(host, peer, target, query_timeout)
             except QueryFailed as exc:
                 log.debug("lookup: %s failed: %s", peer, exc)
-                state.on_failure(peer, trio.current_time(), unreachable=exc.unreachable)
+                state.on_failure(peer, trio.current_time(), unreachable=exc.unreachable, timed_out=exc.timed_out)
                 on_failed(peer, exc)
             else:
                 state.on_reply(peer, closer, trio.current_time())
