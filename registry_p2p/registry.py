@@ -32,10 +32,11 @@ from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.ids import b58, peer_id_from_text, resource_id_from_text
 from registry_p2p.core.model import Entry, SignedRecord, SignedResource, resource_from_pb
-from registry_p2p.core.precedence import live_records, merge, sort_for_resolve, wins
+from registry_p2p.core.precedence import live_records, merge, sort_for_resolve
 from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.core.validate import check_entry_bytes, validate_entry, validate_resource
 from registry_p2p.core.views import Event, Record, Resource, WriteResult
+from registry_p2p.core.watch import WatchState
 from registry_p2p.net.addrs import addr_text, host_addrs
 from registry_p2p.net.client import PeerUnavailable, RegistryClient
 from registry_p2p.net.fanout import Gathered, gather
@@ -639,53 +640,25 @@ class Registry:
     async def _watch_task(
         self, rid: bytes, changes: trio.MemoryReceiveChannel[Entry], send: trio.MemorySendChannel[Event]
     ) -> None:
-        state: dict[Any, Entry] = {}
+        """Drives `core.watch.WatchState`: the snapshot, then each change or expiry as it comes."""
+        state = WatchState(self.config.weight, addr_text)
         try:
             snapshot = await self._collect(rid, 1)
         except RegistryError as err:
             log.info("watch snapshot of %s failed (%s); changes only", b58(rid), err)
             snapshot = {}
-        now = self.clock_ms()
         # Changes that arrived while the snapshot was taken go through the same precedence rule.
-        for known in snapshot.values():
-            if isinstance(known, SignedRecord) and known.expires_at_ms <= now:
-                continue
-            state[known.identity] = known
-            if isinstance(known, SignedRecord):
-                await send.send(self._event("registered", known))
+        for event in state.start(snapshot.values(), self.clock_ms()):
+            await send.send(event)
         while True:
-            next_expiry = min((e.expires_at_ms for e in state.values() if isinstance(e, SignedRecord)), default=None)
-            wait = None if next_expiry is None else max(0.0, (next_expiry - self.clock_ms()) / 1000)
+            next_expiry = state.next_expiry()
+            wait = float("inf") if next_expiry is None else max(0.0, (next_expiry - self.clock_ms()) / 1000)
             entry: Entry | None = None
-            with trio.move_on_after(wait if wait is not None else float("inf")):
+            with trio.move_on_after(wait):
                 entry = await changes.receive()
-            if entry is None:
-                now = self.clock_ms()
-                for ident, old in list(state.items()):
-                    if isinstance(old, SignedRecord) and old.expires_at_ms <= now:
-                        del state[ident]
-                        await send.send(self._event("expired", old, record=False))
-                continue
-            current = state.get(entry.identity)
-            if current is not None and not wins(entry, current):
-                continue
-            state[entry.identity] = entry
-            if isinstance(entry, SignedRecord):
-                await send.send(self._event("registered", entry))
-            elif isinstance(current, SignedRecord):
-                await send.send(self._event("unregistered", entry, record=False))
-
-    def _event(self, kind: str, entry: Entry, record: bool = True) -> Event:
-        return Event(
-            kind=kind,
-            resource_id=b58(entry.resource_id),
-            issuer=b58(entry.issuer),
-            host=b58(entry.host),
-            service_id=entry.service_id,
-            record=Record.of(entry, self.config.weight, addr_text=addr_text)
-            if record and isinstance(entry, SignedRecord)
-            else None,
-        )
+            now = self.clock_ms()
+            for event in state.expire(now) if entry is None else state.on_entry(entry, now):
+                await send.send(event)
 
     # ================================================================ execute on resource
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Hashable
+from typing import Generic, TypeVar
 
 WINDOW_S = 1.0
 
+K = TypeVar("K", bound=Hashable)
 
-class PublishPacer:
+
+class PublishPacer(Generic[K]):
     """Per key (a topic), at most `per_window` messages in any `WINDOW_S` seconds; the rest of
     the entries offered are held and coalesced. `per_window=None` means no limit."""
 
@@ -23,29 +26,29 @@ class PublishPacer:
         if per_window is not None and per_window < 1:
             raise ValueError("per_window must be at least 1")
         self.per_window = per_window
-        self._sent: dict[Hashable, deque[float]] = {}
-        self._held: dict[Hashable, list[bytes]] = {}
+        self._sent: dict[K, deque[float]] = {}
+        self._held: dict[K, list[bytes]] = {}
 
-    def offer(self, key: Hashable, raws: list[bytes]) -> None:
+    def offer(self, key: K, raws: list[bytes]) -> None:
         self._held.setdefault(key, []).extend(raws)
 
-    def _forget_before(self, key: Hashable, now: float) -> deque[float]:
+    def _forget_before(self, key: K, now: float) -> deque[float]:
         sent = self._sent.setdefault(key, deque())
         while sent and sent[0] <= now - WINDOW_S:
             sent.popleft()
         return sent
 
-    def ready(self, now: float) -> list[Hashable]:
+    def ready(self, now: float) -> list[K]:
         """Keys holding entries that may be published now."""
         if self.per_window is None:
             return list(self._held)
         return [key for key in self._held if len(self._forget_before(key, now)) < self.per_window]
 
-    def take(self, key: Hashable) -> list[bytes]:
+    def take(self, key: K) -> list[bytes]:
         """The entries held for `key`, to be published together now."""
         return self._held.pop(key, [])
 
-    def sent(self, key: Hashable, now: float) -> None:
+    def sent(self, key: K, now: float) -> None:
         """One message of `key` left at `now` (a batch may need several messages: count each)."""
         if self.per_window is not None:
             self._sent.setdefault(key, deque()).append(now)

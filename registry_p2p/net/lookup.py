@@ -12,7 +12,8 @@ On a 20-node loopback network with 7 nodes stopped that made each replica-set lo
 whole 10 s budget. This lookup speaks the same wire (`/ipfs/kad/1.0.0`, FIND_NODE, the signed
 peer records py-libp2p attaches) with a sliding window of `alpha` queries, a short per-query
 timeout, and a `skip` predicate for peers known to be unreachable; a peer that fails is
-reported through `on_failed` and left out of the answer.
+reported through `on_failed` and left out of the answer. The peer states and the rules live in
+`core/lookup.py` (sans-IO); this module is the I/O that drives them.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.kad_dht.common import MAX_DHT_MESSAGE_SIZE
 from libp2p.kad_dht.common import PROTOCOL_ID as KAD_PROTOCOL_ID
 from libp2p.kad_dht.pb.kademlia_pb2 import Message
-from libp2p.kad_dht.utils import maybe_consume_signed_record, sort_peer_ids_by_distance
+from libp2p.kad_dht.utils import maybe_consume_signed_record
 from libp2p.peer.id import ID
 from libp2p.peer.peerstore import env_to_send_in_RPC
 from libp2p.utils.varint import read_varint_prefixed_bytes_limited
@@ -35,6 +36,7 @@ from multiaddr import Multiaddr
 
 from registry_p2p.adapter.streams import open_stream
 from registry_p2p.core.ids import uvarint
+from registry_p2p.core.lookup import LookupState
 
 log = logging.getLogger("registry_p2p.lookup")
 
@@ -46,9 +48,10 @@ ADDR_TTL_S = 3600
 class QueryFailed(Exception):
     """A FIND_NODE query got no usable answer; `unreachable` when no stream could be opened."""
 
-    def __init__(self, reason: str, unreachable: bool) -> None:
+    def __init__(self, reason: str, unreachable: bool, timed_out: bool = False) -> None:
         super().__init__(reason)
         self.unreachable = unreachable
+        self.timed_out = timed_out
 
 
 async def find_node(host: Any, peer: ID, target: bytes, timeout: float = QUERY_TIMEOUT_S) -> list[ID]:
@@ -73,7 +76,7 @@ async def find_node(host: Any, peer: ID, target: bytes, timeout: float = QUERY_T
                 with contextlib.suppress(Exception):
                     await stream.close()
         return _closer_peers(host, reply)
-    raise QueryFailed("FIND_NODE timed out", unreachable=False)
+    raise QueryFailed("FIND_NODE timed out", unreachable=False, timed_out=True)
 
 
 def _closer_peers(host: Any, reply: Any) -> list[ID]:
@@ -111,53 +114,36 @@ async def lookup_closest(
     alpha: int = ALPHA,
     query_timeout: float = QUERY_TIMEOUT_S,
 ) -> list[ID]:
-    """The `count` peers closest to `target` that answered us (or were never asked because
-    closer ones sufficed), found from `seeds` by iterative FIND_NODE queries.
+    """The `count` peers closest to `target` that answered us, found from `seeds` by iterative
+    FIND_NODE queries; `core.lookup.LookupState` decides whom to ask and when it is over.
 
-    Ends when each of the `count` closest peers not known to have failed has answered. The
-    caller bounds the whole lookup with its own timeout.
+    The caller bounds the whole lookup with its own timeout.
     """
     me = host.get_id()
-    known: set[ID] = set()
-    asked: set[ID] = set()
-    answered: set[ID] = set()
-    failed: set[ID] = set()
-
-    def learn(peers: list[ID]) -> None:
-        known.update(p for p in peers if p != me and p not in failed and not skip(p))
-
-    def best() -> list[ID]:
-        return list(sort_peer_ids_by_distance(target, [p for p in known if p not in failed]))[:count]
-
-    learn(seeds)
+    state = LookupState(
+        target, count, seeds, key_of=ID.to_bytes, alpha=alpha, skip=lambda peer: peer == me or skip(peer)
+    )
     done = trio.Event()
-    in_flight = 0
 
     async with trio.open_nursery() as nursery:
 
         async def query(peer: ID) -> None:
-            nonlocal in_flight
             try:
-                learn(await find_node(host, peer, target, query_timeout))
-                answered.add(peer)
+                closer = await find_node(host, peer, target, query_timeout)
             except QueryFailed as exc:
                 log.debug("lookup: %s failed: %s", peer, exc)
-                failed.add(peer)
+                state.on_failure(peer, trio.current_time(), unreachable=exc.unreachable, timed_out=exc.timed_out)
                 on_failed(peer, exc)
-            finally:
-                in_flight -= 1
-                schedule()
+            else:
+                state.on_reply(peer, closer, trio.current_time())
+            schedule()
 
         def schedule() -> None:
-            nonlocal in_flight
-            pending = [p for p in best() if p not in asked]
-            for peer in pending[: max(0, alpha - in_flight)]:
-                asked.add(peer)
-                in_flight += 1
+            for peer in state.next_queries(trio.current_time()):
                 nursery.start_soon(query, peer)
-            if in_flight == 0:
+            if state.done:
                 done.set()
 
         schedule()
         await done.wait()
-    return [p for p in best() if p in answered]
+    return state.result()

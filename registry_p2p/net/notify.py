@@ -16,11 +16,11 @@ import trio
 
 from registry_p2p.adapter.late_subscribers import announce_to_late_peers
 from registry_p2p.adapter.pubsub import topic_rate_limit
-from registry_p2p.core.errors import RegistryError, Status
-from registry_p2p.core.gossip import decode_payload, encode_payloads
+from registry_p2p.core.gossip import encode_payloads
 from registry_p2p.core.ids import b58
 from registry_p2p.core.model import Entry
 from registry_p2p.core.pacing import PublishPacer, budget_under
+from registry_p2p.core.watch import message_entries
 
 log = logging.getLogger("registry_p2p.notify")
 
@@ -45,7 +45,7 @@ class Notifier:
         self._nursery: trio.Nursery | None = None
         self._topics: dict[bytes, str] = {}
         # The application's gossipsub may drop what we publish above its per-topic rate: stay under it.
-        self._pacer = PublishPacer(budget_under(topic_rate_limit(pubsub)))
+        self._pacer: PublishPacer[bytes] = PublishPacer(budget_under(topic_rate_limit(pubsub)))
         self._offered = trio.Event()
         self.rejected = 0
         self.delivered = 0
@@ -95,20 +95,8 @@ class Notifier:
         return resource_id in self._joined
 
     def entries_of(self, resource_id: bytes, data: bytes) -> list[Entry] | None:
-        """The valid entries a message carries; None when it must be rejected: undecodable, or an
-        entry in it is forged, tampered or otherwise invalid. Entries that expired in transit are
-        left out without condemning the message (its publisher sent them live)."""
-        entries: list[Entry] = []
-        try:
-            for raw in decode_payload(data):
-                try:
-                    entries.append(self.check(resource_id, raw))
-                except RegistryError as err:
-                    if err.status is not Status.EXPIRED:
-                        return None
-        except Exception:  # RegistryError from a bad batch, or any decoding surprise: the sender's fault
-            return None
-        return entries
+        """The valid entries a message carries; None when it must be rejected (`core.watch.message_entries`)."""
+        return message_entries(data, lambda raw: self.check(resource_id, raw))
 
     async def _dispatch(self, resource_id: bytes, subscription: Any) -> None:
         # Drain promptly: py-libp2p's subscription channel holds only 32 messages.

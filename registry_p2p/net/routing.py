@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import trio
-from libp2p.kad_dht.utils import sort_peer_ids_by_distance
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p.records.validator import Validator
@@ -17,7 +15,9 @@ from registry_p2p.adapter.identify import request_identify
 from registry_p2p.core.errors import RegistryError
 from registry_p2p.core.ids import b58, resource_id_from_text
 from registry_p2p.core.limits import Limits
+from registry_p2p.core.lookup import kad_distance
 from registry_p2p.core.model import decode_resource
+from registry_p2p.core.replicas import UNREACHABLE_TTL_S, UNSUPPORTED_TTL_S, ReplicaChoice
 from registry_p2p.core.signing import Verifier
 from registry_p2p.core.validate import validate_resource
 from registry_p2p.net.lookup import QueryFailed, lookup_closest
@@ -31,11 +31,6 @@ log = logging.getLogger("registry_p2p.routing")
 DHT_NAMESPACE = "reg"
 LOOKUP_TIMEOUT_S = 10.0
 IDENTIFY_TIMEOUT_S = 3.0
-# Long enough to keep a departed peer out of the replica sets computed meanwhile, short enough
-# that a node restarting is tried again soon (a failed dial costs milliseconds).
-UNREACHABLE_TTL_S = 10.0
-# A peer that refused the protocol may mount the registry later (an application's host).
-UNSUPPORTED_TTL_S = 60.0
 
 
 def dht_key(resource_id: bytes) -> str:
@@ -79,12 +74,15 @@ class ResourceValidator(Validator):  # type: ignore[misc]
 
 
 def distance(resource_id: bytes, peer: ID) -> int:
-    target = hashlib.sha256(resource_id).digest()
-    return int.from_bytes(target, "big") ^ int.from_bytes(hashlib.sha256(peer.to_bytes()).digest(), "big")
+    return kad_distance(resource_id, peer.to_bytes())
 
 
 class Routing:
-    """Finds and caches the replica set of each resource: the K closest registry peers."""
+    """Finds and caches the replica set of each resource: the K closest registry peers.
+
+    The I/O half: the DHT routing table, identify requests and the lookup. What to remember
+    about peers and sets, and which peers to choose, is `core.replicas.ReplicaChoice`'s.
+    """
 
     def __init__(self, host: Any, dht: Any, k: int, serves: bool, cache_ttl_s: float) -> None:
         self.host = host
@@ -92,17 +90,16 @@ class Routing:
         self.k = k
         self.serves = serves
         self.cache_ttl_s = cache_ttl_s
-        self._cache: dict[bytes, tuple[float, list[ID]]] = {}
-        self._unsupported: dict[ID, float] = {}
-        self._unreachable: dict[ID, float] = {}
+        self.choice: ReplicaChoice[ID] = ReplicaChoice(
+            k,
+            cache_ttl_s,
+            key_of=ID.to_bytes,
+            unreachable_ttl_s=UNREACHABLE_TTL_S,
+            unsupported_ttl_s=UNSUPPORTED_TTL_S,
+        )
 
-    def speaks_registry(self, peer: ID) -> bool | None:
-        """True or False when identify told us; None while unknown."""
-        refused = self._unsupported.get(peer)
-        if refused is not None:
-            if trio.current_time() - refused <= UNSUPPORTED_TTL_S:
-                return False
-            del self._unsupported[peer]  # it may have mounted the registry since
+    def _advertised(self, peer: ID) -> bool | None:
+        """What identify told us `peer` speaks: None while unknown."""
         try:
             protocols = self.host.get_peerstore().get_protocols(peer)
         except Exception:
@@ -111,19 +108,16 @@ class Routing:
             return None
         return PROTOCOL_ID in protocols
 
+    def speaks_registry(self, peer: ID) -> bool | None:
+        """True or False when identify told us; None while unknown."""
+        return self.choice.speaks_registry(peer, self._advertised(peer), trio.current_time())
+
     def mark_unsupported(self, peer: ID) -> None:
-        self._unsupported[peer] = trio.current_time()
-        self._drop_sets_with(peer)
+        self.choice.mark_unsupported(peer, trio.current_time())
 
     def mark_unreachable(self, peer: ID) -> None:
-        """A request to `peer` failed: leave it out of replica sets for a while.
-
-        Kademlia routing tables keep departed peers long after they left, so lookups keep
-        returning them; without this a stopped replica would hold its place (and the data meant
-        for the next closest peer would never move there).
-        """
-        self._unreachable[peer] = trio.current_time()
-        self._drop_sets_with(peer)
+        """A request to `peer` failed: leave it out of replica sets for a while."""
+        self.choice.mark_unreachable(peer, trio.current_time())
 
     def _lookup_failed(self, peer: ID, failure: QueryFailed) -> None:
         if failure.unreachable:
@@ -131,30 +125,16 @@ class Routing:
 
     def reachable_again(self, peer: ID) -> None:
         """A new connection to `peer` was made (a restart, a healed partition): forget its failure."""
-        self._unreachable.pop(peer, None)
+        self.choice.reachable_again(peer)
 
     def recently_unreachable(self, peer: ID) -> bool:
-        failed = self._unreachable.get(peer)
-        if failed is None:
-            return False
-        if trio.current_time() - failed > UNREACHABLE_TTL_S:
-            del self._unreachable[peer]
-            return False
-        return True
-
-    def _drop_sets_with(self, peer: ID) -> None:
-        for rid, (_, peers) in list(self._cache.items()):
-            if peer in peers:
-                del self._cache[rid]
+        return self.choice.recently_unreachable(peer, trio.current_time())
 
     def forget(self, resource_id: bytes) -> None:
-        self._cache.pop(resource_id, None)
+        self.choice.forget(resource_id)
 
     def cached(self, resource_id: bytes) -> list[ID] | None:
-        hit = self._cache.get(resource_id)
-        if hit is None or trio.current_time() - hit[0] > self.cache_ttl_s:
-            return None
-        return hit[1]
+        return self.choice.cached(resource_id, trio.current_time())
 
     async def replica_set(self, resource_id: bytes, refresh: bool = False) -> list[ID]:
         if not refresh:
@@ -175,7 +155,7 @@ class Routing:
                     seeds,
                     resource_id,
                     self.k * 2,
-                    skip=lambda p: self.recently_unreachable(p) or self.speaks_registry(p) is False,
+                    skip=lambda p: self.choice.excluded(p, self._advertised(p), trio.current_time()),
                     on_failed=self._lookup_failed,
                 )
                 complete = True
@@ -184,36 +164,23 @@ class Routing:
         if not complete:
             # A failed lookup must not yield an arbitrary set: fall back to our own routing table.
             candidates = [*self.dht.routing_table.find_local_closest_peers(resource_id, self.k * 2)]
-        candidates = [
-            p
-            for p in dict.fromkeys(candidates)
-            if p != me and self.speaks_registry(p) is not False and not self.recently_unreachable(p)
-        ]
-        closest = sort_peer_ids_by_distance(resource_id, candidates)[: self.k * 2]
-        await self._learn_protocols(closest)
-        candidates = [p for p in candidates if not self.recently_unreachable(p)]
-        if sum(1 for p in closest if self.speaks_registry(p) is None):
-            complete = False  # some candidates never told us what they speak: do not remember this set
-        candidates = [p for p in candidates if self.speaks_registry(p)]
-        if not candidates:
-            # A tiny or young network: what we are connected to is all there is.
-            candidates = [p for p in self.host.get_connected_peers() if self.speaks_registry(p) is not False]
-            complete = False
-        if self.serves:
-            candidates.append(me)
-        peers: list[ID] = sort_peer_ids_by_distance(resource_id, list(dict.fromkeys(candidates)))[: self.k]
-        # A set smaller than K is not remembered: on a young network (peers still joining, routing
-        # tables still filling) a lookup finds only part of it, and a cached partial set sent
-        # every write of the next minute to the wrong peers (a light client that created a
-        # resource while its bootstrap peer knew nobody yet wrote it to that peer alone, and the
-        # true replica set answered UNKNOWN_RESOURCE). Looking up a small network again is cheap.
-        if complete and len(peers) >= self.k:
-            self._cache[resource_id] = (trio.current_time(), peers)
-        return peers
+        identified = self.choice.to_identify(resource_id, candidates, me, self._advertised, trio.current_time())
+        await self._learn_protocols(identified)
+        return self.choice.choose(
+            resource_id,
+            candidates,
+            identified,
+            me=me,
+            serves=self.serves,
+            advertised=self._advertised,
+            connected=self.host.get_connected_peers(),
+            lookup_complete=complete,
+            now=trio.current_time(),
+        )
 
     def cached_sizes(self) -> list[int]:
         """Sizes of the replica sets currently cached (for metrics)."""
-        return [len(peers) for _, peers in list(self._cache.values())]
+        return self.choice.cached_sizes()
 
     async def _learn_protocols(self, peers: list[ID]) -> None:
         """Make sure identify has told us what each candidate speaks: a lookup also returns light
@@ -244,7 +211,4 @@ class Routing:
                     nursery.start_soon(learn, peer)
 
     def is_replica(self, resource_id: bytes) -> bool | None:
-        hit = self.cached(resource_id)
-        if hit is None:
-            return None
-        return self.host.get_id() in hit
+        return self.choice.is_replica(resource_id, self.host.get_id(), trio.current_time())

@@ -9,7 +9,7 @@ from registry_p2p.core.pacing import WINDOW_S, PublishPacer, budget_under
 
 
 def drive(
-    pacer: PublishPacer, offers: list[tuple[float, str, int]], until: float
+    pacer: PublishPacer[str], offers: list[tuple[float, str, int]], until: float
 ) -> list[tuple[float, str, list[bytes]]]:
     """Run a fake clock: offers at their times, a publish of everything ready at each wake-up."""
     published: list[tuple[float, str, list[bytes]]] = []
@@ -35,7 +35,7 @@ def drive(
 
 
 def test_first_messages_leave_at_once_then_the_rest_waits_and_leaves_together() -> None:
-    pacer = PublishPacer(per_window=2)
+    pacer: PublishPacer[str] = PublishPacer(per_window=2)
     published = drive(pacer, [(0.0, "t", 1), (0.1, "t", 1), (0.2, "t", 1), (0.3, "t", 5)], until=10)
     times = [round(t, 3) for t, _, _ in published]
     assert times == [0.0, 0.1, 1.0]
@@ -43,13 +43,13 @@ def test_first_messages_leave_at_once_then_the_rest_waits_and_leaves_together() 
 
 
 def test_topics_have_separate_budgets() -> None:
-    pacer = PublishPacer(per_window=1)
+    pacer: PublishPacer[str] = PublishPacer(per_window=1)
     published = drive(pacer, [(0.0, "a", 1), (0.0, "b", 1), (0.1, "a", 1)], until=10)
     assert [(round(t, 3), k) for t, k, _ in published] == [(0.0, "a"), (0.0, "b"), (1.0, "a")]
 
 
 def test_unlimited_pacer_publishes_everything_at_once() -> None:
-    pacer = PublishPacer(per_window=None)
+    pacer: PublishPacer[str] = PublishPacer(per_window=None)
     pacer.offer("t", [b"1"])
     pacer.offer("t", [b"2"])
     assert pacer.next_ready_at(5.0) == 5.0
@@ -58,7 +58,7 @@ def test_unlimited_pacer_publishes_everything_at_once() -> None:
 
 
 def test_forget_idle_keeps_history_inside_the_window() -> None:
-    pacer = PublishPacer(per_window=1)
+    pacer: PublishPacer[str] = PublishPacer(per_window=1)
     pacer.sent("t", 0.0)
     pacer.forget_idle(0.5)
     pacer.offer("t", [b"x"])
@@ -83,7 +83,7 @@ def test_budget_is_half_the_limit_and_at_least_one() -> None:
     ),
 )
 def test_never_over_budget_and_nothing_lost_or_reordered(per_window: int, offers: list[tuple[float, str, int]]) -> None:
-    pacer = PublishPacer(per_window)
+    pacer: PublishPacer[str] = PublishPacer(per_window)
     published = drive(pacer, offers, until=100)
     for key in "abc":
         times = [t for t, k, _ in published if k == key]
