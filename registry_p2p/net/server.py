@@ -37,6 +37,9 @@ PROTOCOL_ID = "/registry/1.0.0"
 MAX_PAGE = 1024
 # A peer that keeps sending while rate limited is cut off after this many refusals in a row.
 MAX_CONSECUTIVE_REFUSALS = 50
+# Replies up to this size never count against the reply-bytes budget: they amplify nothing, and
+# a peer's bulk reads (anti-entropy pages) must not get its writes refused.
+SMALL_REPLY_BYTES = 4096
 
 
 def result(status: Status, text: str = "") -> pb.Result:
@@ -160,7 +163,7 @@ class RegistryServer:
                 else:
                     reply = self.handle(peer, request)
             frame = encode_frame(reply)
-            if not self.reply_bytes.take(peer, len(frame)):
+            if len(frame) > SMALL_REPLY_BYTES and not self.reply_bytes.take(peer, len(frame)):
                 # Bytes answered count, not only requests: a 41-byte request can ask for 1 MiB.
                 frame = encode_frame(pb.Message(error=result(Status.RATE_LIMITED, "too many bytes asked; slow down")))
                 self._observe("rate_limited", Status.RATE_LIMITED)

@@ -175,11 +175,15 @@ async def test_bytes_answered_are_limited_not_only_requests() -> None:
     with trio.fail_after(120):
         async with network(3, config) as net:
             victim, attacker = net.nodes[0], net.nodes[1]
-            owner = net.nodes[2].registry
-            rid = await owner.create_resource("big")
-            rid_bytes = resource_id_from_text(rid)
-            for i in range(40):
-                assert (await owner.register_service(rid, b"v" * 1000, f"svc-{i}", ack=3)).ok
+            assert victim.store is not None
+            rid_bytes = resource_id_from_text(await victim.registry.create_resource("big"))
+            now = victim.registry.clock_ms()
+            # Straight into the victim's store: this is about what its server answers, not replication.
+            records = [
+                build.make_record(victim.registry.key, rid_bytes, f"svc-{i}", b"v" * 1000, now) for i in range(40)
+            ]
+            _, results = victim.store.put_entries(rid_bytes, records, now)
+            assert all(r.ok for r in results)
             stream = await _raw_stream(attacker, victim)
             reader = FrameReader(stream)
             request = encode_frame(pb.Message(get_entries=pb.GetEntriesRequest(resource_id=rid_bytes)))
