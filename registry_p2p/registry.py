@@ -99,7 +99,8 @@ class Registry:
         self.serves = store is not None
         self.client = RegistryClient(host, self.limits.max_message_bytes, config.request_timeout_s)
         self.routing = Routing(host, dht, self.limits.replica_set_size, self.serves, config.replica_cache_ttl_s)
-        self.notifier = Notifier(pubsub, self._check_gossip) if pubsub is not None else None
+        self.notifier = Notifier(pubsub, self._check_gossip, self._gossip_sources) if pubsub is not None else None
+        self._watch_sources: dict[bytes, set[bytes]] = {}
         self.maintenance = MaintenanceStats()
         self.on_latency: Callable[[str, float], None] | None = None
         self.server: RegistryServer | None = None
@@ -611,6 +612,7 @@ class Registry:
         rid = resource_id_from_text(resource_id)
         # Gossipsub reaches only subscribers among our connections: join the replicas' mesh first.
         peers = await self.routing.replica_set(rid)
+        self._watch_sources.setdefault(rid, set()).update(p.to_bytes() for p in peers)
         async with trio.open_nursery() as nursery:
             for peer in peers:
                 if peer != self.peer_id:
@@ -627,6 +629,16 @@ class Registry:
                     nursery.cancel_scope.cancel()
         finally:
             self.notifier.unlisten(rid, changes)
+            if not self.notifier.listener_count(rid):
+                self._watch_sources.pop(rid, None)
+
+    def _gossip_sources(self, rid: bytes) -> set[bytes] | None:
+        """The peers whose announcements of `rid` a watch here surfaces: the replicas it found
+        when it started, and those of the current replica set."""
+        watched = self._watch_sources.get(rid)
+        if watched is None:
+            return None
+        return watched | {p.to_bytes() for p in self.routing.cached(rid) or ()}
 
     async def _connect(self, peer: ID) -> None:
         if peer in self.host.get_connected_peers():

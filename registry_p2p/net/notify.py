@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import trio
@@ -37,9 +37,19 @@ def topic_of(resource_id: bytes) -> str:
 class Notifier:
     """Joins topics, validates and fans messages out to local listeners, publishes entries."""
 
-    def __init__(self, pubsub: Any, check: Callable[[bytes, bytes], Entry]) -> None:
+    def __init__(
+        self,
+        pubsub: Any,
+        check: Callable[[bytes, bytes], Entry],
+        sources: Callable[[bytes], Collection[bytes] | None] | None = None,
+    ) -> None:
         self.pubsub = pubsub
-        self.check = check  # (resource_id, serialized entry) -> entry; raises RegistryError when invalid
+        self.check = check
+        # Whose announcements a watcher may surface (the resource's replicas); None: anyone's.
+        # Gossip is a hint: a valid record published by a peer that holds no replica of the
+        # resource would otherwise surface as a service no resolve returns (attacks.md §2).
+        self.sources = sources
+        self.ignored = 0  # (resource_id, serialized entry) -> entry; raises RegistryError when invalid
         self._joined: dict[bytes, Any] = {}
         self._listeners: dict[bytes, set[trio.MemorySendChannel[Entry]]] = {}
         self._nursery: trio.Nursery | None = None
@@ -103,6 +113,10 @@ class Notifier:
         async for message in subscription:
             if not self._listeners.get(resource_id):
                 continue  # nobody watches here: no need to decode and check it again
+            allowed = self.sources(resource_id) if self.sources is not None else None
+            if allowed is not None and bytes(message.from_id) not in allowed:
+                self.ignored += 1
+                continue
             for entry in self.entries_of(resource_id, bytes(message.data)) or ():
                 self.delivered += 1
                 for channel in list(self._listeners.get(resource_id, ())):

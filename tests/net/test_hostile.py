@@ -199,3 +199,42 @@ async def test_bytes_answered_are_limited_not_only_requests() -> None:
                 else:
                     answered += sum(len(e) for e in reply.get_entries_response.entries)
             assert limited > 0 and answered <= 65_536 + 16_384 * 5
+
+
+async def test_a_watch_surfaces_only_what_replicas_announce() -> None:
+    """attacks.md §2: an attacker's valid records gossiped straight to a watcher surfaced as 7,736
+    events for records no replica held. Gossip is a hint: only replicas' announcements count."""
+    from registry_p2p.net.notify import topic_of
+
+    with trio.fail_after(120):
+        async with network(7, cfg(k=3)) as net:
+            client = (await net.add(serve=False)).node
+            assert client is not None
+            rid = await client.registry.create_resource("phantoms")
+            rid_bytes = resource_id_from_text(rid)
+            replicas = set(await client.registry.routing.replica_set(rid_bytes, refresh=True))
+            outsiders = [n for n in net.nodes if n.host.get_id() not in replicas]
+            watcher, attacker = outsiders[0], outsiders[1]
+            async with watcher.registry.watch(rid) as events:
+                from libp2p.peer.peerinfo import PeerInfo
+
+                await attacker.host.connect(PeerInfo(watcher.host.get_id(), watcher.host.get_addrs()))
+                with trio.fail_after(10):
+                    await attacker.pubsub.wait_for_subscription(watcher.host.get_id(), topic_of(rid_bytes), timeout=10)
+                notifier = watcher.registry.notifier
+                assert notifier is not None
+                ignored_before = notifier.ignored
+                now = attacker.registry.clock_ms()
+                for i in range(20):
+                    phantom = build.make_record(create_new_key_pair().private_key, rid_bytes, f"phantom-{i}", b"x", now)
+                    await attacker.pubsub.publish(topic_of(rid_bytes), phantom.encode())
+                with trio.fail_after(10):
+                    while notifier.ignored < ignored_before + 20:
+                        await trio.sleep(0.01)
+                assert (await client.registry.register_service(rid, b"real", "real", ack=3)).ok
+                with trio.fail_after(5):
+                    event = await events.__anext__()
+                assert (event.kind, event.service_id) == ("registered", "real")
+                with trio.move_on_after(0.3):
+                    extra = await events.__anext__()
+                    raise AssertionError(f"unexpected event {extra}")
