@@ -104,7 +104,10 @@ async def test_entries_stored_together_reach_a_watcher_in_one_batch() -> None:
             assert client is not None
             rid = await client.registry.create_resource("batched")
             rid_bytes = resource_id_from_text(rid)
-            replica, watcher = net.nodes[1], net.nodes[3]
+            # A watcher surfaces only replicas' announcements: write to one replica, watch elsewhere.
+            replicas = set(await client.registry.routing.replica_set(rid_bytes, refresh=True))
+            replica = next(n for n in net.nodes if n.host.get_id() in replicas)
+            watcher = next(n for n in net.nodes if n is not replica)
             async with watcher.registry.watch(rid) as events:
                 await _wait_subscribed(replica, watcher, topic_of(rid_bytes))
                 now = client.registry.clock_ms()
