@@ -1218,7 +1218,7 @@ def testnet(
 @click.argument("bench_args", nargs=-1, type=click.UNPROCESSED)
 def bench(bench_args: tuple[str, ...]) -> None:
     """Measure the registry against py-libp2p's DHT records on a loopback network (--help for options)."""
-    from registry_p2p import bench as bench_module
+    from registry_p2p.tools import bench as bench_module
 
     sys.exit(bench_module.main(list(bench_args)))
 

@@ -1,6 +1,6 @@
 """`registry-p2p bench`: the registry against py-libp2p's own DHT records, same network, same run.
 
-`python -m registry_p2p.bench [--nodes 20] [--samples 30] [--k 20] [--json FILE] [--profile FILE]`
+`python -m registry_p2p.tools.bench [--nodes 20] [--samples 30] [--k 20] [--json FILE] [--profile FILE]`
 
 One process starts an N-node loopback network (every node a DHT server and a registry replica,
 default configuration: replica sets of K=20) and three light clients (DHT client mode, no
