@@ -1189,7 +1189,7 @@ def testnet(
                 emit_json(
                     {
                         "event": "ready",
-                        "bootstrap": net.bootstrap,
+                        "bootstrap": net.bootstrap[0],
                         "nodes": [{"peer_id": n.peer_id, "addrs": n.addrs} for n in net.nodes],
                     }
                 )
@@ -1197,7 +1197,7 @@ def testnet(
                 console.print(f"[bold]{count} nodes running on 127.0.0.1[/] (Ctrl-C to stop)")
                 for n in net.nodes:
                     console.print(f"  {net.name(n.peer_id):<7} {n.addrs[0]}")
-                console.print(f"\nbootstrap address:\n  export {ENV_BOOTSTRAP}={net.bootstrap}")
+                console.print(f"\nbootstrap address:\n  export {ENV_BOOTSTRAP}={net.bootstrap[0]}")
                 console.print(
                     "then, for example:\n  registry-p2p keygen --key-file me.key\n"
                     "  registry-p2p resource create my-service --key-file me.key"
