@@ -17,7 +17,6 @@ from registry_p2p.cli.output import Interrupted, err_console
 
 T = TypeVar("T")
 
-
 log = logging.getLogger("registry_p2p.cli")
 
 

@@ -10,12 +10,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import trio
 
-from registry_p2p.cli.app import T, json_option, log_option, run, step
+from registry_p2p.cli.app import json_option, log_option, run, step
 from registry_p2p.cli.config import ENV_BOOTSTRAP, bootstrap_from, configure_logging, load_config_file
 from registry_p2p.cli.identity import client_identity, peer_id_of
 from registry_p2p.cli.output import CliError
@@ -23,6 +23,8 @@ from registry_p2p.cli.startup import STARTED
 from registry_p2p.core.ids import resource_id_from_text
 from registry_p2p.core.views import Resource
 from registry_p2p.node import Node, open_node
+
+T = TypeVar("T")
 
 
 def client_options(fn: Callable[..., Any]) -> Callable[..., Any]:
