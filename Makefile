@@ -53,7 +53,7 @@ vectors: venv
 
 # The registry against py-libp2p's own DHT records on a 20-node loopback network (ARGS="--json F").
 bench: venv
-	$(PY) -m registry_p2p.bench $(ARGS)
+	$(PY) -m registry_p2p.tools.bench $(ARGS)
 
 bench-store: venv
 	$(PY) -m registry_p2p.tools.bench_store

@@ -23,7 +23,7 @@ from multiaddr import Multiaddr
 from registry_p2p.core import build
 from registry_p2p.core.ids import b58, resource_id_bytes
 from registry_p2p.core.limits import DEFAULT_LIMITS
-from registry_p2p.core.model import Entry
+from registry_p2p.core.model import Entry, SignedRecord
 from registry_p2p.core.signing import (
     HOST_DOMAIN,
     RECORD_DOMAIN,
@@ -265,7 +265,7 @@ def generate() -> dict[str, Any]:
     ]
 
     # Precedence: same identity (alice, alice, "svc") unless noted.
-    def at(issued: int, signed: int, value: bytes = b"v") -> Entry:
+    def at(issued: int, signed: int, value: bytes = b"v") -> SignedRecord:
         r = build.make_record(alice, echo, "svc", value, issued)
         return r if signed == issued else build.renew(alice, r, signed)
 
@@ -275,7 +275,7 @@ def generate() -> dict[str, Any]:
     r_renewed = at(NOW_MS, NOW_MS + 5000)
     r_other_value = at(NOW_MS, NOW_MS, b"w")
     tie_a, tie_b = sorted([r_now, r_other_value], key=lambda e: e.host_signature)
-    prec_rows = [
+    prec_rows: list[tuple[str, Entry, Entry, str]] = [
         ("newer_issued_at_wins", at(NOW_MS + 1, NOW_MS + 1), r_now, "a"),
         ("older_issued_at_loses", r_now, at(NOW_MS + 1, NOW_MS + 1), "b"),
         ("tombstone_beats_record_same_issued_at", t_same, r_now, "a"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_p2p.cli import NODE_KEYS, load_config_file
+from registry_p2p.cli.config import NODE_KEYS, load_config_file
 from registry_p2p.core.config import _TOP_KEYS, RegistryConfig
 from registry_p2p.core.limits import Limits
 

@@ -14,7 +14,7 @@ from libp2p.peer.id import ID
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError
 from registry_p2p.core.validate import check_entry_bytes
-from registry_p2p.node import Node, open_node
+from registry_p2p.node import Node
 from registry_p2p.registry import wall_clock_ms
 from tests.net.harness import LOOPBACK, Network
 
@@ -26,17 +26,8 @@ async def extra_node(
     config: RegistryConfig | None = None,
     clock_ms: Callable[[], int] = wall_clock_ms,
 ) -> Node:
-    """One more node in `net`'s nursery (stopped with the network), with its own clock."""
-
-    async def run(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        async with open_node(
-            [LOOPBACK], net.bootstrap, None, None, config or net.config, serve=serve, clock_ms=clock_ms
-        ) as node:
-            task_status.started(node)
-            await trio.sleep_forever()
-
-    node: Node = await net.nursery.start(run)
-    return node
+    """One more node in `net`'s nursery (stopped with the network, not one of `net.nodes`), with its own clock."""
+    return await net.extra(serve=serve, config=config, clock_ms=clock_ms, listen=[LOOPBACK])
 
 
 class Partition:

@@ -1,13 +1,11 @@
-"""Loopback networks of registry nodes in one process, for the multi-node tests."""
+"""The multi-node tests' network (registry_p2p.testnet's, with short timeouts) and their helpers."""
 
 from __future__ import annotations
 
 import hashlib
-import random
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,31 +15,12 @@ from libp2p.crypto.keys import KeyPair
 
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.signing import peer_id_bytes_of
-from registry_p2p.node import Node, open_node
+from registry_p2p.node import Node
+from registry_p2p.testnet import ANY_PORT, Network
+from registry_p2p.testnet import Slot as Slot  # re-exported: the fault tests restart slots
+from registry_p2p.testnet import network as loopback_network
 
-LOOPBACK = "/ip4/127.0.0.1/tcp/0"
-# Restartable nodes keep their port, as deployed nodes do: below Linux's ephemeral range
-# (32768-60999), so no outgoing connection of another node can be holding it meanwhile.
-FIXED_PORTS = range(20_000, 32_000)
-
-
-def free_fixed_port() -> int:
-    """A port in FIXED_PORTS that nothing holds now, for a node that will restart on it."""
-    for _ in range(200):
-        port = random.choice(FIXED_PORTS)
-        if port in _ports_given:
-            continue
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _ports_given.add(port)
-        return port
-    raise RuntimeError("no free port")
-
-
-_ports_given: set[int] = set()
+LOOPBACK = ANY_PORT
 
 
 def cfg(k: int = 5, **overrides: Any) -> RegistryConfig:
@@ -61,102 +40,13 @@ def cfg(k: int = 5, **overrides: Any) -> RegistryConfig:
     return replace(base, **defaults)
 
 
-@dataclass
-class Slot:
-    """A node that can be stopped and started again with the same identity and data dir."""
-
-    key_pair: KeyPair
-    data_dir: Path | None
-    config: RegistryConfig
-    port: int = 0
-    node: Node | None = None
-    cancel: trio.CancelScope | None = None
-    stopped: trio.Event = field(default_factory=trio.Event)
-
-
-class Network:
-    def __init__(self, nursery: trio.Nursery, config: RegistryConfig, tmp: Path | None) -> None:
-        self.nursery = nursery
-        self.config = config
-        self.tmp = tmp
-        self.slots: list[Slot] = []
-
-    @property
-    def nodes(self) -> list[Node]:
-        return [s.node for s in self.slots if s.node is not None]
-
-    @property
-    def bootstrap(self) -> list[str]:
-        live = self.nodes
-        return [live[0].addrs[0]] if live else []
-
-    async def add(
-        self,
-        key_pair: KeyPair | None = None,
-        *,
-        serve: bool = True,
-        config: RegistryConfig | None = None,
-        persistent: bool = False,
-    ) -> Slot:
-        key_pair = key_pair or create_new_key_pair()
-        data_dir = None
-        if persistent and self.tmp is not None:
-            data_dir = self.tmp / f"node{len(self.slots)}"
-        # A node with a data dir restarts as itself: same identity, store and port.
-        port = free_fixed_port() if data_dir is not None else 0
-        slot = Slot(key_pair, data_dir, config or self.config, port)
-        self.slots.append(slot)
-        await self.start(slot, serve=serve)
-        return slot
-
-    async def add_many(self, n: int, **kwargs: Any) -> list[Slot]:
-        """Start n nodes concurrently, all bootstrapping from the first node."""
-        start = len(self.slots)
-        async with trio.open_nursery() as nursery:
-            for _ in range(n):
-                nursery.start_soon(lambda: self.add(**kwargs))
-        return self.slots[start:]
-
-    async def start(self, slot: Slot, *, serve: bool = True, bootstrap: list[str] | None = None) -> None:
-        boot = self.bootstrap if bootstrap is None else bootstrap
-        slot.stopped = trio.Event()
-
-        async def run(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-            try:
-                with trio.CancelScope() as scope:
-                    slot.cancel = scope
-                    listen = f"/ip4/127.0.0.1/tcp/{slot.port}"
-                    async with open_node(
-                        [listen], boot, slot.data_dir, slot.key_pair, slot.config, serve=serve
-                    ) as node:
-                        slot.node = node
-                        task_status.started()
-                        await trio.sleep_forever()
-            finally:
-                slot.node = None
-                slot.stopped.set()
-
-        await self.nursery.start(run)
-
-    async def stop(self, slot: Slot) -> None:
-        assert slot.cancel is not None
-        slot.cancel.cancel()
-        await slot.stopped.wait()
-
-
 @asynccontextmanager
 async def network(
     n: int, config: RegistryConfig | None = None, tmp: Path | None = None, persistent: bool = False
 ) -> AsyncIterator[Network]:
-    config = config or cfg()
-    async with trio.open_nursery() as nursery:
-        net = Network(nursery, config, tmp)
-        await net.add(persistent=persistent)
-        await net.add_many(n - 1, persistent=persistent)
-        try:
-            yield net
-        finally:
-            nursery.cancel_scope.cancel()
+    """The project's loopback network (registry_p2p.testnet), with the tests' configuration."""
+    async with loopback_network(n, config or cfg(), tmp, persistent=persistent) as net:
+        yield net
 
 
 def distance(resource_id: bytes, peer: bytes) -> int:

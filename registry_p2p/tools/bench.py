@@ -1,6 +1,6 @@
 """`registry-p2p bench`: the registry against py-libp2p's own DHT records, same network, same run.
 
-`python -m registry_p2p.bench [--nodes 20] [--samples 30] [--k 20] [--json FILE] [--profile FILE]`
+`python -m registry_p2p.tools.bench [--nodes 20] [--samples 30] [--k 20] [--json FILE] [--profile FILE]`
 
 One process starts an N-node loopback network (every node a DHT server and a registry replica,
 default configuration: replica sets of K=20) and three light clients (DHT client mode, no
@@ -63,10 +63,10 @@ from registry_p2p.core import build
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import Status
 from registry_p2p.core.ids import resource_id_from_text
-from registry_p2p.node import Node, open_node
+from registry_p2p.node import Node
 from registry_p2p.pb import registry_pb2 as pb
+from registry_p2p.testnet import Network
 
-LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 BASELINE_NS = "bench"
 ISSUERS = 10
 SETTLE_S = 5.0
@@ -114,39 +114,19 @@ def bench_config(k: int = 20) -> RegistryConfig:
 # ------------------------------------------------------------------ network
 
 
-@dataclass
-class BenchNet:
-    nursery: trio.Nursery
-    config: RegistryConfig
-    servers: list[Node] = field(default_factory=list)
-    clients: list[Node] = field(default_factory=list)
-
-    async def start(self, serve: bool, bootstrap: list[str]) -> Node:
-        async def run(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-            async with open_node([LOOPBACK], bootstrap, None, None, self.config, serve=serve) as node:
-                task_status.started(node)
-                await trio.sleep_forever()
-
-        node: Node = await self.nursery.start(run)
-        (self.servers if serve else self.clients).append(node)
-        return node
-
-
 @asynccontextmanager
-async def bench_network(n: int, config: RegistryConfig) -> AsyncIterator[BenchNet]:
+async def bench_network(n: int, config: RegistryConfig) -> AsyncIterator[Network]:
+    """The loopback network of registry_p2p.testnet, with the baseline's DHT namespace on every node."""
     async with trio.open_nursery() as nursery:
-        net = BenchNet(nursery, config)
+        net = Network(nursery, config)
         with trio.fail_after(STARTUP_S):
-            first = await net.start(True, [])
-            boot = [first.addrs[0]]
-            async with trio.open_nursery() as starting:
-                for _ in range(n - 1):
-                    starting.start_soon(net.start, True, boot)
+            await net.add()
+            await net.add_many(n - 1)
             # A second self-lookup once everyone is up: the early joiners met only the first node.
             async with trio.open_nursery() as refreshing:
-                for node in net.servers:
+                for node in net.nodes:
                     refreshing.start_soon(_self_lookup, node)
-        for node in net.servers:
+        for node in net.nodes:
             node.dht.register_validator(BASELINE_NS, _AnyValue())
             # ADD_PROVIDER is limited to 10 per 10 s per peer; the baseline provides more keys
             # than that from one client. provide() is fire-and-forget, so this changes no
@@ -163,8 +143,9 @@ async def _self_lookup(node: Node) -> None:
         await node.dht.peer_routing.find_closest_peers_network(node.host.get_id().to_bytes(), count=20)
 
 
-async def add_client(net: BenchNet) -> Node:
-    node = await net.start(False, [s.addrs[0] for s in net.servers[:3]])
+async def add_client(net: Network) -> Node:
+    """A light client (outside `net.nodes`) joined through the first three nodes."""
+    node = await net.extra(serve=False, bootstrap=[server.addrs[0] for server in net.nodes[:3]])
     node.dht.register_validator(BASELINE_NS, _AnyValue())
     await _self_lookup(node)
     return node
@@ -419,7 +400,7 @@ class ThroughputLoad:
 
 
 async def prepare_throughput(
-    net: BenchNet, victim: Node, per_resource: int = 250, resources_per_issuer: int = 4, batch: int = 100
+    net: Network, victim: Node, per_resource: int = 250, resources_per_issuer: int = 4, batch: int = 100
 ) -> ThroughputLoad:
     """10 issuers (light clients) with pre-signed records for one node, as PutEntries batches.
 
@@ -549,7 +530,7 @@ class BenchResult:
 def ratios(m: dict[str, Any]) -> dict[str, float]:
     def r(a: str, b: str) -> float:
         if a in m and b in m and m[b]["p50_ms"]:
-            return round(m[a]["p50_ms"] / m[b]["p50_ms"], 3)
+            return round(float(m[a]["p50_ms"]) / float(m[b]["p50_ms"]), 3)
         return float("nan")
 
     return {
@@ -598,7 +579,7 @@ async def run_bench(
         if throughput:
             log("write throughput of one node")
             await quiet()
-            load = await prepare_throughput(net, net.servers[nodes // 2])
+            load = await prepare_throughput(net, net.nodes[nodes // 2])
             await settle_cpu()
             tp = await send_throughput(load)
     return BenchResult(
@@ -654,7 +635,10 @@ def render(result: BenchResult) -> str:
 
 def targets(result: BenchResult) -> dict[str, bool]:
     m = result.metrics()
-    get = lambda name, q="p50_ms": m.get(name, {}).get(q, float("inf"))  # noqa: E731
+
+    def get(name: str, q: str = "p50_ms") -> float:
+        return float(m.get(name, {}).get(q, float("inf")))
+
     tp = result.throughput.per_s if result.throughput else 0.0
     return {
         f"warm resolve p50 <= 10 ms ({get('resolve_warm'):.2f})": get("resolve_warm") <= 10,

@@ -1,0 +1,125 @@
+"""The TOML configuration file, logging, and the addresses given on the command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import tomllib
+import warnings
+from pathlib import Path
+from typing import Any
+
+from registry_p2p.cli.output import CliError, one_line
+from registry_p2p.core.config import RegistryConfig, config_from_mapping
+
+ENV_BOOTSTRAP = "REGISTRY_P2P_BOOTSTRAP"
+DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/4600"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+CONFIG_SECTIONS = ("node", "registry", "limits", "host", "trust")
+NODE_KEYS: dict[str, type] = {
+    "listen": list,
+    "announce": list,
+    "bootstrap": list,
+    "data_dir": str,
+    "metrics": str,
+    "log_level": str,
+}
+
+
+def load_config_file(path: str | None) -> tuple[RegistryConfig, dict[str, Any]]:
+    """Parse a TOML configuration; every problem names the file and the offending key."""
+    if path is None:
+        return RegistryConfig(), {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise CliError(f"config file {path} is not UTF-8 text") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CliError(f"config file {path} is not valid TOML: {exc}") from exc
+    for section, value in data.items():
+        if section not in CONFIG_SECTIONS:
+            raise CliError(f"config file {path}: unknown key {section!r} (sections: {', '.join(CONFIG_SECTIONS)})")
+        if not isinstance(value, dict):
+            raise CliError(f"config file {path}: {section} must be a table ([{section}])")
+    node = dict(data.get("node", {}))
+    for key, value in node.items():
+        expected = NODE_KEYS.get(key)
+        if expected is None:
+            raise CliError(f"config file {path}: unknown key node.{key}")
+        if not isinstance(value, expected) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
+            kind = "a list of strings" if expected is list else "a string"
+            raise CliError(f"config file {path}: node.{key} must be {kind}")
+    if "log_level" in node and node["log_level"] not in LOG_LEVELS:
+        raise CliError(f"config file {path}: node.log_level must be one of {', '.join(LOG_LEVELS)}")
+    try:
+        config = config_from_mapping(data)
+    except ValueError as exc:
+        raise CliError(f"config file {path}: {exc}") from exc
+    return config, node
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    if level in ("warning", "error"):
+        # py-libp2p logs routine events (a refused dial, a peer gone) as errors: the registry
+        # reports what matters itself, so py-libp2p speaks only at --log-level info or debug.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(lambda record: not record.name.startswith("libp2p"))
+    if level != "debug":
+        # py-libp2p and its dependencies warn about unclosed sockets and deprecations on their own.
+        warnings.simplefilter("ignore")
+
+
+def parse_bootstrap(values: tuple[str, ...] | list[str]) -> list[str]:
+    """Check each bootstrap multiaddr (it must end in /p2p/<peer id>); one line on failure."""
+    from multiaddr import Multiaddr
+
+    out = []
+    for value in values:
+        try:
+            addr = Multiaddr(value)
+        except Exception as exc:
+            raise CliError(f"bootstrap address {value!r} is not a multiaddr: {multiaddr_reason(exc)}") from exc
+        if "p2p" not in [p.name for p in addr.protocols()]:
+            raise CliError(f"bootstrap address {value!r} needs a /p2p/<peer id> part")
+        out.append(str(addr))
+    return out
+
+
+def parse_listen(values: list[str], what: str = "listen") -> list[str]:
+    from multiaddr import Multiaddr
+
+    out = []
+    for value in values:
+        try:
+            out.append(str(Multiaddr(value)))
+        except Exception as exc:
+            raise CliError(f"{what} address {value!r} is not a multiaddr: {multiaddr_reason(exc)}") from exc
+    return out
+
+
+def multiaddr_reason(exc: Exception) -> str:
+    text = one_line(str(exc))
+    match = re.search(r"': (.*?)(?: \(string: .*\))?$", text)
+    return match.group(1) if match else text
+
+
+def bootstrap_from(flags: tuple[str, ...], file_values: list[str] | None = None) -> list[str]:
+    if flags:
+        values = list(flags)
+    elif os.environ.get(ENV_BOOTSTRAP, "").strip():
+        values = [v for v in re.split(r"[,\s]+", os.environ[ENV_BOOTSTRAP]) if v]
+    else:
+        values = list(file_values or [])
+    return parse_bootstrap(values)

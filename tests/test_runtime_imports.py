@@ -1,0 +1,36 @@
+"""The developer tools stay outside the runtime import path: an application that imports the
+registry loads neither the benchmarks and vector tools (registry_p2p.tools) nor the loopback
+test network (registry_p2p.testnet)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+RUNTIME = ["registry_p2p", "registry_p2p.registry", "registry_p2p.node"]
+TOOLS = ("registry_p2p.tools", "registry_p2p.testnet")
+
+
+def _loaded_after_importing(module: str) -> list[str]:
+    code = f"import json, sys\nimport {module}\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    loaded: list[str] = json.loads(done.stdout)
+    return loaded
+
+
+@pytest.mark.parametrize("module", RUNTIME)
+def test_the_runtime_imports_no_tool_and_no_test_network(module: str) -> None:
+    loaded = _loaded_after_importing(module)
+    assert module in loaded
+    tools = [name for name in loaded if name in TOOLS or name.startswith(tuple(t + "." for t in TOOLS))]
+    assert tools == [], f"importing {module} loaded {tools}"
+
+
+def test_the_command_loads_its_tools_only_when_a_verb_runs() -> None:
+    loaded = _loaded_after_importing("registry_p2p.cli")
+    assert "registry_p2p.cli.testnet" in loaded and "registry_p2p.cli.bench" in loaded
+    assert not [name for name in loaded if name.startswith(TOOLS)]
