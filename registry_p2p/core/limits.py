@@ -32,6 +32,9 @@ class Limits:
     # Every live tombstone of a resource, orphan or not: bounds its digest and what a replica
     # holds however the tombstones got there (records put and deleted in one batch included).
     max_tombstones_per_resource: int = 2048
+    # Resources a node stores: per owner, and in total (attacks.md §1: one owner sent 20,000).
+    max_resources_per_owner: int = 1024
+    max_resources_total: int = 100_000
     # What one peer, and all peers together, may hold of a node's registry streams and of the
     # memory buffering frames still arriving, and how many reply bytes a peer gets per second
     # (a 41-byte GetEntries answered with 1 MiB amplified 25,000 times under a per-request limit).
@@ -65,6 +68,8 @@ class Limits:
             "resource_ttl_s",
             "max_orphan_tombstones_per_resource",
             "max_tombstones_per_resource",
+            "max_resources_per_owner",
+            "max_resources_total",
             "max_streams_per_peer",
             "max_streams_total",
             "max_partial_bytes_per_peer",

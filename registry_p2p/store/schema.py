@@ -84,7 +84,12 @@ def _v2_quotas_and_maintenance(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX entries_by_expiry ON entries(expires_at_ms)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_tables, _v2_quotas_and_maintenance)
+def _v3_resources_by_owner(conn: sqlite3.Connection) -> None:
+    # The per-owner resource quota counts an owner's resources on every PutResource.
+    conn.execute("CREATE INDEX resources_by_owner ON resources(owner)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_tables, _v2_quotas_and_maintenance, _v3_resources_by_owner)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -227,6 +227,19 @@ class Store:
     def _put_resource(self, new: SignedResource) -> ItemResult:
         stored = self._resource_row(new.id)
         if stored is None:
+            owned = self._db.execute("SELECT count(*) FROM resources WHERE owner = ?", (new.owner,)).fetchone()[0]
+            if owned >= self.limits.max_resources_per_owner:
+                return ItemResult(
+                    Status.LIMIT_EXCEEDED,
+                    f"this owner already has {owned} resources on this node"
+                    f" (limit {self.limits.max_resources_per_owner})",
+                )
+            total = self._db.execute("SELECT count(*) FROM resources").fetchone()[0]
+            if total >= self.limits.max_resources_total:
+                return ItemResult(
+                    Status.LIMIT_EXCEEDED,
+                    f"this node already holds {total} resources (limit {self.limits.max_resources_total})",
+                )
             self._db.execute(
                 "INSERT INTO resources (id, label, owner, created_at_ms, body, signature, owner_public_key)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",

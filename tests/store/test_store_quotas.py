@@ -177,6 +177,21 @@ def test_a_deletion_lands_on_a_full_resource_in_place_of_the_oldest_tombstone(ma
     assert refused.status == Status.LIMIT_EXCEEDED
 
 
+def test_resources_are_bounded_per_owner_and_in_total_on_every_path(make_store: StoreFactory) -> None:
+    """attacks.md §1: one owner put 20,000 resources into one node, with no cap at all."""
+    st = make_store(limits=Limits(max_resources_per_owner=3, max_resources_total=5))
+    mine = [resource(1, f"r{i}") for i in range(4)]
+    assert [st.put_resource(r, NOW).status for r in mine] == [Status.OK] * 3 + [Status.LIMIT_EXCEEDED]
+    # A newer version of a stored resource is no new resource.
+    assert st.put_resource(resource(1, "r0", at=NOW + 1), NOW + 1).ok
+    # A resource sent along with entries counts the same.
+    whole, _ = st.put_entries(mine[3].id, [record(2, res=mine[3])], NOW, resource=mine[3])
+    assert whole.status == Status.LIMIT_EXCEEDED
+    others = [resource(owner, "x") for owner in (2, 3, 4)]
+    assert [st.put_resource(r, NOW).status for r in others] == [Status.OK, Status.OK, Status.LIMIT_EXCEEDED]
+    assert st.counts()["resources"] == 5
+
+
 def test_reweigh_changes_who_is_evicted(make_store: StoreFactory) -> None:
     table: dict[bytes, int] = {}
     st = make_store(limits=FOUR, weight=lambda peer: table.get(peer, 0))
