@@ -22,6 +22,7 @@ from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.serialization import deserialize_private_key
 from libp2p.kad_dht import DHTMode, KadDHT
 from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.records.validator import NamespacedValidator
 from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
@@ -166,7 +167,16 @@ async def open_node(
         addrs_factory=addrs_factory(announced),
     )
     cache_advertised_addrs(host)
-    dht = KadDHT(host, DHTMode.SERVER if serve else DHTMode.CLIENT, strict_validation=True)
+    # Only the namespaces the registry needs (mount adds `reg`): py-libp2p's default `pk` and
+    # `ipns` let anyone store 50,000 values per node, after which every further PUT blocked the
+    # event loop ~0.57 s (its value store scans every entry on insert; attacks.md §3).
+    dht = KadDHT(
+        host,
+        DHTMode.SERVER if serve else DHTMode.CLIENT,
+        validator=NamespacedValidator({}, strict_validation=True),
+        validator_changed=True,
+        strict_validation=True,
+    )
     pubsub, router = make_gossipsub(host, config.gossip_heartbeat_s)
     try:
         try:

@@ -238,3 +238,19 @@ async def test_a_watch_surfaces_only_what_replicas_announce() -> None:
                 with trio.move_on_after(0.3):
                     extra = await events.__anext__()
                     raise AssertionError(f"unexpected event {extra}")
+
+
+async def test_a_node_serves_only_the_dht_namespaces_the_registry_needs() -> None:
+    """attacks.md §3: 40,059 valid `/pk/` records filled py-libp2p's value store to its cap, and
+    each PUT beyond blocked the event loop ~0.57 s."""
+    import pytest
+    from libp2p.records.utils import InvalidRecordType
+
+    with trio.fail_after(60):
+        async with network(2, cfg(k=2)) as net:
+            validator = net.nodes[0].dht.validator
+            assert validator.validator_by_key("/reg/x") is not None
+            for key in ("/pk/x", "/ipns/x", "/anything/x"):
+                assert validator.validator_by_key(key) is None
+                with pytest.raises(InvalidRecordType):
+                    validator.validate(key, b"\x08\x01\x12\x20" + b"k" * 32)
