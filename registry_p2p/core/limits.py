@@ -22,6 +22,9 @@ class Limits:
     max_message_bytes: int = 1 * MIB
     max_records_per_resource: int = 256
     max_records_per_issuer: int = 1024
+    # One issuer's share of a resource: with incumbents keeping their places, one identity alone
+    # must not be able to fill a resource and shut every newcomer out.
+    max_records_per_issuer_per_resource: int = 128
     requests_per_second: float = 100.0
     request_burst: int = 200
     max_clock_skew_ms: int = 60_000
@@ -62,6 +65,7 @@ class Limits:
             "max_message_bytes",
             "max_records_per_resource",
             "max_records_per_issuer",
+            "max_records_per_issuer_per_resource",
             "request_burst",
             "max_addrs",
             "max_addr_bytes",

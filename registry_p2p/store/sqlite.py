@@ -112,7 +112,7 @@ class _Batch:
     kept current the same way. A batch of n items thus costs O(1) queries besides its writes.
     """
 
-    __slots__ = ("issuers", "orphans", "records", "rows", "tombstones")
+    __slots__ = ("issuers", "issuers_here", "orphans", "records", "rows", "tombstones")
 
     def __init__(self, rows: dict[bytes, _Row]) -> None:
         self.rows = rows
@@ -120,12 +120,15 @@ class _Batch:
         self.orphans: int | None = None
         self.tombstones: int | None = None
         self.issuers: dict[bytes, int] = {}
+        self.issuers_here: dict[bytes, int] = {}  # in the batch's resource
 
     def records_changed(self, issuer: bytes, delta: int) -> None:
         if self.records is not None:
             self.records += delta
         if issuer in self.issuers:
             self.issuers[issuer] += delta
+        if issuer in self.issuers_here:
+            self.issuers_here[issuer] += delta
 
 
 class Store:
@@ -599,6 +602,21 @@ class Store:
             return ItemResult(
                 Status.LIMIT_EXCEEDED,
                 f"this issuer already has {count} records on this node (limit {self.limits.max_records_per_issuer})",
+            )
+        here = batch.issuers_here.get(record.issuer)
+        if here is None:
+            here = db.execute(
+                "SELECT count(*) FROM entries WHERE issuer = ? AND rk = ? AND expires_at_ms > ? AND is_tombstone = 0"
+                " AND local_host = 0",
+                (record.issuer, rk, now_ms),
+            ).fetchone()[0]
+            batch.issuers_here[record.issuer] = here
+        if here >= self.limits.max_records_per_issuer_per_resource:
+            # A fair share: one issuer alone cannot fill a resource that keeps its incumbents.
+            return ItemResult(
+                Status.LIMIT_EXCEEDED,
+                f"this issuer already has {here} records in this resource on this node"
+                f" (limit {self.limits.max_records_per_issuer_per_resource})",
             )
         if batch.records is None:
             batch.records = db.execute(

@@ -93,9 +93,12 @@ class NodeProcess:
 def prepared_batches(owner_key: Any, now: int) -> list[pb.PutEntriesRequest]:
     batches = []
     for n in range(ISSUERS):
-        key = create_new_key_pair().private_key
+        # Four keys per resource: one issuer's share of a resource is half of it.
+        keys = [create_new_key_pair().private_key for _ in range(4)]
         resource = build.make_resource(owner_key, f"crash-{n}", now)
-        raws = [build.make_record(key, resource.id, f"s-{i}", b"v%d" % i, now).encode() for i in range(PER_ISSUER)]
+        raws = [
+            build.make_record(keys[i % 4], resource.id, f"s-{i}", b"v%d" % i, now).encode() for i in range(PER_ISSUER)
+        ]
         for start in range(0, PER_ISSUER, BATCH):
             chunk = raws[start : start + BATCH]
             batches.append(pb.PutEntriesRequest(resource_id=resource.id, entries=chunk, resource=resource.to_pb()))

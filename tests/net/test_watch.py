@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import trio
+from libp2p.crypto.ed25519 import create_new_key_pair
 
 from registry_p2p.core import build
 from registry_p2p.core.gossip import BATCH_TAG
@@ -111,9 +112,9 @@ async def test_entries_stored_together_reach_a_watcher_in_one_batch() -> None:
             async with watcher.registry.watch(rid) as events:
                 await _wait_subscribed(replica, watcher, topic_of(rid_bytes))
                 now = client.registry.clock_ms()
-                raws = [
-                    build.make_record(client.registry.key, rid_bytes, f"b-{i}", b"v", now).encode() for i in range(200)
-                ]
+                # Four issuers: 200 records of one would exceed an issuer's share of a resource.
+                keys = [create_new_key_pair().private_key for _ in range(4)]
+                raws = [build.make_record(keys[i % 4], rid_bytes, f"b-{i}", b"v", now).encode() for i in range(200)]
                 notifier = replica.registry.notifier
                 assert notifier is not None
                 published: list[bytes] = []

@@ -63,7 +63,7 @@ def test_entries_are_on_disk_as_received(tmp_path: Path, make_store: StoreFactor
     path = tmp_path / "registry.db"
     st = make_store(str(path))
     st.put_resource(resource(), NOW)
-    raws = [record(2, f"disk-{i}").encode() for i in range(200)]
+    raws = [record(2 + i % 8, f"disk-{i}").encode() for i in range(200)]  # 8 issuers: under each one's share
     assert all(r.ok for r in st.put_entries(RID, raws, NOW)[1])
     st.close()
     blob = path.read_bytes()

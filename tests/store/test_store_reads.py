@@ -156,7 +156,11 @@ def test_entries_by_identity_digest(store: Store) -> None:
 
 
 def test_many_identity_digests_at_once(make_store: StoreFactory) -> None:
-    st = make_store(limits=Limits(max_records_per_resource=2000, max_records_per_issuer=2000))
+    st = make_store(
+        limits=Limits(
+            max_records_per_resource=2000, max_records_per_issuer=2000, max_records_per_issuer_per_resource=2000
+        )
+    )
     st.put_resource(resource(), NOW)
     entries = [record(2, f"bulk-{i}") for i in range(1200)]
     assert all(r.ok for r in st.put_entries(RID, entries, NOW)[1])
