@@ -334,6 +334,11 @@ class Registry:
 
     async def _fetch_resource(self, rid: bytes) -> SignedResource | None:
         """The newest valid copy among the replica set (never a stale local DHT copy)."""
+        resource, _ = await self._fetch_resource_and_replicas(rid)
+        return resource
+
+    async def _fetch_resource_and_replicas(self, rid: bytes) -> tuple[SignedResource | None, list[ID]]:
+        """The newest valid copy among the replica set, and the replica set it was asked of."""
         peers = await self.routing.replica_set(rid)
         found = await self._ask_resource(rid, peers)
         if not found:
@@ -341,11 +346,12 @@ class Registry:
             fresh = await self.routing.replica_set(rid, refresh=True)
             if fresh != peers:
                 found = await self._ask_resource(rid, fresh)
+            peers = fresh
         if not found and self.dht is not None:
             found = await self._dht_resource(rid)
         if not found:
-            return None
-        return max(found, key=lambda r: (r.created_at_ms, r.signature))
+            return None, peers
+        return max(found, key=lambda r: (r.created_at_ms, r.signature)), peers
 
     async def _ask_resource(self, rid: bytes, peers: list[ID]) -> list[SignedResource]:
 
@@ -386,24 +392,34 @@ class Registry:
                 log.debug("DHT lookup of %s failed: %s", b58(rid), exc)
         return []
 
-    async def _resource_for_write(self, rid: bytes) -> SignedResource:
+    async def _resource_for_write(self, rid: bytes) -> tuple[SignedResource, list[ID] | None]:
+        """The resource a write carries, and the replica set when finding the resource looked it up.
+
+        The write goes to that same replica set. Looking it up a second time could miss a peer
+        the first lookup found (a FIND_NODE that failed once drops a peer from the lookup's
+        answer, and a set smaller than K is never cached): a tombstone then never reached that
+        replica, which went on serving the record.
+        """
         local = self.store.get_resource(rid) if self.store is not None else None
         if local is not None:
-            return local
+            return local, None
         cached = self._write_resources.get(rid)
         if cached is not None and trio.current_time() - cached[0] < self.config.replica_cache_ttl_s:
-            return cached[1]
+            return cached[1], None
         # Any valid copy will do for a write (replicas keep the newest they know): the DHT copy
         # this node holds first. Without it, a writer cut off from every replica of the
         # resource (a partition) could not write at all, although the replicas it can reach
         # accept the write when it carries the resource.
-        fetched = self._local_dht_resource(rid) or await self._fetch_resource(rid)
+        replicas: list[ID] | None = None
+        fetched = self._local_dht_resource(rid)
+        if fetched is None:
+            fetched, replicas = await self._fetch_resource_and_replicas(rid)
         if fetched is None:
             raise RegistryError(Status.UNKNOWN_RESOURCE, f"resource {b58(rid)} not found")
         if len(self._write_resources) > 1024:
             self._write_resources.clear()
         self._write_resources[rid] = (trio.current_time(), fetched)
-        return fetched
+        return fetched, replicas or None
 
     # ================================================================ writes
 
@@ -420,7 +436,7 @@ class Registry:
         started = trio.current_time()
         rid = resource_id_from_text(resource_id)
         data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
-        resource = await self._resource_for_write(rid)
+        resource, replicas = await self._resource_for_write(rid)
         now = self.clock_ms()
         host = peer_id_from_text(peer_id) if peer_id else self.me
         if host == self.me:
@@ -428,7 +444,7 @@ class Registry:
         else:
             record = await self._host_sign(resource, host, service_id, data, now, ttl)
         validate_entry(record, now, self.limits, self.verifier, rid)
-        result = await self._write(resource, [record.encode()], ack, extra=[])
+        result = await self._write(resource, [record.encode()], ack, extra=[], replicas=replicas)
         if self.on_latency is not None:
             self.on_latency("register", trio.current_time() - started)
         return result
@@ -481,14 +497,17 @@ class Registry:
     ) -> WriteResult:
         """Sign a tombstone for our record (hosted by `peer_id`, default ourselves) and spread it."""
         rid = resource_id_from_text(resource_id)
-        resource = await self._resource_for_write(rid)
+        resource, replicas = await self._resource_for_write(rid)
         host = peer_id_from_text(peer_id) if peer_id else self.me
         tombstone = build.make_tombstone(self.key, rid, host, service_id, self.clock_ms(), self.limits)
         # A remote host must learn of it too, or it would keep renewing the record.
         extra = [ID(host)] if host != self.me else []
-        return await self._write(resource, [tombstone.encode()], ack, extra=extra)
+        return await self._write(resource, [tombstone.encode()], ack, extra=extra, replicas=replicas)
 
-    async def _write(self, resource: SignedResource, raws: list[bytes], ack: int, extra: list[ID]) -> WriteResult:
+    async def _write(
+        self, resource: SignedResource, raws: list[bytes], ack: int, extra: list[ID], replicas: list[ID] | None = None
+    ) -> WriteResult:
+        """Store `raws` on the replica set (`replicas` when the caller already looked it up)."""
         rid = resource.id
         if self.store is not None and self.peer_id not in extra:
             # The host of a record keeps it (and renews it) whether or not it is a replica.
@@ -512,7 +531,13 @@ class Registry:
         # Return once `ack` replicas stored it; the rest of the replica set still gets the write.
         # The closest replicas are asked first (one spare): those a resolve asks first too.
         got, peers = await self._gather_replicas(
-            rid, ask, need=max(1, ack) + len(extra), succeeded=stored, extra=extra, background=self._background
+            rid,
+            ask,
+            need=max(1, ack) + len(extra),
+            succeeded=stored,
+            extra=extra,
+            background=self._background,
+            first=replicas,
         )
         acks = sum(1 for peer in list(got.successes) if peer in peers)
         errors = {str(peer): reason for peer, reason in list(got.errors.items())}
