@@ -17,9 +17,9 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
 from registry_p2p.core.errors import RegistryError, Status
+from registry_p2p.core.names import PROTOCOL_ID
 from registry_p2p.net.compat import open_stream
 from registry_p2p.net.framing import FrameReader, encode_frame
-from registry_p2p.net.server import PROTOCOL_ID
 from registry_p2p.pb import registry_pb2 as pb
 
 log = logging.getLogger("registry_p2p.client")

@@ -14,6 +14,7 @@ from typing import Any
 
 import trio
 
+from registry_p2p.core import names
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.gossip import decode_payload, encode_payloads
 from registry_p2p.core.ids import b58
@@ -21,12 +22,12 @@ from registry_p2p.core.model import Entry
 
 log = logging.getLogger("registry_p2p.notify")
 
-TOPIC_PREFIX = "/registry/1.0.0/"
+TOPIC_PREFIX = names.TOPIC_PREFIX
 LISTENER_BUFFER = 1024
 
 
 def topic_of(resource_id: bytes) -> str:
-    return TOPIC_PREFIX + b58(resource_id)
+    return names.topic_of(resource_id)
 
 
 class Notifier:

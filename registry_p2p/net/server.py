@@ -17,6 +17,7 @@ from typing import Any
 import trio
 from libp2p.crypto.keys import PrivateKey
 
+from registry_p2p.core import names
 from registry_p2p.core.build import countersign
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError, Status
@@ -31,7 +32,7 @@ from registry_p2p.store import ItemResult, Store
 
 log = logging.getLogger("registry_p2p.server")
 
-PROTOCOL_ID = "/registry/1.0.0"
+PROTOCOL_ID = names.PROTOCOL_ID
 MAX_PAGE = 1024
 # A peer that keeps sending while rate limited is cut off after this many refusals in a row.
 MAX_CONSECUTIVE_REFUSALS = 50
