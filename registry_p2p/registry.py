@@ -22,11 +22,14 @@ from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
 
 from registry_p2p.core import build
+from registry_p2p.core.antientropy import PeerDigest, plan_sync
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.ids import b58, peer_id_from_text, resource_id_from_text
 from registry_p2p.core.model import Entry, SignedRecord, SignedResource, resource_from_pb
-from registry_p2p.core.precedence import live_records, merge, sort_for_resolve, wins
+from registry_p2p.core.names import DHT_NAMESPACE, PROTOCOL_ID, dht_key
+from registry_p2p.core.precedence import live_records, sort_for_resolve, wins
+from registry_p2p.core.repair import plan_read_repair
 from registry_p2p.core.signing import Verifier, peer_id_bytes_of
 from registry_p2p.core.validate import check_entry_bytes, validate_entry, validate_resource
 from registry_p2p.core.views import Event, Record, Resource, WriteResult
@@ -42,15 +45,15 @@ from registry_p2p.net.compat import (
 )
 from registry_p2p.net.fanout import Gathered, gather
 from registry_p2p.net.notify import Notifier
-from registry_p2p.net.routing import DHT_NAMESPACE, ResourceValidator, Routing, dht_key
-from registry_p2p.net.server import PROTOCOL_ID, RegistryServer
+from registry_p2p.net.routing import ResourceValidator, Routing
+from registry_p2p.net.rpc import PAGE, EntriesPut, RegistryRpc, ResourcePut
+from registry_p2p.net.server import RegistryServer
 from registry_p2p.pb import registry_pb2 as pb
 from registry_p2p.store import Store
 
 log = logging.getLogger("registry_p2p.registry")
 
 T = TypeVar("T")
-PAGE = 512
 # Replica sets tried per request: the first, then up to two recomputed without unreachable peers.
 REPLICA_ROUNDS = 3
 
@@ -115,6 +118,7 @@ class Registry:
                 own_addrs=self.own_addrs,
                 on_accepted=self._accepted,
             )
+        self.rpc = RegistryRpc(self.client, self.peer_id, self.server.handle if self.server is not None else None)
         self._accepted_send, self._accepted_receive = trio.open_memory_channel[tuple[bytes, list[bytes]]](4096)
         self._nursery: trio.Nursery | None = None
         self._background: _Background | None = None
@@ -174,17 +178,6 @@ class Registry:
         return [a.to_bytes() for a in host_addrs(self.host)]
 
     # ================================================================ plumbing
-
-    async def _ask(self, peer: ID, message: pb.Message) -> pb.Message:
-        """One request to a replica; our own store answers through the same handler, locally."""
-        if peer == self.peer_id:
-            if self.server is None:
-                raise PeerUnavailable(peer, "this node stores nothing")
-            reply = self.server.handle(self.me, message)
-            if reply.WhichOneof("body") == "error":
-                raise RegistryError(Status(reply.error.status), reply.error.text)
-            return reply
-        return await self.client.request(peer, message, self.config.request_timeout_s)
 
     async def _gather(
         self, peers: list[ID], ask: Callable[[ID], Awaitable[T]], need: int, succeeded: Callable[[T], bool]
@@ -307,12 +300,12 @@ class Registry:
         resource = build.make_resource(self.key, label, now, self.limits)
         validate_resource(resource, now, self.limits, self.verifier)
         peers = await self.routing.replica_set(resource.id)
-        message = pb.Message(put_resource=pb.PutResourceRequest(resource=resource.to_pb()))
+        message = resource.to_pb()
 
-        async def ask(peer: ID) -> pb.Message:
-            return await self._ask(peer, pb.Message(put_resource=message.put_resource))
+        async def ask(peer: ID) -> ResourcePut:
+            return await self.rpc.put_resource(peer, message)
 
-        got = await self._gather(peers, ask, len(peers), _result_ok("put_resource_response"))
+        got = await self._gather(peers, ask, len(peers), lambda answer: answer.stored)
         # The DHT copy serves plain libp2p peers; the replicas already answer for the resource.
         self._spawn(self._dht_put, resource)
         if not got.successes:
@@ -356,11 +349,10 @@ class Registry:
     async def _ask_resource(self, rid: bytes, peers: list[ID]) -> list[SignedResource]:
 
         async def ask(peer: ID) -> SignedResource | None:
-            reply = await self._ask(peer, pb.Message(get_resource=pb.GetResourceRequest(resource_id=rid)))
-            body = reply.get_resource_response
-            if Status(body.result.status) is not Status.OK:
+            answer = await self.rpc.get_resource(peer, rid)
+            if answer.resource is None:
                 return None
-            resource = resource_from_pb(body.resource, self.limits)
+            resource = resource_from_pb(answer.resource, self.limits)
             validate_resource(resource, self.clock_ms(), self.limits, self.verifier)
             return resource if resource.id == rid else None
 
@@ -453,21 +445,18 @@ class Registry:
         self, resource: SignedResource, host: bytes, service_id: str, data: bytes, now: int, ttl: int | None
     ) -> SignedRecord:
         part = build.make_issuer_part(self.key, resource.id, host, service_id, data, now, ttl, self.limits)
-        request = part.to_request()
-        request.resource.CopyFrom(resource.to_pb())
         peer = ID(host)
         await self._find_addrs(peer)
         try:
-            reply = await self._ask(peer, pb.Message(host_sign=request))
+            signed = await self.rpc.host_sign(peer, part, resource.to_pb())
         except PeerUnavailable as exc:
             raise RegistryError(
                 Status.UNAVAILABLE, f"the host peer {peer} could not be reached ({exc.reason})"
             ) from exc
-        body = reply.host_sign_response
-        if Status(body.result.status) is not Status.OK:
-            raise RegistryError(Status(body.result.status), body.result.text or "host refused to countersign")
+        if signed.record is None:
+            raise RegistryError(signed.status, signed.text or "host refused to countersign")
         record = check_entry_bytes(
-            pb.Entry(record=body.record).SerializeToString(), self.clock_ms(), self.limits, self.verifier, resource.id
+            pb.Entry(record=signed.record).SerializeToString(), self.clock_ms(), self.limits, self.verifier, resource.id
         )
         if not isinstance(record, SignedRecord) or record.issuer_body != part.body:
             raise RegistryError(Status.INVALID_SIGNATURE, "host returned a record we did not issue")
@@ -512,21 +501,14 @@ class Registry:
         if self.store is not None and self.peer_id not in extra:
             # The host of a record keeps it (and renews it) whether or not it is a replica.
             self.store.put_entries(rid, raws, self.clock_ms(), resource=resource)
-        request = pb.PutEntriesRequest(resource_id=rid, entries=raws, resource=resource.to_pb())
+        carried = resource.to_pb()
 
-        async def ask(peer: ID) -> pb.PutEntriesResponse:
-            reply = await self._ask(peer, pb.Message(put_entries=request))
-            answer = reply.put_entries_response
+        async def ask(peer: ID) -> EntriesPut:
             # A refusal is reported by its status (FROM_FUTURE, LIMIT_EXCEEDED...) in WriteResult.errors.
-            for result in (answer.result, *answer.results):
-                if Status(result.status) is not Status.OK:
-                    raise RegistryError(Status(result.status), result.text)
-            return answer
+            return await self.rpc.put_entries(peer, rid, raws, carried)
 
-        def stored(answer: pb.PutEntriesResponse) -> bool:
-            return Status(answer.result.status) is Status.OK and all(
-                Status(r.status) is Status.OK for r in answer.results
-            )
+        def stored(answer: EntriesPut) -> bool:
+            return answer.stored
 
         # Return once `ack` replicas stored it; the rest of the replica set still gets the write.
         # The closest replicas are asked first (one spare): those a resolve asks first too.
@@ -577,9 +559,10 @@ class Registry:
                 Status.UNAVAILABLE,
                 f"only {len(got.successes)} of {ack} replicas answered: {_errors_text(got.errors)}",
             )
-        state = merge(*(answers[p] for p in got.successes))
-        self._spawn(self._read_repair, rid, {p: answers[p] for p in got.successes}, state)
-        return state
+        plan = plan_read_repair({p: answers[p] for p in got.successes}, self.clock_ms())
+        if plan.missing:
+            self._spawn(self._read_repair, rid, plan.missing)
+        return plan.state
 
     async def _fetch_entries(
         self, peer: ID, rid: bytes, memo: dict[bytes, Entry | None] | None = None
@@ -589,47 +572,37 @@ class Registry:
         replicas mostly agree, so most raw entries arrive many times."""
         memo = {} if memo is None else memo
         entries: list[tuple[bytes, Entry]] = []
-        cursor = b""
         now = self.clock_ms()
-        for _ in range(10_000):
-            request = pb.GetEntriesRequest(resource_id=rid, limit=PAGE, cursor=cursor, include_tombstones=True)
-            reply = await self._ask(peer, pb.Message(get_entries=request))
-            body = reply.get_entries_response
-            if Status(body.result.status) is not Status.OK:
-                return None
-            for raw in body.entries:
-                if raw in memo:
-                    entry = memo[raw]
-                else:
-                    try:
-                        entry = check_entry_bytes(raw, now, self.limits, self.verifier, rid)
-                    except RegistryError as err:
-                        log.info("replica %s served an invalid entry: %s", peer, err)
-                        entry = None
-                    memo[raw] = entry
-                if entry is not None:
-                    entries.append((raw, entry))
-            cursor = body.next_cursor
-            if not cursor:
-                break
+        answer = await self.rpc.all_entries(peer, rid)
+        if not answer.ok:
+            return None
+        for raw in answer.entries:
+            if raw in memo:
+                entry = memo[raw]
+            else:
+                try:
+                    entry = check_entry_bytes(raw, now, self.limits, self.verifier, rid)
+                except RegistryError as err:
+                    log.info("replica %s served an invalid entry: %s", peer, err)
+                    entry = None
+                memo[raw] = entry
+            if entry is not None:
+                entries.append((raw, entry))
         return entries
 
-    async def _read_repair(self, rid: bytes, answers: dict[ID, list[Entry]], state: dict[Any, Entry]) -> None:
+    async def _read_repair(self, rid: bytes, missing: dict[ID, list[Entry]]) -> None:
+        """Send each replica the winning entries it lacked or held stale (core.repair's plan)."""
         resource = self.store.get_resource(rid) if self.store is not None else None
-        for peer, entries in answers.items():
-            have = {e.identity: e.version for e in entries}
-            missing = [e.encode() for ident, e in state.items() if have.get(ident) != e.version]
-            if not missing:
-                continue
+        if resource is None:
+            resource = await self._fetch_resource(rid)
             if resource is None:
-                resource = await self._fetch_resource(rid)
-                if resource is None:
-                    return
-            request = pb.PutEntriesRequest(resource_id=rid, entries=missing, resource=resource.to_pb())
+                return
+        carried = resource.to_pb()
+        for peer, entries in missing.items():
             with trio.move_on_after(self.config.request_timeout_s):
                 try:
-                    await self._ask(peer, pb.Message(put_entries=request))
-                except (PeerUnavailable, RegistryError) as exc:
+                    await self.rpc.put_entries(peer, rid, [e.encode() for e in entries], carried)
+                except PeerUnavailable as exc:
                     log.debug("read repair of %s failed: %s", peer, exc)
 
     # ================================================================ watch
@@ -783,30 +756,25 @@ class Registry:
         with trio.move_on_after(self.config.request_timeout_s * 2):
             try:
                 root, items = self.store.digest(rid, self.clock_ms())
-                reply = await self._ask(peer, pb.Message(digest=pb.DigestRequest(resource_id=rid, root=root)))
-                body = reply.digest_response
-                if Status(body.result.status) is Status.UNKNOWN_RESOURCE:
-                    theirs: dict[bytes, bytes] = {}
-                elif Status(body.result.status) is not Status.OK:
-                    return
-                elif body.root == root:
-                    if body.resource_created_at_ms < resource.created_at_ms:
-                        await self._ask(peer, pb.Message(put_resource=pb.PutResourceRequest(resource=resource.to_pb())))
+                answer = await self.rpc.digest(peer, rid, root)
+                if answer.status is Status.UNKNOWN_RESOURCE:
+                    theirs = None
+                elif not answer.ok:
+                    log.debug("sync of %s with %s refused: %s %s", b58(rid), peer, answer.status.name, answer.text)
                     return
                 else:
-                    theirs = {i.identity: i.version for i in body.items}
-                mine = dict(items)
-                push = [ident for ident, version in mine.items() if theirs.get(ident) != version]
-                if push:
-                    raws = self.store.entries_by_identity_digest(rid, push, self.clock_ms())
+                    theirs = PeerDigest(answer.root, answer.resource_created_at_ms, answer.items)
+                plan = plan_sync(root, items, resource.created_at_ms, theirs)
+                if plan.push_resource:
+                    await self.rpc.put_resource(peer, resource.to_pb())
+                if plan.push:
+                    raws = self.store.entries_by_identity_digest(rid, plan.push, self.clock_ms())
                     for start in range(0, len(raws), PAGE):
                         chunk = raws[start : start + PAGE]
-                        request = pb.PutEntriesRequest(resource_id=rid, entries=chunk, resource=resource.to_pb())
-                        await self._ask(peer, pb.Message(put_entries=request))
+                        await self.rpc.put_entries(peer, rid, chunk, resource.to_pb())
                         self.maintenance.pushed_entries += len(chunk)
                         self.maintenance.pushed_bytes += sum(len(r) for r in chunk)
-                pull = any(mine.get(ident) != version for ident, version in theirs.items())
-                if pull:
+                if plan.pull:
                     pairs = await self._fetch_entries(peer, rid)
                     if pairs:
                         _, results = self.store.put_entries(rid, [raw for raw, _ in pairs], self.clock_ms())
@@ -817,7 +785,7 @@ class Registry:
                     self.routing.mark_unsupported(peer)
                 else:
                     self.routing.mark_unreachable(peer)
-            except RegistryError as exc:
+            except RegistryError as exc:  # the store refused our own batch (e.g. its limits)
                 log.debug("sync of %s with %s failed: %s", b58(rid), peer, exc)
 
     async def renew_once(self) -> int:
@@ -877,13 +845,6 @@ class _Background:
 async def _iterate(receive: trio.MemoryReceiveChannel[Event]) -> AsyncIterator[Event]:
     async for event in receive:
         yield event
-
-
-def _result_ok(field_name: str) -> Callable[[pb.Message], bool]:
-    def ok(reply: pb.Message) -> bool:
-        return Status(getattr(reply, field_name).result.status) in (Status.OK, Status.SUPERSEDED)
-
-    return ok
 
 
 def _errors_text(errors: dict[Any, str]) -> str:
