@@ -33,7 +33,14 @@ from registry_p2p.core.model import (
     decode_entry,
     identity_digest,
 )
-from registry_p2p.core.precedence import EvictionCandidate, digest_root, eviction_victim, sort_for_resolve, wins
+from registry_p2p.core.precedence import (
+    EvictionCandidate,
+    compare_with_stored,
+    digest_root,
+    eviction_victim,
+    sort_for_resolve,
+    wins,
+)
 from registry_p2p.core.signing import Verifier
 from registry_p2p.core.validate import validate_entry, validate_resource
 from registry_p2p.store.schema import MIGRATIONS, migrate
@@ -475,11 +482,10 @@ class Store:
     def _precedence(self, entry: Entry, raw: bytes, row: _Row) -> ItemResult | None:
         """None when `entry` supersedes the stored row; otherwise the result to answer."""
         stored_tombstone, stored_issued, stored_signed, _, stored_raw, _ = row
-        new_prefix = entry.precedence_key[:3]
-        stored_prefix = (stored_issued, int(bool(stored_tombstone)), stored_signed)
-        if new_prefix > stored_prefix:
+        order = compare_with_stored(entry, stored_issued, bool(stored_tombstone), stored_signed)
+        if order > 0:
             return None
-        if new_prefix == stored_prefix:
+        if order == 0:
             if raw == stored_raw:
                 return OK
             # Only a full tie needs the stored entry itself (signatures, then encoding).
