@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import trio
 from libp2p.custom_types import TProtocol
+from libp2p.kad_dht.utils import sort_peer_ids_by_distance
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
@@ -387,10 +388,7 @@ class Registry:
     async def _resource_for_write(self, rid: bytes) -> tuple[SignedResource, list[ID] | None]:
         """The resource a write carries, and the replica set when finding the resource looked it up.
 
-        The write goes to that same replica set. Looking it up a second time could miss a peer
-        the first lookup found (a FIND_NODE that failed once drops a peer from the lookup's
-        answer, and a set smaller than K is never cached): a tombstone then never reached that
-        replica, which went on serving the record.
+        The write goes to that replica set too (see `_write`).
         """
         local = self.store.get_resource(rid) if self.store is not None else None
         if local is not None:
@@ -496,8 +494,18 @@ class Registry:
     async def _write(
         self, resource: SignedResource, raws: list[bytes], ack: int, extra: list[ID], replicas: list[ID] | None = None
     ) -> WriteResult:
-        """Store `raws` on the replica set (`replicas` when the caller already looked it up)."""
+        """Store `raws` on the replica set; `replicas` is the set an earlier lookup found, if any.
+
+        Neither one lookup nor the other is enough alone. A lookup drops a peer whose FIND_NODE
+        failed once and a set smaller than K is not cached, so a second lookup can miss a replica
+        the first found (a tombstone then never reached it); on a young network the first lookup
+        can miss peers whose identify had not finished, found by the second. Both sets are asked,
+        closest first.
+        """
         rid = resource.id
+        if replicas is not None:
+            fresh = await self.routing.replica_set(rid)
+            replicas = sort_peer_ids_by_distance(rid, list(dict.fromkeys([*fresh, *replicas])))
         if self.store is not None and self.peer_id not in extra:
             # The host of a record keeps it (and renews it) whether or not it is a replica.
             self.store.put_entries(rid, raws, self.clock_ms(), resource=resource)
