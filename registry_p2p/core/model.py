@@ -27,6 +27,13 @@ MAX_RESOURCE_BYTES = 4096
 M = TypeVar("M", bound=Message)
 
 
+def precedence_prefix(issued_at_ms: int, is_tombstone: bool, host_signed_at_ms: int) -> tuple[int, int, int]:
+    """The leading part of every precedence key (DESIGN §2): newer issue first, then a tombstone
+    over a record issued at the same instant, then the newer host signature (0 for a tombstone).
+    A store compares it from its columns without decoding the stored entry."""
+    return (issued_at_ms, int(is_tombstone), host_signed_at_ms)
+
+
 def _parse(message_type: type[M], data: bytes, what: str) -> M:
     try:
         return message_type.FromString(data)
@@ -90,7 +97,8 @@ class SignedRecord:
 
     @property
     def precedence_key(self) -> tuple[int, int, int, bytes, bytes]:
-        return (self.issued_at_ms, 0, self.host_signed_at_ms, self.host_signature, self.issuer_signature)
+        prefix = precedence_prefix(self.issued_at_ms, False, self.host_signed_at_ms)
+        return (*prefix, self.host_signature, self.issuer_signature)
 
     @property
     def version(self) -> bytes:
@@ -133,7 +141,7 @@ class SignedTombstone:
 
     @property
     def precedence_key(self) -> tuple[int, int, int, bytes, bytes]:
-        return (self.issued_at_ms, 1, 0, self.signature, b"")
+        return (*precedence_prefix(self.issued_at_ms, True, 0), self.signature, b"")
 
     @property
     def version(self) -> bytes:

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from registry_p2p.core.model import Entry, Identity, SignedRecord, identity_digest
+from registry_p2p.core.model import Entry, Identity, SignedRecord, identity_digest, precedence_prefix
 
 
 def order_key(entry: Entry) -> tuple[tuple[int, int, int, bytes, bytes], bytes]:
@@ -27,6 +27,15 @@ def wins(candidate: Entry, incumbent: Entry) -> bool:
     if candidate == incumbent:  # replicas usually agree: skip the encoding below
         return False
     return candidate.encode() > incumbent.encode()
+
+
+def compare_with_stored(candidate: Entry, issued_at_ms: int, is_tombstone: bool, host_signed_at_ms: int) -> int:
+    """Compare `candidate` with a stored entry of its identity known by the columns a store keeps:
+    1 when the candidate wins, -1 when the stored entry does, 0 when only the full entries can
+    tell (then `wins` decides, from the signatures and encodings)."""
+    ours = candidate.precedence_key[:3]
+    stored = precedence_prefix(issued_at_ms, is_tombstone, host_signed_at_ms)
+    return (ours > stored) - (ours < stored)
 
 
 def merge_into(state: dict[Identity, Entry], entries: Iterable[Entry]) -> dict[Identity, Entry]:

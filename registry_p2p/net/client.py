@@ -19,8 +19,8 @@ from libp2p.peer.id import ID
 from registry_p2p.adapter.errors import is_protocol_unsupported
 from registry_p2p.adapter.streams import open_stream
 from registry_p2p.core.errors import RegistryError, Status
+from registry_p2p.core.names import PROTOCOL_ID
 from registry_p2p.net.framing import FrameReader, encode_frame
-from registry_p2p.net.server import PROTOCOL_ID
 from registry_p2p.pb import registry_pb2 as pb
 
 log = logging.getLogger("registry_p2p.client")

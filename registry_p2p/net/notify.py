@@ -16,6 +16,7 @@ import trio
 
 from registry_p2p.adapter.late_subscribers import announce_to_late_peers
 from registry_p2p.adapter.pubsub import topic_rate_limit
+from registry_p2p.core import names
 from registry_p2p.core.gossip import encode_payloads
 from registry_p2p.core.ids import b58
 from registry_p2p.core.model import Entry
@@ -24,14 +25,14 @@ from registry_p2p.core.watch import message_entries
 
 log = logging.getLogger("registry_p2p.notify")
 
-TOPIC_PREFIX = "/registry/1.0.0/"
+TOPIC_PREFIX = names.TOPIC_PREFIX
 LISTENER_BUFFER = 1024
 # How long a peer whose pubsub stream was opening when we joined may take to register.
 ANNOUNCE_TIMEOUT_S = 5.0
 
 
 def topic_of(resource_id: bytes) -> str:
-    return TOPIC_PREFIX + b58(resource_id)
+    return names.topic_of(resource_id)
 
 
 class Notifier:

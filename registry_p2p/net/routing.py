@@ -12,8 +12,9 @@ from libp2p.peer.peerinfo import PeerInfo
 from libp2p.records.validator import Validator
 
 from registry_p2p.adapter.identify import request_identify
+from registry_p2p.core import names
 from registry_p2p.core.errors import RegistryError
-from registry_p2p.core.ids import b58, resource_id_from_text
+from registry_p2p.core.ids import resource_id_from_text
 from registry_p2p.core.limits import Limits
 from registry_p2p.core.lookup import kad_distance
 from registry_p2p.core.model import decode_resource
@@ -28,13 +29,13 @@ log = logging.getLogger("registry_p2p.routing")
 # Short on purpose: py-libp2p 0.8.1 ignores FIND_NODE requests whose key is over 50 bytes and
 # not a multihash, and "/registry/<44 base58 chars>" is 54, so no lookup for it ever left the
 # local routing table. "/reg/<id>" is at most 49 bytes.
-DHT_NAMESPACE = "reg"
+DHT_NAMESPACE = names.DHT_NAMESPACE
 LOOKUP_TIMEOUT_S = 10.0
 IDENTIFY_TIMEOUT_S = 3.0
 
 
 def dht_key(resource_id: bytes) -> str:
-    return f"/{DHT_NAMESPACE}/{b58(resource_id)}"
+    return names.dht_key(resource_id)
 
 
 class ResourceValidator(Validator):  # type: ignore[misc]

@@ -18,6 +18,7 @@ import trio
 from libp2p.crypto.keys import PrivateKey
 
 from registry_p2p.adapter.errors import is_stream_closed
+from registry_p2p.core import names
 from registry_p2p.core.budgets import StreamBudgets
 from registry_p2p.core.build import countersign
 from registry_p2p.core.config import RegistryConfig
@@ -33,7 +34,7 @@ from registry_p2p.store import ItemResult, Store
 
 log = logging.getLogger("registry_p2p.server")
 
-PROTOCOL_ID = "/registry/1.0.0"
+PROTOCOL_ID = names.PROTOCOL_ID
 MAX_PAGE = 1024
 # A peer that keeps sending while rate limited is cut off after this many refusals in a row.
 MAX_CONSECUTIVE_REFUSALS = 50

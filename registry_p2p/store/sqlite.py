@@ -35,6 +35,7 @@ from registry_p2p.core.model import (
 )
 from registry_p2p.core.precedence import (
     EvictionCandidate,
+    compare_with_stored,
     digest_root,
     eviction_victim,
     sort_for_resolve,
@@ -516,11 +517,10 @@ class Store:
     def _precedence(self, entry: Entry, raw: bytes, row: _Row) -> ItemResult | None:
         """None when `entry` supersedes the stored row; otherwise the result to answer."""
         stored_tombstone, stored_issued, stored_signed, _, stored_raw, _ = row
-        new_prefix = entry.precedence_key[:3]
-        stored_prefix = (stored_issued, int(bool(stored_tombstone)), stored_signed)
-        if new_prefix > stored_prefix:
+        order = compare_with_stored(entry, stored_issued, bool(stored_tombstone), stored_signed)
+        if order > 0:
             return None
-        if new_prefix == stored_prefix:
+        if order == 0:
             if raw == stored_raw:
                 return OK
             # Only a full tie needs the stored entry itself (signatures, then encoding).

@@ -8,6 +8,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from registry_p2p.core.antientropy import live_digest
 from registry_p2p.core.limits import DEFAULT_LIMITS
 from registry_p2p.core.model import Entry, SignedRecord
 from registry_p2p.core.precedence import digest_items, digest_root, live_records, merge, sort_for_resolve
@@ -72,5 +73,6 @@ def test_any_order_and_batching_converges(chosen: list[int], data: st.DataObject
     root, items, served, live = reference
     assert items == digest_items(winners)
     assert root == digest_root(items)
+    assert (root, items) == live_digest(merge(entries).values(), LATER, DEFAULT_LIMITS)  # what anti-entropy plans from
     assert sorted(served) == sorted(e.encode() for e in winners)
     assert live == sort_for_resolve(live_records(winners, LATER), lambda peer: 0)

@@ -1,0 +1,68 @@
+"""Anti-entropy planning: from our digest of a resource and a replica's, what to push and pull.
+
+Sans-IO: the maintenance loop (or a simulator) exchanges the digests and moves the entries; this
+module only decides. A digest is the sorted (identity digest, version) pairs of the live entries
+a node holds (core.precedence.digest_items) and their root (digest_root).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from registry_p2p.core.limits import Limits
+from registry_p2p.core.model import Entry
+from registry_p2p.core.precedence import digest_items, digest_root
+from registry_p2p.core.validate import is_live
+
+
+@dataclass(frozen=True, slots=True)
+class PeerDigest:
+    """A replica's answer to our digest request for a resource it holds."""
+
+    root: bytes
+    resource_created_at_ms: int
+    items: Mapping[bytes, bytes]  # identity digest -> version; empty when its root matched ours
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPlan:
+    push: tuple[bytes, ...] = ()  # identity digests of the entries to send, sorted
+    pull: bool = False  # the replica holds an entry we lack or hold in another version
+    push_resource: bool = False  # nothing else to send, but the replica's resource is older than ours
+
+    @property
+    def idle(self) -> bool:
+        return not (self.push or self.pull or self.push_resource)
+
+
+NOTHING = SyncPlan()
+
+
+def live_digest(entries: Iterable[Entry], now_ms: int, limits: Limits) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """(root, items) over the entries still live at `now_ms`: what a store's digest answers.
+
+    Expired records and tombstones past their lifetime are left out, so they are never pushed."""
+    items = digest_items(e for e in entries if is_live(e, now_ms, limits))
+    return digest_root(items), items
+
+
+def plan_sync(
+    our_root: bytes,
+    our_items: Iterable[tuple[bytes, bytes]],
+    our_resource_created_at_ms: int,
+    theirs: PeerDigest | None,
+) -> SyncPlan:
+    """What to exchange with a replica; `theirs` is None when it does not know the resource.
+
+    Equal roots: nothing, unless its resource is older (the resource is pushed alone). Otherwise
+    we push every entry it lacks or holds in another version (the receiver keeps whichever wins
+    the precedence rule) and pull when it holds any entry we lack or hold differently.
+    """
+    if theirs is not None and theirs.root == our_root:
+        return SyncPlan(push_resource=theirs.resource_created_at_ms < our_resource_created_at_ms)
+    their_items: Mapping[bytes, bytes] = theirs.items if theirs is not None else {}
+    mine = dict(our_items)
+    push = tuple(sorted(ident for ident, version in mine.items() if their_items.get(ident) != version))
+    pull = any(mine.get(ident) != version for ident, version in their_items.items())
+    return SyncPlan(push=push, pull=pull)

@@ -1,0 +1,420 @@
+"""`Registry`: the plugin object mounted on a py-libp2p host (DESIGN §5, §6), a facade over its parts.
+
+It owns the /registry/1.0.0 handler, the client, the replica-set routing, the gossipsub change
+feed and the maintenance loops, all as tasks in one nursery that `mount` cancels on exit. Each
+role is a part sharing one `Context`: resources, writes, reads and repair, execute, maintenance;
+the watch and the change feed live here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any, TypeVar
+
+import trio
+from libp2p.custom_types import TProtocol
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
+
+from registry_p2p.adapter.dialing import one_connection_per_peer, quick_dial_retries
+from registry_p2p.adapter.identify import announce_protocols
+from registry_p2p.adapter.keys import make_verifier
+from registry_p2p.adapter.peerstore import known_addrs
+from registry_p2p.adapter.routing_table import RoutingTableFiller
+from registry_p2p.core.config import RegistryConfig
+from registry_p2p.core.errors import RegistryError, Status
+from registry_p2p.core.ids import b58, resource_id_from_text
+from registry_p2p.core.model import Entry, SignedResource
+from registry_p2p.core.names import DHT_NAMESPACE, PROTOCOL_ID
+from registry_p2p.core.signing import peer_id_bytes_of
+from registry_p2p.core.validate import check_entry_bytes
+from registry_p2p.core.views import Event, Record, Resource, WriteResult
+from registry_p2p.core.watch import WatchState
+from registry_p2p.net.addrs import addr_text
+from registry_p2p.net.client import RegistryClient
+from registry_p2p.net.notify import Notifier
+from registry_p2p.net.routing import ResourceValidator, Routing
+from registry_p2p.net.rpc import RegistryRpc
+from registry_p2p.net.server import RegistryServer
+from registry_p2p.registry.context import Background, Context, MaintenanceStats, own_addrs, wall_clock_ms
+from registry_p2p.registry.execute import Execute
+from registry_p2p.registry.maintenance import Maintenance
+from registry_p2p.registry.reads import Reads
+from registry_p2p.registry.resources import Resources
+from registry_p2p.registry.writes import Writes
+from registry_p2p.store import Store
+
+log = logging.getLogger("registry_p2p.registry")
+
+T = TypeVar("T")
+
+
+class Registry:
+    """The Resources API. Create it with `mount(...)` or `registry_p2p.open_node(...)`."""
+
+    def __init__(
+        self,
+        host: Any,
+        dht: Any,
+        pubsub: Any,
+        store: Store | None,
+        config: RegistryConfig,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        config.check()
+        self.host = host
+        self.dht = dht
+        self.pubsub = pubsub
+        self.config = config
+        self.limits = config.limits
+        self.clock_ms = clock_ms
+        self.key = host.get_private_key()
+        self.peer_id: ID = host.get_id()
+        self.me = peer_id_bytes_of(self.key)
+        # One verifier (and cache) for the store, the server and the change feed: an entry a replica
+        # accepted is then checked again by its own gossip validator as a cache hit.
+        self.verifier = store.verifier if store is not None else make_verifier()
+        self.store = store
+        self.serves = store is not None
+        self.client = RegistryClient(host, self.limits.max_message_bytes, config.request_timeout_s)
+        self.routing = Routing(host, dht, self.limits.replica_set_size, self.serves, config.replica_cache_ttl_s)
+        self.notifier = Notifier(pubsub, self._check_gossip, self._gossip_sources) if pubsub is not None else None
+        self._watch_sources: dict[bytes, set[bytes]] = {}
+        self.maintenance = MaintenanceStats()
+        self.server: RegistryServer | None = None
+        if store is not None:
+            self.server = RegistryServer(
+                store=store,
+                key=self.key,
+                local_peer=self.me,
+                config=config,
+                verifier=self.verifier,
+                clock_ms=clock_ms,
+                own_addrs=self.own_addrs,
+                on_accepted=self._accepted,
+            )
+        self.rpc = RegistryRpc(self.client, self.peer_id, self.server.handle if self.server is not None else None)
+        self.ctx = Context(
+            host=host,
+            dht=dht,
+            pubsub=pubsub,
+            config=config,
+            clock_ms=clock_ms,
+            key=self.key,
+            peer_id=self.peer_id,
+            me=self.me,
+            verifier=self.verifier,
+            store=store,
+            client=self.client,
+            rpc=self.rpc,
+            routing=self.routing,
+            notifier=self.notifier,
+            server=self.server,
+            maintenance=self.maintenance,
+        )
+        self.resources = Resources(self.ctx)
+        self.writes = Writes(self.ctx, self.resources, self._find_addrs)
+        self.reads = Reads(self.ctx, self.resources)
+        self.execute = Execute(self.ctx, self.reads)
+        self.maintainer = Maintenance(self.ctx, self.resources, self.reads, self.writes)
+        self._accepted_send, self._accepted_receive = trio.open_memory_channel[tuple[bytes, list[bytes]]](4096)
+        self._nursery: trio.Nursery | None = None
+
+    @property
+    def on_latency(self) -> Callable[[str, float], None] | None:
+        """Called with ("register" | "resolve", seconds) after each; for metrics."""
+        return self.ctx.on_latency
+
+    @on_latency.setter
+    def on_latency(self, observe: Callable[[str, float], None] | None) -> None:
+        self.ctx.on_latency = observe
+
+    # ================================================================ lifecycle
+
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve and maintain until cancelled. `mount` runs this for you."""
+        if self.dht is not None:
+            self.dht.register_validator(DHT_NAMESPACE, ResourceValidator(self.limits, self.verifier, self.clock_ms))
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            self.ctx.background = Background(nursery)
+            if self.notifier is not None:
+                await nursery.start(self.notifier.run)
+            if self.server is not None and self.store is not None:
+                self.host.set_stream_handler(TProtocol(PROTOCOL_ID), self.server.handle_stream)
+                if self.host.get_connected_peers():
+                    nursery.start_soon(announce_protocols, self.host)
+                nursery.start_soon(self._publish_accepted)
+                loop = self.maintainer.loop
+                first_replicate = self.config.replicate_interval_s * 0.2
+                if self.config.startup_replicate_delay_s is not None and self.store.resource_ids():
+                    first_replicate = self.config.startup_replicate_delay_s
+                nursery.start_soon(loop, self.config.replicate_interval_s, self.replicate_once, first_replicate)
+                nursery.start_soon(
+                    loop, self.config.renew_interval_s, self.renew_once, 0.5 * self.config.renew_interval_s
+                )
+                nursery.start_soon(loop, self.config.gc_interval_s, self.gc_once, 0.5 * self.config.gc_interval_s)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                with trio.CancelScope(shield=True):
+                    if self.server is not None:
+                        with suppress(Exception):
+                            self.host.remove_stream_handler(TProtocol(PROTOCOL_ID))
+                    await self.client.close()
+
+    def own_addrs(self) -> list[bytes]:
+        """What records hosted here carry in `addrs`: addresses others can dial, never a wildcard."""
+        return own_addrs(self.host)
+
+    async def settle(self, timeout: float | None = None) -> bool:
+        """Wait until background work is done: writes still reaching the rest of a replica set
+        after `ack` answers, read repairs. A short-lived client calls this before it exits.
+        Returns False when `timeout` (default: the request timeout) passed first."""
+        background = self.ctx.background
+        if background is None:
+            return True
+        with trio.move_on_after(self.config.request_timeout_s if timeout is None else timeout):
+            await background.idle()
+            return True
+        return False
+
+    # ================================================================ change feed
+
+    def _check_gossip(self, resource_id: bytes, data: bytes) -> Entry:
+        return check_entry_bytes(data, self.clock_ms(), self.limits, self.verifier, resource_id)
+
+    def _accepted(self, resource_id: bytes, raws: list[bytes]) -> None:
+        try:
+            self._accepted_send.send_nowait((resource_id, raws))
+        except trio.WouldBlock:
+            log.warning("change feed is behind; %d entries not announced", len(raws))
+
+    async def _publish_accepted(self) -> None:
+        async for rid, raws in self._accepted_receive:
+            if self.notifier is None:
+                continue
+            try:
+                # Replicas publish without joining the topic: its mesh is the watchers only (each
+                # watcher connects to the replica set, so gossipsub's fanout reaches it). With every
+                # replica in every topic of its store, gossipsub's per-topic heartbeat work grew with
+                # (resources x replicas) and took half a node's CPU on an idle 20-node network.
+                await self.notifier.publish_entries(rid, raws)
+            except Exception:
+                log.exception("announcing accepted entries failed")
+
+    # ================================================================ the parts' API
+
+    def resource_id(self, label: str, owner: str | None = None) -> str:
+        return self.resources.resource_id(label, owner)
+
+    async def create_resource(self, label: str) -> str:
+        """Create (or refresh, with a newer created_at) the resource `label` owned by this peer."""
+        return await self.resources.create_resource(label)
+
+    async def get_resource(self, resource_id: str) -> Resource | None:
+        return await self.resources.get_resource(resource_id)
+
+    async def register_service(
+        self,
+        resource_id: str,
+        value: bytes | str,
+        service_id: str = "",
+        peer_id: str | None = None,
+        ttl: int | None = None,
+        ack: int = 1,
+    ) -> WriteResult:
+        """Advertise a service in a resource. `peer_id` names a remote host that must consent."""
+        return await self.writes.register_service(resource_id, value, service_id, peer_id, ttl, ack)
+
+    async def unregister_service(
+        self, resource_id: str, service_id: str = "", peer_id: str | None = None, ack: int = 1
+    ) -> WriteResult:
+        """Sign a tombstone for our record (hosted by `peer_id`, default ourselves) and spread it."""
+        return await self.writes.unregister_service(resource_id, service_id, peer_id, ack)
+
+    async def resolve(self, resource_id: str, ack: int = 1, timeout: float | None = None) -> list[Record]:
+        """Live records of a resource, merged from `ack` replicas: a list, [] when none."""
+        return await self.reads.resolve(resource_id, ack, timeout)
+
+    def execute_on_resource(
+        self,
+        resource_id: str,
+        fn: Callable[[Any, Record], Awaitable[T]],
+        ack: int = 1,
+        timeout: float | None = None,
+    ) -> AsyncIterator[tuple[Record, T | BaseException]]:
+        """Resolve, dial each record's host through its addrs, run `await fn(host, record)` concurrently.
+
+        Yields (record, result or exception) in completion order; each call is bounded by `timeout`.
+        """
+        return self.execute.execute_on_resource(resource_id, fn, ack, timeout)
+
+    async def replicate_once(self) -> None:
+        """Anti-entropy: exchange digests with each resource's replica set, push and pull differences."""
+        await self.maintainer.replicate_once()
+
+    async def renew_once(self) -> int:
+        """Re-sign our host records with less than half their TTL left, and spread them."""
+        return await self.maintainer.renew_once()
+
+    async def gc_once(self) -> Any:
+        return await self.maintainer.gc_once()
+
+    async def _collect(self, rid: bytes, ack: int, timeout: float | None = None) -> dict[Any, Entry]:
+        return await self.reads.collect(rid, ack, timeout)
+
+    @property
+    def _write_resources(self) -> dict[bytes, tuple[float, SignedResource]]:
+        """The resource copies cached for writes (the bench clears one to time a cold write)."""
+        return self.resources._write_resources
+
+    def _local_dht_resource(self, rid: bytes) -> SignedResource | None:
+        return self.resources.local_dht_resource(rid)
+
+    async def _dial_record_host(self, record: Record) -> None:
+        await self.execute.dial_record_host(record)
+
+    # ================================================================ watch
+
+    @asynccontextmanager
+    async def watch(self, resource_id: str) -> AsyncIterator[AsyncIterator[Event]]:
+        """Yield an async iterator of events: the current records first, then every change."""
+        if self.notifier is None:
+            raise RegistryError(Status.UNAVAILABLE, "this registry has no pubsub")
+        rid = resource_id_from_text(resource_id)
+        # Gossipsub reaches only subscribers among our connections: join the replicas' mesh first.
+        peers = await self.routing.replica_set(rid)
+        self._watch_sources.setdefault(rid, set()).update(p.to_bytes() for p in peers)
+        async with trio.open_nursery() as nursery:
+            for peer in peers:
+                if peer != self.peer_id:
+                    nursery.start_soon(self._connect, peer)
+        await self.notifier.join(rid)
+        changes = self.notifier.listen(rid)
+        send, receive = trio.open_memory_channel[Event](1024)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_task, rid, changes, send)
+                try:
+                    yield _iterate(receive)
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            self.notifier.unlisten(rid, changes)
+            if not self.notifier.listener_count(rid):
+                self._watch_sources.pop(rid, None)
+
+    def _gossip_sources(self, rid: bytes) -> set[bytes] | None:
+        """The peers whose announcements of `rid` a watch here surfaces: the replicas it found
+        when it started, and those of the current replica set."""
+        watched = self._watch_sources.get(rid)
+        if watched is None:
+            return None
+        return watched | {p.to_bytes() for p in self.routing.cached(rid) or ()}
+
+    async def _connect(self, peer: ID) -> None:
+        if peer in self.host.get_connected_peers():
+            return
+        with trio.move_on_after(self.config.request_timeout_s):
+            try:
+                await self.host.connect(PeerInfo(peer, self.host.get_peerstore().addrs(peer)))
+            except Exception as exc:
+                log.debug("connect to %s failed: %s", peer, exc)
+
+    async def _watch_task(
+        self, rid: bytes, changes: trio.MemoryReceiveChannel[Entry], send: trio.MemorySendChannel[Event]
+    ) -> None:
+        """Drives `core.watch.WatchState`: the snapshot, then each change or expiry as it comes."""
+        state = WatchState(self.config.weight, addr_text)
+        try:
+            snapshot = await self._collect(rid, 1)
+        except RegistryError as err:
+            log.info("watch snapshot of %s failed (%s); changes only", b58(rid), err)
+            snapshot = {}
+        # Changes that arrived while the snapshot was taken go through the same precedence rule.
+        for event in state.start(snapshot.values(), self.clock_ms()):
+            await send.send(event)
+        while True:
+            next_expiry = state.next_expiry()
+            wait = float("inf") if next_expiry is None else max(0.0, (next_expiry - self.clock_ms()) / 1000)
+            entry: Entry | None = None
+            with trio.move_on_after(wait):
+                entry = await changes.receive()
+            now = self.clock_ms()
+            for event in state.expire(now) if entry is None else state.on_entry(entry, now):
+                await send.send(event)
+
+    async def _find_addrs(self, peer: ID) -> None:
+        """Look a peer's addresses up in the DHT when this node knows none (a remote host that
+        this client never met): without them a request to it fails with "no known addresses"."""
+        if peer in self.host.get_connected_peers() or self.dht is None or known_addrs(self.host, peer):
+            return
+        with trio.move_on_after(self.config.request_timeout_s):
+            try:
+                info = await self.dht.find_peer(peer)
+            except Exception as exc:
+                log.debug("DHT lookup of %s failed: %s", peer, exc)
+                return
+            if info is not None and info.addrs:
+                self.host.get_peerstore().add_addrs(peer, info.addrs, 600)
+
+
+async def _iterate(receive: trio.MemoryReceiveChannel[Event]) -> AsyncIterator[Event]:
+    async for event in receive:
+        yield event
+
+
+@asynccontextmanager
+async def mount(
+    host: Any,
+    dht: Any,
+    pubsub: Any,
+    store: Store | None = None,
+    config: RegistryConfig | None = None,
+    *,
+    serve: bool = True,
+    clock_ms: Callable[[], int] = wall_clock_ms,
+) -> AsyncIterator[Registry]:
+    """Mount the registry on a running py-libp2p host, DHT and pubsub; unmount on exit.
+
+    `store` defaults to an in-memory store when `serve` is true; `serve=False` makes a light
+    client that stores nothing and is never part of a replica set.
+
+    Everything the registry needs from py-libp2p is applied here, on the objects given, and
+    undone on exit (each step is named after the py-libp2p behaviour it handles, in adapter/):
+    peers learned from every connection, in both directions, go into the DHT's routing table
+    (py-libp2p adds none); a refused dial is retried once and forgotten after 5 s (not 3 retries
+    and 60 s); one connection per peer (py-libp2p's default of 3 makes every dial wait 250 ms).
+    """
+    config = config or RegistryConfig()
+    if store is None and serve:
+        store = Store(
+            ":memory:",
+            local_peer=host.get_id().to_bytes(),
+            limits=config.limits,
+            verifier=make_verifier(),
+            weight=config.weight,
+        )
+    registry = Registry(host, dht, pubsub, store if serve else None, config, clock_ms)
+    undo = [quick_dial_retries(host), one_connection_per_peer(host)]
+    filler = RoutingTableFiller(host, dht, on_connected=registry.routing.reachable_again)
+    swarm = host.get_network()
+    swarm.register_notifee(filler)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(filler.run)
+            filler.learn_connected()
+            await nursery.start(registry.run)
+            try:
+                yield registry
+            finally:
+                nursery.cancel_scope.cancel()
+    finally:
+        with suppress(Exception):
+            swarm.remove_notifee(filler)
+        for step in reversed(undo):
+            step()
