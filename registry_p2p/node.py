@@ -34,8 +34,8 @@ from registry_p2p.adapter.pubsub import cache_advertised_addrs, make_gossipsub, 
 from registry_p2p.adapter.security import noise_only
 from registry_p2p.adapter.shutdown import close_host
 from registry_p2p.core.config import RegistryConfig
-from registry_p2p.core.reconnect import BootstrapSchedule
 from registry_p2p.net.addrs import addrs_factory
+from registry_p2p.net.bootstrap import BootstrapUnreachable, join
 from registry_p2p.registry import Registry, mount, wall_clock_ms
 from registry_p2p.store import Store
 
@@ -193,17 +193,14 @@ async def open_node(
                 with trio.fail_after(BOOTSTRAP_TIMEOUT_S):
                     await pubsub.wait_until_ready()
                 # One code path: a node is a host with good defaults and the registry mounted on it.
-                async with (
-                    mount(host, dht, pubsub, store, config, serve=serve, clock_ms=clock_ms) as registry,
-                    trio.open_nursery() as nursery,
-                ):
-                    node = Node(host, dht, pubsub, registry, store)
-                    await _bootstrap(node, boot_infos, require_bootstrap)
-                    nursery.start_soon(_keep_bootstrapped, node, boot_infos)
+                async with mount(
+                    host, dht, pubsub, store, config, serve=serve, clock_ms=clock_ms, bootstrap=boot_infos
+                ) as registry:
                     try:
-                        yield node
-                    finally:
-                        nursery.cancel_scope.cancel()
+                        await join(host, dht, boot_infos, require_bootstrap)
+                    except BootstrapUnreachable as exc:
+                        raise NodeError(str(exc)) from exc
+                    yield Node(host, dht, pubsub, registry, store)
         finally:
             with trio.CancelScope(shield=True):
                 stop_pubsub_thread(pubsub)
@@ -217,58 +214,6 @@ async def open_node(
     finally:
         if store is not None:
             store.close()
-
-
-async def _bootstrap(node: Node, infos: list[Any], required: bool, failure_level: int = logging.WARNING) -> int:
-    """Dial each bootstrap peer not connected yet, then fill the routing table; how many answered."""
-    reached = 0
-    failures: list[str] = []
-    connected = set(node.host.get_connected_peers())
-    others = [info for info in infos if info.peer_id != node.host.get_id() and info.peer_id not in connected]
-    for info in others:
-        try:
-            with trio.fail_after(BOOTSTRAP_TIMEOUT_S):
-                await node.host.connect(info)
-            await node.dht.add_peer(info.peer_id)
-            reached += 1
-        except (Exception, trio.TooSlowError) as exc:
-            reason = "timed out" if isinstance(exc, trio.TooSlowError) else "no connection could be established"
-            where = ", ".join(str(a) for a in info.addrs)
-            failures.append(f"bootstrap peer {info.peer_id} at {where} is unreachable: {reason}")
-            log.log(failure_level, "%s", failures[-1])
-            log.debug("bootstrap dial failed: %r", exc)
-    if required and others and not reached:
-        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        raise NodeError(failures[0] + more)
-    if reached:
-        # Fill the routing table: a lookup of our own id meets the peers closest to us.
-        with trio.move_on_after(BOOTSTRAP_TIMEOUT_S):
-            try:
-                await node.dht.peer_routing.find_closest_peers_network(node.host.get_id().to_bytes(), count=20)
-            except Exception as exc:
-                log.debug("self lookup failed: %s", exc)
-    return reached
-
-
-async def _keep_bootstrapped(node: Node, infos: list[Any], schedule: BootstrapSchedule | None = None) -> None:
-    """Dial the bootstrap peers again while the node has too few peers and none of them.
-
-    Without this, a node whose bootstrap peers were all down when it started stayed alone for
-    good (seen in the churn test: a replica restarted while its bootstrap peer was down never
-    received a write again, and its stale copy answered resolves).
-    """
-    bootstrap_ids = {info.peer_id for info in infos if info.peer_id != node.host.get_id()}
-    if not bootstrap_ids:
-        return
-    schedule = schedule or BootstrapSchedule()
-    while True:
-        await trio.sleep(schedule.next_check_in(trio.current_time()))
-        connected = node.host.get_connected_peers()
-        if not schedule.due(trio.current_time(), len(connected), sum(1 for p in connected if p in bootstrap_ids)):
-            continue
-        log.info("too few peers (%d); dialing the bootstrap peers again", len(connected))
-        reached = await _bootstrap(node, infos, required=False, failure_level=logging.DEBUG)
-        schedule.attempted(trio.current_time(), reached > 0)
 
 
 def _peer_bytes(key_pair: KeyPair) -> bytes:

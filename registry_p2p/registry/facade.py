@@ -9,7 +9,7 @@ the watch and the change feed live here.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
@@ -33,6 +33,7 @@ from registry_p2p.core.validate import check_entry_bytes
 from registry_p2p.core.views import Event, Record, Resource, WriteResult
 from registry_p2p.core.watch import WatchState
 from registry_p2p.net.addrs import addr_text
+from registry_p2p.net.bootstrap import keep_joined
 from registry_p2p.net.client import RegistryClient
 from registry_p2p.net.notify import Notifier
 from registry_p2p.net.routing import ResourceValidator, Routing
@@ -378,6 +379,7 @@ async def mount(
     *,
     serve: bool = True,
     clock_ms: Callable[[], int] = wall_clock_ms,
+    bootstrap: Sequence[PeerInfo] = (),
 ) -> AsyncIterator[Registry]:
     """Mount the registry on a running py-libp2p host, DHT and pubsub; unmount on exit.
 
@@ -389,6 +391,10 @@ async def mount(
     peers learned from every connection, in both directions, go into the DHT's routing table
     (py-libp2p adds none); a refused dial is retried once and forgotten after 5 s (not 3 retries
     and 60 s); one connection per peer (py-libp2p's default of 3 makes every dial wait 250 ms).
+
+    `bootstrap` (the peers the application joined through, as PeerInfo): while the host has
+    fewer than a handful of peers and none of these, they are dialed again with backoff, so a
+    node whose bootstrap peers were down when it started does not stay alone for good.
     """
     config = config or RegistryConfig()
     if store is None and serve:
@@ -409,6 +415,7 @@ async def mount(
             await nursery.start(filler.run)
             filler.learn_connected()
             await nursery.start(registry.run)
+            nursery.start_soon(keep_joined, host, dht, list(bootstrap))
             try:
                 yield registry
             finally:

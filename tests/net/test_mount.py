@@ -40,10 +40,10 @@ class App:
 
 
 @asynccontextmanager
-async def default_stack(serve: bool = True) -> AsyncIterator[tuple[Any, Any, Any]]:
+async def default_stack(serve: bool = True, key_pair: Any = None, port: int = 0) -> AsyncIterator[tuple[Any, Any, Any]]:
     """A host, DHT and gossipsub as py-libp2p's examples build them, with every default, running."""
-    listen = [Multiaddr("/ip4/127.0.0.1/tcp/0")]
-    host = new_host(key_pair=create_new_key_pair(), listen_addrs=listen)
+    listen = [Multiaddr(f"/ip4/127.0.0.1/tcp/{port}")]
+    host = new_host(key_pair=key_pair or create_new_key_pair(), listen_addrs=listen)
     dht = KadDHT(host, DHTMode.SERVER if serve else DHTMode.CLIENT)
     router = GossipSub([PROTOCOL_ID_V11, PROTOCOL_ID], degree=6, degree_low=4, degree_high=12)
     pubsub = Pubsub(host, router)
@@ -160,6 +160,30 @@ async def test_fifty_changes_at_once_reach_a_watcher_under_the_applications_spam
                         if len(seen) == 50:
                             break
                 assert trio.current_time() - written < 2.5
+
+
+async def test_an_application_whose_bootstrap_peer_was_down_joins_when_it_returns() -> None:
+    """mount(bootstrap=...) brings the rejoin loop of our own nodes: an application that started
+    while its only bootstrap peer was down is not left alone once that peer is back."""
+    from libp2p.peer.id import ID
+
+    from registry_p2p.testnet import free_fixed_port
+
+    boot_key = create_new_key_pair()
+    port = free_fixed_port()
+    boot_addr = f"/ip4/127.0.0.1/tcp/{port}/p2p/{ID.from_pubkey(boot_key.public_key)}"
+    with trio.fail_after(60):
+        async with default_stack() as (host, dht, pubsub):
+            info = info_from_p2p_addr(Multiaddr(boot_addr))
+            async with registry_p2p.mount(host, dht, pubsub, bootstrap=[info]):
+                assert not host.get_connected_peers()
+                async with (
+                    default_stack(key_pair=boot_key, port=port) as (boot_host, boot_dht, boot_pubsub),
+                    registry_p2p.mount(boot_host, boot_dht, boot_pubsub),
+                ):
+                    with trio.fail_after(15):
+                        while boot_host.get_id() not in host.get_connected_peers():
+                            await trio.sleep(0.05)
 
 
 async def test_mount_undoes_on_exit_what_it_applied() -> None:
