@@ -26,7 +26,9 @@ GRACE_S = 4.0  # 10 s by default; longer than the flood takes to arrive, so it a
 FLOOD = MAX_CONNECTIONS + 8
 
 
-async def idle_peer(addr: str, results: list[bool], done: trio.Event, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+async def idle_peer(
+    addr: str, results: list[bool], done: trio.Event, task_status: Any = trio.TASK_STATUS_IGNORED
+) -> None:
     """A fresh identity on a stock py-libp2p host: connects, then does nothing until `done`."""
     listen = [Multiaddr(LOOPBACK)]
     host = new_host(key_pair=create_new_key_pair(), listen_addrs=listen)
