@@ -23,8 +23,9 @@ def fast_dial_config(max_connections: int = 256, grace_period_s: float = 10.0) -
     peer out (attacks.md §4). Pruning also needs `trim_connections_periodically`
     (adapter/pruning.py) and `count_open_inbound_connections` (adapter/inbound_slots.py).
 
-    min_connections 0: py-libp2p's auto-connector does not poll every 10 s to keep 50 connections
-    (it still dials known peers while below the middle of the watermarks).
+    min_connections 0: py-libp2p's auto-connector does not poll every 10 s to keep 50
+    connections. It is not off, though: at start, every 30 s and when a peer leaves, it dials
+    peers it knows while below the middle of the two watermarks (160 here; 150 before).
     """
     inbound_cap = new_connection_limits_with_defaults().max_established_inbound or max_connections
     prune_above = max(1, min(max_connections, inbound_cap) * 3 // 4)
