@@ -31,7 +31,7 @@ from registry_p2p.adapter.inbound_slots import count_open_inbound_connections
 from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.adapter.logs import route_libp2p_logging
 from registry_p2p.adapter.ports import claim_listen_ports
-from registry_p2p.adapter.pruning import trim_connections_periodically
+from registry_p2p.adapter.pruning import trimming_idle_connections
 from registry_p2p.adapter.pubsub import cache_advertised_addrs, make_gossipsub, stop_pubsub_thread
 from registry_p2p.adapter.security import noise_only
 from registry_p2p.adapter.shutdown import close_host
@@ -192,6 +192,8 @@ async def open_node(
                 background_trio_service(dht),
                 background_trio_service(pubsub),
                 background_trio_service(router),
+                # Twice per grace period, as go-libp2p's connection manager does.
+                trimming_idle_connections(host, config.connection_grace_s / 2),
             ):
                 with trio.fail_after(BOOTSTRAP_TIMEOUT_S):
                     await pubsub.wait_until_ready()
@@ -203,8 +205,6 @@ async def open_node(
                     node = Node(host, dht, pubsub, registry, store)
                     await _bootstrap(node, boot_infos, require_bootstrap)
                     nursery.start_soon(_keep_bootstrapped, node, boot_infos)
-                    # Twice per grace period, as go-libp2p's connection manager does.
-                    nursery.start_soon(trim_connections_periodically, host, config.connection_grace_s / 2)
                     try:
                         yield node
                     finally:

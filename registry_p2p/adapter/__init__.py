@@ -11,7 +11,7 @@ nothing in py-libp2p. `mount` (registry.py) and `open_node` (node.py) make the c
     logs.py           route_libp2p_logging
     peerstore.py      known_addrs
     ports.py          claim_listen_ports
-    pruning.py        trim_connections_periodically
+    pruning.py        trim_connections_periodically, trimming_idle_connections
     pubsub.py         make_gossipsub, message_id, stop_pubsub_thread, cache_advertised_addrs
     routing_table.py  RoutingTableFiller
     security.py       noise_only

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
@@ -30,3 +32,14 @@ async def trim_connections_periodically(host: Any, interval_s: float) -> None:
             await pruner.maybe_prune_connections()
         except Exception as exc:
             log.debug("pruning failed: %r", exc)
+
+
+@asynccontextmanager
+async def trimming_idle_connections(host: Any, interval_s: float) -> AsyncIterator[None]:
+    """`trim_connections_periodically` while the block runs; leaving it stops the loop."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trim_connections_periodically, host, interval_s)
+        try:
+            yield
+        finally:
+            nursery.cancel_scope.cancel()

@@ -15,7 +15,7 @@ from multiaddr import Multiaddr
 
 from registry_p2p.adapter.dialing import NEGATIVE_DIAL_CACHE_S
 from registry_p2p.adapter.inbound_slots import OpenInboundConnections, count_open_inbound_connections
-from registry_p2p.adapter.pruning import trim_connections_periodically
+from registry_p2p.adapter.pruning import trim_connections_periodically, trimming_idle_connections
 from registry_p2p.adapter.shutdown import close_host
 from registry_p2p.node import Node, open_node
 
@@ -147,3 +147,8 @@ async def test_the_trimming_loop_runs_the_pruner_until_cancelled(autojump_clock:
     with trio.move_on_after(0.55):
         await trim_connections_periodically(Host(), 0.1)
     assert len(calls) == 5  # an error in one round does not end the loop
+    async with trimming_idle_connections(Host(), 0.1):
+        await trio.sleep(0.35)
+    assert len(calls) == 8  # three more rounds inside the block
+    await trio.sleep(1)
+    assert len(calls) == 8  # and none after it
