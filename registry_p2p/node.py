@@ -27,9 +27,11 @@ from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
 from registry_p2p.adapter.dialing import fast_dial_config
+from registry_p2p.adapter.inbound_slots import count_open_inbound_connections
 from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.adapter.logs import route_libp2p_logging
 from registry_p2p.adapter.ports import claim_listen_ports
+from registry_p2p.adapter.pruning import trimming_idle_connections
 from registry_p2p.adapter.pubsub import cache_advertised_addrs, make_gossipsub, stop_pubsub_thread
 from registry_p2p.adapter.security import noise_only
 from registry_p2p.adapter.shutdown import close_host
@@ -162,10 +164,11 @@ async def open_node(
         key_pair=key_pair,
         sec_opt=noise_only(key_pair),
         muxer_preference="YAMUX",
-        connection_config=fast_dial_config(),
+        connection_config=fast_dial_config(config.limits.max_connections, config.connection_grace_s),
         listen_addrs=listen,
         addrs_factory=addrs_factory(announced),
     )
+    count_open_inbound_connections(host)  # our own host: nothing to undo
     cache_advertised_addrs(host)
     # Only the namespaces the registry needs (mount adds `reg`): py-libp2p's default `pk` and
     # `ipns` let anyone store 50,000 values per node, after which every further PUT blocked the
@@ -189,6 +192,8 @@ async def open_node(
                 background_trio_service(dht),
                 background_trio_service(pubsub),
                 background_trio_service(router),
+                # Twice per grace period, as go-libp2p's connection manager does.
+                trimming_idle_connections(host, config.connection_grace_s / 2),
             ):
                 with trio.fail_after(BOOTSTRAP_TIMEOUT_S):
                     await pubsub.wait_until_ready()

@@ -6,10 +6,12 @@ nothing in py-libp2p. `mount` (registry.py) and `open_node` (node.py) make the c
     dht_values.py     local_dht_value, fresh_get_value
     errors.py         is_stream_closed, is_protocol_unsupported (the one exception classifier)
     identify.py       announce_protocols, request_identify
+    inbound_slots.py  count_open_inbound_connections, OpenInboundConnections
     keys.py           decode_public_key, make_verifier (core's Verifier over py-libp2p's keys)
     logs.py           route_libp2p_logging
     peerstore.py      known_addrs
     ports.py          claim_listen_ports
+    pruning.py        trim_connections_periodically, trimming_idle_connections
     pubsub.py         make_gossipsub, message_id, stop_pubsub_thread, cache_advertised_addrs
     routing_table.py  RoutingTableFiller
     security.py       noise_only

@@ -7,15 +7,36 @@ from collections.abc import Callable
 from typing import Any
 
 from libp2p.network.config import ConnectionConfig, RetryConfig
+from libp2p.rcmgr.connection_limits import new_connection_limits_with_defaults
 
 
-def fast_dial_config() -> ConnectionConfig:
+def fast_dial_config(max_connections: int = 256, grace_period_s: float = 10.0) -> ConnectionConfig:
     """With the default 3 connections per peer every dial waits a fixed 250 ms; with 1, ~10 ms.
 
-    The auto-connector is also turned off (its default dials every known peer, up to 50
-    connections, every 30 s): lookups, replica sets and watchers make the connections that matter.
+    Connections: at most `max_connections` open (py-libp2p: 300, and its resource manager
+    refuses inbound ones beyond 256). Above three quarters of that (or of the resource manager's
+    inbound cap, if lower) py-libp2p's pruner closes idle connections, inbound and oldest first,
+    down to half, 20 at a time: it spares any with an open stream (a registry request, the
+    gossipsub stream of a registry peer or client, a DHT query) and any younger than
+    `grace_period_s` (py-libp2p: 20 s). With py-libp2p's high watermark of 300 the resource
+    manager's 256 came first, so 256 idle connections were never pruned and shut every new
+    peer out (attacks.md §4). Pruning also needs `trim_connections_periodically`
+    (adapter/pruning.py) and `count_open_inbound_connections` (adapter/inbound_slots.py).
+
+    min_connections 0: py-libp2p's auto-connector does not poll every 10 s to keep 50
+    connections. It is not off, though: at start, every 30 s and when a peer leaves, it dials
+    peers it knows while below the middle of the two watermarks (160 here; 150 before).
     """
-    return ConnectionConfig(max_connections_per_peer=1, min_connections=0, low_watermark=0)
+    inbound_cap = new_connection_limits_with_defaults().max_established_inbound or max_connections
+    prune_above = max(1, min(max_connections, inbound_cap) * 3 // 4)
+    return ConnectionConfig(
+        max_connections_per_peer=1,
+        min_connections=0,
+        max_connections=max_connections,
+        high_watermark=prune_above,
+        low_watermark=min(max_connections // 2, prune_above),
+        grace_period=grace_period_s,
+    )
 
 
 NEGATIVE_DIAL_CACHE_S = 5.0

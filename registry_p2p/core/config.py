@@ -36,6 +36,8 @@ class RegistryConfig:
     # Local trust: weight(peer) orders resolve results and chooses evictions. Never from the wire.
     weights: Mapping[bytes, int] = field(default_factory=dict)
     gossip_heartbeat_s: float = 1.0
+    # A new connection is never pruned this soon after it opened (open_node's hosts only).
+    connection_grace_s: float = 10.0
 
     def weight(self, peer: bytes) -> int:
         return self.weights.get(peer, 0)
@@ -52,6 +54,7 @@ class RegistryConfig:
             "gc_interval_s",
             "replica_cache_ttl_s",
             "gossip_heartbeat_s",
+            "connection_grace_s",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
@@ -72,6 +75,7 @@ _TOP_KEYS = {
     "replica_cache_ttl_s",
     "host_policy",
     "gossip_heartbeat_s",
+    "connection_grace_s",
 }
 
 

@@ -47,6 +47,9 @@ class Limits:
     max_partial_bytes_total: int = 64 * MIB
     reply_bytes_per_second: int = 16 * MIB
     reply_bytes_burst: int = 32 * MIB
+    # Connections a node keeps open (inbound and outbound): above three quarters of it, idle ones
+    # (no open stream, past their grace period) are closed, inbound and oldest first.
+    max_connections: int = 256
 
     @property
     def tombstone_lifetime_ms(self) -> int:
@@ -80,6 +83,7 @@ class Limits:
             "max_partial_bytes_total",
             "reply_bytes_per_second",
             "reply_bytes_burst",
+            "max_connections",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
