@@ -27,7 +27,6 @@ from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 
 from registry_p2p.adapter.dialing import fast_dial_config
-from registry_p2p.adapter.inbound_slots import count_open_inbound_connections
 from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.adapter.logs import route_libp2p_logging
 from registry_p2p.adapter.ports import claim_listen_ports
@@ -168,7 +167,6 @@ async def open_node(
         listen_addrs=listen,
         addrs_factory=addrs_factory(announced),
     )
-    count_open_inbound_connections(host)  # our own host: nothing to undo
     cache_advertised_addrs(host)
     # Only the namespaces the registry needs (mount adds `reg`): py-libp2p's default `pk` and
     # `ipns` let anyone store 50,000 values per node, after which every further PUT blocked the

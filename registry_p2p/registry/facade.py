@@ -20,6 +20,7 @@ from libp2p.peer.peerinfo import PeerInfo
 
 from registry_p2p.adapter.dialing import one_connection_per_peer, quick_dial_retries
 from registry_p2p.adapter.identify import announce_protocols
+from registry_p2p.adapter.inbound_slots import count_open_inbound_connections
 from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.adapter.peerstore import known_addrs
 from registry_p2p.adapter.routing_table import RoutingTableFiller
@@ -390,7 +391,9 @@ async def mount(
     undone on exit (each step is named after the py-libp2p behaviour it handles, in adapter/):
     peers learned from every connection, in both directions, go into the DHT's routing table
     (py-libp2p adds none); a refused dial is retried once and forgotten after 5 s (not 3 retries
-    and 60 s); one connection per peer (py-libp2p's default of 3 makes every dial wait 250 ms).
+    and 60 s); one connection per peer (py-libp2p's default of 3 makes every dial wait 250 ms);
+    inbound connections counted while open (py-libp2p keeps each one's slot until the swarm
+    stops, so after ~250 connections ever a node refused every inbound connection for good).
 
     `bootstrap` (the peers the application joined through, as PeerInfo): while the host has
     fewer than a handful of peers and none of these, they are dialed again with backoff, so a
@@ -406,7 +409,7 @@ async def mount(
             weight=config.weight,
         )
     registry = Registry(host, dht, pubsub, store if serve else None, config, clock_ms)
-    undo = [quick_dial_retries(host), one_connection_per_peer(host)]
+    undo = [quick_dial_retries(host), one_connection_per_peer(host), count_open_inbound_connections(host)]
     filler = RoutingTableFiller(host, dht, on_connected=registry.routing.reachable_again)
     swarm = host.get_network()
     swarm.register_notifee(filler)

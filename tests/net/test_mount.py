@@ -193,14 +193,20 @@ async def test_mount_undoes_on_exit_what_it_applied() -> None:
             swarm = host.get_network()
 
             def settings() -> tuple[Any, ...]:
-                dials = (swarm.retry_config, swarm.connection_config, swarm._negative_peer_cache._ttl)
+                dials = (
+                    swarm.retry_config,
+                    swarm.connection_config,
+                    swarm._negative_peer_cache._ttl,
+                    swarm._inbound_limiter,
+                )
                 return (*dials, list(swarm.notifees))
 
             before = settings()
             async with registry_p2p.mount(host, dht, pubsub):
                 assert swarm.connection_config.max_connections_per_peer == 1
                 assert swarm.retry_config is not before[0]
-                assert len(swarm.notifees) == len(before[3]) + 1
+                assert len(swarm.notifees) == len(before[4]) + 1
+                assert swarm._inbound_limiter is not before[3]
             assert settings() == before
 
 
