@@ -17,6 +17,7 @@ nothing in py-libp2p. `mount` (registry.py) and `open_node` (node.py) make the c
     security.py       noise_only
     shutdown.py       close_host
     streams.py        open_stream
+    types.py          HostLike, DhtLike, PubsubLike, StreamLike: Protocols, no workaround
 
 Each has a test in tests/net (docs/ARCHITECTURE.md lists which).
 """
