@@ -15,9 +15,12 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from multiaddr import Multiaddr
+
+if TYPE_CHECKING:
+    from registry_p2p.adapter.types import HostLike
 
 log = logging.getLogger("registry_p2p.addrs")
 
@@ -97,7 +100,7 @@ def addrs_factory(announce: Sequence[Multiaddr] = ()) -> Callable[[list[Multiadd
     return factory
 
 
-def host_addrs(host: Any) -> list[Multiaddr]:
+def host_addrs(host: HostLike) -> list[Multiaddr]:
     """A host's dialable addresses without the /p2p part: its own advertised list (which an
     application's host may leave unexpanded: mounted hosts get the same treatment here)."""
     try:

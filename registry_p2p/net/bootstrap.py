@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import trio
 
 from registry_p2p.core.reconnect import BootstrapSchedule
+
+if TYPE_CHECKING:
+    from libp2p.peer.peerinfo import PeerInfo
+
+    from registry_p2p.adapter.types import DhtLike, HostLike
 
 log = logging.getLogger("registry_p2p.bootstrap")
 
@@ -26,7 +31,9 @@ class BootstrapUnreachable(Exception):
     """No bootstrap peer could be reached; the text names the first and counts the rest."""
 
 
-async def join(host: Any, dht: Any, infos: Sequence[Any], required: bool, failure_level: int = logging.WARNING) -> int:
+async def join(
+    host: HostLike, dht: DhtLike, infos: Sequence[PeerInfo], required: bool, failure_level: int = logging.WARNING
+) -> int:
     """Dial each bootstrap peer not connected yet, then fill the routing table; how many answered.
 
     Raises BootstrapUnreachable when `required` and none of those dialed answered.
@@ -60,7 +67,9 @@ async def join(host: Any, dht: Any, infos: Sequence[Any], required: bool, failur
     return reached
 
 
-async def keep_joined(host: Any, dht: Any, infos: Sequence[Any], schedule: BootstrapSchedule | None = None) -> None:
+async def keep_joined(
+    host: HostLike, dht: DhtLike, infos: Sequence[PeerInfo], schedule: BootstrapSchedule | None = None
+) -> None:
     """Dial the bootstrap peers again while the node has too few peers and none of them."""
     bootstrap_ids = {info.peer_id for info in infos if info.peer_id != host.get_id()}
     if not bootstrap_ids:

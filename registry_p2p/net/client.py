@@ -10,7 +10,7 @@ import contextlib
 import itertools
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import trio
 from libp2p.custom_types import TProtocol
@@ -22,6 +22,9 @@ from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.names import PROTOCOL_ID
 from registry_p2p.net.framing import FrameReader, encode_frame
 from registry_p2p.pb import registry_pb2 as pb
+
+if TYPE_CHECKING:
+    from registry_p2p.adapter.types import HostLike, StreamLike
 
 log = logging.getLogger("registry_p2p.client")
 
@@ -38,14 +41,14 @@ class PeerUnavailable(Exception):
 
 @dataclass
 class _Channel:
-    stream: Any
+    stream: StreamLike
     reader: FrameReader
     lock: trio.Lock
     uses: int = 0
 
 
 class RegistryClient:
-    def __init__(self, host: Any, max_message_bytes: int, default_timeout: float = 6.0) -> None:
+    def __init__(self, host: HostLike, max_message_bytes: int, default_timeout: float = 6.0) -> None:
         self.host = host
         self.max_message_bytes = max_message_bytes
         self.default_timeout = default_timeout

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 from libp2p.custom_types import TProtocol
@@ -37,6 +37,9 @@ from multiaddr import Multiaddr
 from registry_p2p.adapter.streams import open_stream
 from registry_p2p.core.ids import uvarint
 from registry_p2p.core.lookup import LookupState
+
+if TYPE_CHECKING:
+    from registry_p2p.adapter.types import HostLike
 
 log = logging.getLogger("registry_p2p.lookup")
 
@@ -54,7 +57,7 @@ class QueryFailed(Exception):
         self.timed_out = timed_out
 
 
-async def find_node(host: Any, peer: ID, target: bytes, timeout: float = QUERY_TIMEOUT_S) -> list[ID]:
+async def find_node(host: HostLike, peer: ID, target: bytes, timeout: float = QUERY_TIMEOUT_S) -> list[ID]:
     """Ask `peer` for the peers it knows closest to `target`; their addresses go to the peerstore."""
     with trio.move_on_after(timeout):
         try:
@@ -79,7 +82,7 @@ async def find_node(host: Any, peer: ID, target: bytes, timeout: float = QUERY_T
     raise QueryFailed("FIND_NODE timed out", unreachable=False, timed_out=True)
 
 
-def _closer_peers(host: Any, reply: Any) -> list[ID]:
+def _closer_peers(host: HostLike, reply: Any) -> list[ID]:
     me = host.get_id()
     peers: list[ID] = []
     for entry in reply.closerPeers:
@@ -104,7 +107,7 @@ def _closer_peers(host: Any, reply: Any) -> list[ID]:
 
 
 async def lookup_closest(
-    host: Any,
+    host: HostLike,
     seeds: list[ID],
     target: bytes,
     count: int,

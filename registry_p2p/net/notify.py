@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -22,6 +22,9 @@ from registry_p2p.core.ids import b58
 from registry_p2p.core.model import Entry
 from registry_p2p.core.pacing import PublishPacer, budget_under
 from registry_p2p.core.watch import message_entries
+
+if TYPE_CHECKING:
+    from registry_p2p.adapter.types import MessageLike, PubsubLike, SubscriptionLike, TopicValidator
 
 log = logging.getLogger("registry_p2p.notify")
 
@@ -40,7 +43,7 @@ class Notifier:
 
     def __init__(
         self,
-        pubsub: Any,
+        pubsub: PubsubLike,
         check: Callable[[bytes, bytes], Entry],
         sources: Callable[[bytes], Collection[bytes] | None] | None = None,
     ) -> None:
@@ -51,7 +54,7 @@ class Notifier:
         # resource would otherwise surface as a service no resolve returns (attacks.md §2).
         self.sources = sources
         self.ignored = 0  # (resource_id, serialized entry) -> entry; raises RegistryError when invalid
-        self._joined: dict[bytes, Any] = {}
+        self._joined: dict[bytes, SubscriptionLike] = {}
         self._listeners: dict[bytes, set[trio.MemorySendChannel[Entry]]] = {}
         self._nursery: trio.Nursery | None = None
         self._topics: dict[bytes, str] = {}
@@ -68,10 +71,10 @@ class Notifier:
             task_status.started()
             await trio.sleep_forever()
 
-    def _validator(self, resource_id: bytes) -> Callable[[Any, Any], bool]:
+    def _validator(self, resource_id: bytes) -> TopicValidator:
         me = getattr(self.pubsub, "my_id", None)
 
-        def validate(forwarder: Any, message: Any) -> bool:
+        def validate(forwarder: Any, message: MessageLike) -> bool:
             if me is not None and forwarder == me:
                 # Our own publish: only entries our store accepted or we built and checked.
                 return True
@@ -109,7 +112,7 @@ class Notifier:
         """The valid entries a message carries; None when it must be rejected (`core.watch.message_entries`)."""
         return message_entries(data, lambda raw: self.check(resource_id, raw))
 
-    async def _dispatch(self, resource_id: bytes, subscription: Any) -> None:
+    async def _dispatch(self, resource_id: bytes, subscription: SubscriptionLike) -> None:
         # Drain promptly: py-libp2p's subscription channel holds only 32 messages.
         async for message in subscription:
             if not self._listeners.get(resource_id):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import trio
 from libp2p.peer.id import ID
@@ -23,6 +23,9 @@ from registry_p2p.core.signing import Verifier
 from registry_p2p.core.validate import validate_resource
 from registry_p2p.net.lookup import QueryFailed, lookup_closest
 from registry_p2p.net.server import PROTOCOL_ID
+
+if TYPE_CHECKING:
+    from registry_p2p.adapter.types import DhtLike, HostLike
 
 log = logging.getLogger("registry_p2p.routing")
 
@@ -85,7 +88,7 @@ class Routing:
     about peers and sets, and which peers to choose, is `core.replicas.ReplicaChoice`'s.
     """
 
-    def __init__(self, host: Any, dht: Any, k: int, serves: bool, cache_ttl_s: float) -> None:
+    def __init__(self, host: HostLike, dht: DhtLike, k: int, serves: bool, cache_ttl_s: float) -> None:
         self.host = host
         self.dht = dht
         self.k = k

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 from libp2p.crypto.keys import PrivateKey
@@ -31,6 +31,9 @@ from registry_p2p.net.framing import FrameError, FrameReader, FrameTooLarge, dec
 from registry_p2p.net.ratelimit import TokenBuckets
 from registry_p2p.pb import registry_pb2 as pb
 from registry_p2p.store import ItemResult, Store
+
+if TYPE_CHECKING:
+    from registry_p2p.adapter.types import StreamLike
 
 log = logging.getLogger("registry_p2p.server")
 
@@ -93,7 +96,7 @@ class RegistryServer:
 
     # ------------------------------------------------------------ stream loop
 
-    async def handle_stream(self, stream: Any) -> None:
+    async def handle_stream(self, stream: StreamLike) -> None:
         """The stream handler given to py-libp2p. Never raises."""
         try:
             peer = stream.muxed_conn.peer_id.to_bytes()
@@ -127,7 +130,7 @@ class RegistryServer:
         finally:
             self.budgets.close_stream(peer)
 
-    async def _serve(self, stream: Any, peer: bytes) -> None:
+    async def _serve(self, stream: StreamLike, peer: bytes) -> None:
         reader = FrameReader(
             stream,
             self.config.limits.max_message_bytes,
@@ -139,7 +142,7 @@ class RegistryServer:
         finally:
             reader.release_budget()
 
-    async def _serve_frames(self, stream: Any, peer: bytes, reader: FrameReader) -> None:
+    async def _serve_frames(self, stream: StreamLike, peer: bytes, reader: FrameReader) -> None:
         refusals = 0
         while True:
             with trio.fail_after(self.config.stream_idle_timeout_s):
@@ -321,12 +324,12 @@ def _status_of(reply: pb.Message) -> Status:
     return Status.OK
 
 
-async def _reset(stream: Any) -> None:
+async def _reset(stream: StreamLike) -> None:
     with trio.CancelScope(shield=True), trio.move_on_after(1), contextlib.suppress(Exception):
         await stream.reset()
 
 
-async def _write_quietly(stream: Any, message: pb.Message) -> None:
+async def _write_quietly(stream: StreamLike, message: pb.Message) -> None:
     with trio.move_on_after(1):
         with contextlib.suppress(Exception):
             await stream.write(encode_frame(message))
