@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import trio
 from libp2p import new_host
@@ -39,6 +39,9 @@ from registry_p2p.net.addrs import addrs_factory
 from registry_p2p.net.bootstrap import BootstrapUnreachable, join
 from registry_p2p.registry import Registry, mount, wall_clock_ms
 from registry_p2p.store import Store
+
+if TYPE_CHECKING:
+    from registry_p2p.adapter.types import DhtLike, HostLike, PubsubLike
 
 log = logging.getLogger("registry_p2p.node")
 
@@ -87,9 +90,9 @@ def parse_multiaddrs(addrs: Sequence[str | Multiaddr], what: str) -> list[Multia
 
 @dataclass
 class Node:
-    host: Any
-    dht: Any
-    pubsub: Any
+    host: HostLike
+    dht: DhtLike
+    pubsub: PubsubLike
     registry: Registry
     store: Store | None
 

@@ -9,7 +9,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from libp2p.crypto.keys import PrivateKey
@@ -26,6 +26,9 @@ from registry_p2p.net.routing import Routing
 from registry_p2p.net.rpc import RegistryRpc
 from registry_p2p.net.server import RegistryServer
 from registry_p2p.store import Store
+
+if TYPE_CHECKING:
+    from registry_p2p.adapter.types import DhtLike, HostLike, PubsubLike
 
 log = logging.getLogger("registry_p2p.registry")
 
@@ -50,16 +53,16 @@ class MaintenanceStats:
     gc_resources: int = 0
 
 
-def own_addrs(host: Any) -> list[bytes]:
+def own_addrs(host: HostLike) -> list[bytes]:
     """What records hosted here carry in `addrs`: addresses others can dial, never a wildcard."""
     return [a.to_bytes() for a in host_addrs(host)]
 
 
 @dataclass
 class Context:
-    host: Any
-    dht: Any
-    pubsub: Any
+    host: HostLike
+    dht: DhtLike
+    pubsub: PubsubLike
     config: RegistryConfig
     clock_ms: Callable[[], int]
     key: PrivateKey

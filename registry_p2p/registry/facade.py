@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from libp2p.custom_types import TProtocol
@@ -48,6 +48,9 @@ from registry_p2p.registry.resources import Resources
 from registry_p2p.registry.writes import Writes
 from registry_p2p.store import Store
 
+if TYPE_CHECKING:
+    from registry_p2p.adapter.types import DhtLike, HostLike, PubsubLike
+
 log = logging.getLogger("registry_p2p.registry")
 
 T = TypeVar("T")
@@ -58,9 +61,9 @@ class Registry:
 
     def __init__(
         self,
-        host: Any,
-        dht: Any,
-        pubsub: Any,
+        host: HostLike,
+        dht: DhtLike,
+        pubsub: PubsubLike,
         store: Store | None,
         config: RegistryConfig,
         clock_ms: Callable[[], int] = wall_clock_ms,
@@ -372,9 +375,9 @@ async def _iterate(receive: trio.MemoryReceiveChannel[Event]) -> AsyncIterator[E
 
 @asynccontextmanager
 async def mount(
-    host: Any,
-    dht: Any,
-    pubsub: Any,
+    host: HostLike,
+    dht: DhtLike,
+    pubsub: PubsubLike,
     store: Store | None = None,
     config: RegistryConfig | None = None,
     *,
