@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
+
+if TYPE_CHECKING:
+    from libp2p.peer.id import ID
+
+    from registry_p2p.adapter.types import HostLike
 
 log = logging.getLogger("registry_p2p.adapter.identify")
 
@@ -27,7 +32,7 @@ async def announce_protocols(host: Any, timeout: float = 5.0) -> None:
             log.debug("identify push failed: %s", exc)
 
 
-def request_identify(host: Any, peer: Any) -> None:
+def request_identify(host: HostLike, peer: ID) -> None:
     """Run identify again on a connected peer whose protocols we still do not know.
 
     py-libp2p schedules identify once per peer when it connects; when two connections race (one

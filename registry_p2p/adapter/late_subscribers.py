@@ -12,14 +12,19 @@ that window.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 import trio
+
+if TYPE_CHECKING:
+    from libp2p.peer.id import ID
+
+    from registry_p2p.adapter.types import PubsubLike
 
 log = logging.getLogger("registry_p2p.adapter.pubsub")
 
 
-async def announce_to_late_peers(pubsub: Any, topic: str, timeout: float) -> None:
+async def announce_to_late_peers(pubsub: PubsubLike, topic: str, timeout: float) -> None:
     """After `pubsub.subscribe(topic)`: announce the topic again to every peer connected at that
     moment whose pubsub stream was not yet registered, once it is (within `timeout`)."""
     from libp2p.pubsub.pb import rpc_pb2
@@ -29,7 +34,7 @@ async def announce_to_late_peers(pubsub: Any, topic: str, timeout: float) -> Non
     if not pending:
         return
 
-    async def announce(peer: Any) -> None:
+    async def announce(peer: ID) -> None:
         with trio.move_on_after(timeout):
             try:
                 await pubsub.wait_for_peer(peer, timeout=timeout)

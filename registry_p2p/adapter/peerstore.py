@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from libp2p.peer.peerstore import PeerStoreError
 
+if TYPE_CHECKING:
+    from libp2p.peer.id import ID
+    from multiaddr import Multiaddr
 
-def known_addrs(host: Any, peer: Any) -> list[Any]:
+    from registry_p2p.adapter.types import HostLike
+
+
+def known_addrs(host: HostLike, peer: ID) -> list[Multiaddr]:
     """The addresses `host`'s peerstore holds for `peer`: none, rather than an error, when unknown."""
     try:
         return list(host.get_peerstore().addrs(peer))

@@ -8,15 +8,18 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 
+if TYPE_CHECKING:
+    from registry_p2p.adapter.types import MessageLike, PubsubLike
+
 log = logging.getLogger("registry_p2p.adapter.pubsub")
 
 
-def message_id(message: Any) -> bytes:
+def message_id(message: MessageLike) -> bytes:
     """sha256(data) in every language, so a writer's and a replica's copies are one message."""
     return hashlib.sha256(bytes(message.data)).digest()
 
@@ -98,7 +101,7 @@ def cache_advertised_addrs(host: Any, ttl_s: float = 1.0) -> Callable[[], None]:
     return undo
 
 
-def topic_rate_limit(pubsub: Any) -> float | None:
+def topic_rate_limit(pubsub: PubsubLike) -> float | None:
     """Messages per second and topic that py-libp2p's spam protection lets one peer publish or
     forward (the rest are dropped without a word); None when its router enforces no such limit."""
     router = getattr(pubsub, "router", None)

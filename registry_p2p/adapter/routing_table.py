@@ -5,9 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
+
+if TYPE_CHECKING:
+    from libp2p.peer.id import ID
+
+    from registry_p2p.adapter.types import DhtLike, HostLike
 
 log = logging.getLogger("registry_p2p.adapter.routing_table")
 
@@ -20,7 +25,7 @@ class RoutingTableFiller:
 
     IDENTIFY_WAIT_S = 5.0
 
-    def __init__(self, host: Any, dht: Any, on_connected: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, host: HostLike, dht: DhtLike, on_connected: Callable[[ID], None] | None = None) -> None:
         self.host = host
         self.dht = dht
         # Told of every new connection (a restarted peer, a healed partition), unlike a
@@ -34,7 +39,7 @@ class RoutingTableFiller:
             async for peer in self._receive:
                 nursery.start_soon(self._add, peer)
 
-    async def _add(self, peer: Any) -> None:
+    async def _add(self, peer: ID) -> None:
         from libp2p.kad_dht.common import PROTOCOL_ID as KAD_PROTOCOL
 
         with trio.move_on_after(self.IDENTIFY_WAIT_S):

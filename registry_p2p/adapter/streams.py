@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 import trio
 from libp2p.custom_types import TProtocol
 from libp2p.network.exceptions import SwarmDialAllFailedError
+
+if TYPE_CHECKING:
+    from libp2p.peer.id import ID
+
+    from registry_p2p.adapter.types import HostLike, StreamLike
 
 log = logging.getLogger("registry_p2p.adapter.streams")
 
 STREAM_ON_EXISTING_CONNECTION_TIMEOUT_S = 2.0
 
 
-async def open_stream(host: Any, peer: Any, protocols: list[TProtocol], timeout: float) -> Any:
+async def open_stream(host: HostLike, peer: ID, protocols: list[TProtocol], timeout: float) -> StreamLike:
     """host.new_stream within `timeout`, robust to half-dead and to losing connections.
 
     When a peer goes away, py-libp2p 0.8.1 may keep its connection in the swarm although the
@@ -36,7 +41,9 @@ async def open_stream(host: Any, peer: Any, protocols: list[TProtocol], timeout:
     return await _open_stream_once(host, peer, protocols, deadline, timeout)
 
 
-async def _open_stream_once(host: Any, peer: Any, protocols: list[TProtocol], deadline: float, timeout: float) -> Any:
+async def _open_stream_once(
+    host: HostLike, peer: ID, protocols: list[TProtocol], deadline: float, timeout: float
+) -> StreamLike:
     if peer in host.get_connected_peers():
         with trio.move_on_after(min(STREAM_ON_EXISTING_CONNECTION_TIMEOUT_S, deadline - trio.current_time())):
             return await host.new_stream(peer, protocols)
