@@ -2,7 +2,9 @@
 
 py-libp2p 0.8.1 ships no type information (mypy sees it as `Any`), so these Protocols are what
 the registry's signatures say it needs: only the members it calls, with py-libp2p 0.8.1's own
-signatures. py-libp2p's objects satisfy them structurally; nothing here is checked at run time.
+signatures. py-libp2p's objects satisfy them structurally; nothing in the registry checks them at
+run time (they are runtime_checkable only so tests/net/test_adapter_types.py can hold py-libp2p's
+real objects against them).
 A member typed `Any` is one whose py-libp2p type the registry only passes along or probes.
 
 The adapter's workarounds that reach into the swarm's internals (retry and connection
@@ -16,7 +18,7 @@ of py-libp2p that it did not load before (tests/test_imports.py).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from libp2p.crypto.keys import PrivateKey
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from multiaddr import Multiaddr
 
 
+@runtime_checkable
 class MuxedConnLike(Protocol):
     """A stream's connection: who is on the other side."""
 
@@ -33,6 +36,7 @@ class MuxedConnLike(Protocol):
     def peer_id(self) -> ID: ...
 
 
+@runtime_checkable
 class StreamLike(Protocol):
     """py-libp2p's INetStream as the registry's framing, client and server use it."""
 
@@ -51,6 +55,7 @@ class StreamLike(Protocol):
 StreamHandler = Callable[[StreamLike], Awaitable[None]]
 
 
+@runtime_checkable
 class PeerstoreLike(Protocol):
     def addrs(self, peer_id: ID) -> list[Multiaddr]: ...
 
@@ -59,6 +64,7 @@ class PeerstoreLike(Protocol):
     def get_protocols(self, peer_id: ID) -> list[str]: ...
 
 
+@runtime_checkable
 class NetworkLike(Protocol):
     """The swarm's public part the registry uses (its internals: see the module text)."""
 
@@ -69,6 +75,7 @@ class NetworkLike(Protocol):
     def remove_notifee(self, notifee: Any) -> None: ...
 
 
+@runtime_checkable
 class HostLike(Protocol):
     """py-libp2p's BasicHost as the registry uses it."""
 
@@ -95,20 +102,24 @@ class HostLike(Protocol):
     def remove_stream_handler(self, protocol_id: TProtocol) -> None: ...
 
 
+@runtime_checkable
 class RoutingTableLike(Protocol):
     def find_local_closest_peers(self, key: bytes, count: int = 20) -> list[ID]: ...
 
 
+@runtime_checkable
 class PeerRoutingLike(Protocol):
     async def find_closest_peers_network(self, target_key: bytes, count: int = 20) -> list[ID]: ...
 
 
+@runtime_checkable
 class ValueStoreLike(Protocol):
     def get(self, key: bytes) -> Any: ...  # a libp2p Record (its `value`: bytes) or None
 
     def remove(self, key: bytes) -> bool: ...
 
 
+@runtime_checkable
 class DhtLike(Protocol):
     """py-libp2p's KadDHT as the registry uses it."""
 
@@ -132,6 +143,7 @@ class DhtLike(Protocol):
     def register_validator(self, namespace: str, validator: Any) -> None: ...  # a libp2p records Validator
 
 
+@runtime_checkable
 class MessageLike(Protocol):
     """A gossipsub message (py-libp2p's rpc_pb2.Message) as the change feed reads it."""
 
@@ -142,6 +154,7 @@ class MessageLike(Protocol):
     def from_id(self) -> bytes: ...
 
 
+@runtime_checkable
 class SubscriptionLike(Protocol):
     def __aiter__(self) -> AsyncIterator[MessageLike]: ...
 
@@ -149,6 +162,7 @@ class SubscriptionLike(Protocol):
 TopicValidator = Callable[[Any, MessageLike], bool]  # (the forwarding peer's ID, the message)
 
 
+@runtime_checkable
 class PubsubLike(Protocol):
     """py-libp2p's Pubsub as the change feed and its late-subscriber workaround use it.
 
