@@ -135,4 +135,10 @@ def test_create_register_resolve_restart_unregister(net: Net) -> None:
     out = cli_json("unregister", rid, "--service-id", "echo", *me, bootstrap=net.a.addr)
     assert out["ok"] is True
     assert cli_json("resolve", rid, bootstrap=net.a.addr) == {"records": []}
-    assert cli_json("resolve", rid, bootstrap=net.c.addr) == {"records": []}
+    # Through another node, a read that merges two replicas. A read answered by one replica alone
+    # (ack 1) may be older than an ack-1 write made through another node: a fresh client joining
+    # through a just-restarted node can miss a replica that node does not know yet (c, whose
+    # connection to the old a died with it), and then only anti-entropy brings it the tombstone
+    # (seen in CI). The client waits for its write to reach every replica it found before it exits,
+    # so of any two answers one is from a replica it reached, and the merge keeps the tombstone.
+    assert cli_json("resolve", rid, "--ack", "2", bootstrap=net.c.addr) == {"records": []}, out
