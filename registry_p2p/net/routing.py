@@ -182,6 +182,11 @@ class Routing:
             now=trio.current_time(),
         )
 
+    def local_closest(self, resource_id: bytes) -> list[ID]:
+        """The K peers of our routing table closest to `resource_id` (no lookup): where its
+        replicas are, as far as this node knows without asking."""
+        return list(self.dht.routing_table.find_local_closest_peers(resource_id, self.k))
+
     def cached_sizes(self) -> list[int]:
         """Sizes of the replica sets currently cached (for metrics)."""
         return self.choice.cached_sizes()

@@ -315,11 +315,15 @@ class Registry:
 
     def _gossip_sources(self, rid: bytes) -> set[bytes] | None:
         """The peers whose announcements of `rid` a watch here surfaces: the replicas it found
-        when it started, and those of the current replica set."""
+        when it started, those of the current replica set, and the K closest peers of the
+        routing table. The last matters on a network smaller than K, whose replica sets are never
+        cached: a watch that started while some replicas were still unidentified (a young network,
+        a fresh client) would otherwise ignore exactly the replicas a write reached."""
         watched = self._watch_sources.get(rid)
         if watched is None:
             return None
-        return watched | {p.to_bytes() for p in self.routing.cached(rid) or ()}
+        current = [*(self.routing.cached(rid) or ()), *self.routing.local_closest(rid)]
+        return watched | {p.to_bytes() for p in current}
 
     async def _connect(self, peer: ID) -> None:
         if peer in self.host.get_connected_peers():
