@@ -36,7 +36,7 @@ from registry_p2p.adapter.security import noise_only
 from registry_p2p.adapter.shutdown import close_host
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.net.addrs import addrs_factory
-from registry_p2p.net.bootstrap import BootstrapUnreachable, join
+from registry_p2p.net.bootstrap import JOIN_TIMEOUT_S, BootstrapUnreachable, join
 from registry_p2p.registry import Registry, mount, wall_clock_ms
 from registry_p2p.store import Store
 
@@ -47,7 +47,6 @@ log = logging.getLogger("registry_p2p.node")
 
 IDENTITY_FILE = "identity.key"
 STORE_FILE = "registry.sqlite"
-BOOTSTRAP_TIMEOUT_S = 10.0
 
 
 class NodeError(Exception):
@@ -107,7 +106,7 @@ class Node:
     async def connect(self, addr: str | Multiaddr) -> None:
         """Dial a peer (`/…/p2p/<id>`) and add it to the routing table."""
         info = info_from_p2p_addr(addr if isinstance(addr, Multiaddr) else Multiaddr(addr))
-        with trio.fail_after(BOOTSTRAP_TIMEOUT_S):
+        with trio.fail_after(JOIN_TIMEOUT_S):
             await self.host.connect(info)
         await self.dht.add_peer(info.peer_id)
 
@@ -196,7 +195,7 @@ async def open_node(
                 # Twice per grace period, as go-libp2p's connection manager does.
                 trimming_idle_connections(host, config.connection_grace_s / 2),
             ):
-                with trio.fail_after(BOOTSTRAP_TIMEOUT_S):
+                with trio.fail_after(JOIN_TIMEOUT_S):
                     await pubsub.wait_until_ready()
                 # One code path: a node is a host with good defaults and the registry mounted on it.
                 async with mount(
