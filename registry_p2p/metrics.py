@@ -117,6 +117,7 @@ class _StateCollector(Collector):
         yield _counter(
             "replication_pulled_entries", "Entries pulled from replicas by anti-entropy", stats.pulled_entries
         )
+        yield _counter("replication_dht_puts", "Resources put into the DHT by anti-entropy", stats.dht_puts)
         yield _counter("renewed_records", "Host records re-signed by this node", stats.renewed)
         gc = CounterMetricFamily(f"{PREFIX}_gc_removed", "Rows removed by garbage collection, by kind", labels=["kind"])
         gc.add_metric(["records"], stats.gc_records)

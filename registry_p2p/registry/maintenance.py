@@ -12,7 +12,7 @@ import trio
 from libp2p.peer.id import ID
 
 from registry_p2p.core import build
-from registry_p2p.core.antientropy import PeerDigest, plan_sync
+from registry_p2p.core.antientropy import DhtRepublish, PeerDigest, plan_sync
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.ids import b58
 from registry_p2p.core.model import SignedResource
@@ -36,13 +36,16 @@ class Maintenance:
         self.resources = resources
         self.reads = reads
         self.writes = writes
+        self.dht_republish = DhtRepublish()
 
     async def replicate_once(self) -> None:
         """Anti-entropy: exchange digests with each resource's replica set, push and pull differences."""
         if self.ctx.store is None:
             return
         self.ctx.maintenance.replicate_rounds += 1
-        for rid in self.ctx.store.resource_ids():
+        held = self.ctx.store.resource_ids()
+        self.dht_republish.forget_except(held)
+        for rid in held:
             resource = self.ctx.store.get_resource(rid)
             if resource is None:
                 continue
@@ -52,7 +55,11 @@ class Maintenance:
                     if peer != self.ctx.peer_id:
                         nursery.start_soon(self._sync_with, peer, resource)
             if peers and peers[0] == self.ctx.peer_id:
-                await self.resources.dht_put(resource)
+                version, replicas, now = resource.signature, [p.to_bytes() for p in peers], trio.current_time()
+                if self.dht_republish.due(rid, version, replicas, now):
+                    await self.resources.dht_put(resource)
+                    self.dht_republish.done(rid, version, replicas, now)
+                    self.ctx.maintenance.dht_puts += 1
 
     async def _sync_with(self, peer: ID, resource: SignedResource) -> None:
         assert self.ctx.store is not None

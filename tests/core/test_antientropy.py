@@ -180,3 +180,23 @@ def _pool() -> list[Entry]:
             build.make_tombstone(key, rid, rec.host, service, NOW + 20),
         ]
     return entries
+
+
+def test_a_resource_is_put_into_the_dht_again_only_when_it_changed_or_its_copy_ages() -> None:
+    from registry_p2p.core.antientropy import DhtRepublish
+
+    schedule = DhtRepublish(republish_s=100.0)
+    rid, other = b"r" * 32, b"o" * 32
+    assert schedule.due(rid, b"v1", [b"a", b"b"], now=0.0)
+    schedule.done(rid, b"v1", [b"a", b"b"], now=0.0)
+    # Unchanged, within the republish interval: no put (it used to be one per round).
+    assert not schedule.due(rid, b"v1", [b"a", b"b"], now=99.0)
+    # A newer version of the resource, a changed replica set, or an ageing copy: put again.
+    assert schedule.due(rid, b"v2", [b"a", b"b"], now=1.0)
+    assert schedule.due(rid, b"v1", [b"a", b"c"], now=1.0)
+    assert schedule.due(rid, b"v1", [b"a", b"b"], now=100.0)
+    # A resource no longer held is forgotten; when it comes back it is put at once.
+    schedule.done(other, b"w", [b"a"], now=0.0)
+    schedule.forget_except([other])
+    assert schedule.due(rid, b"v1", [b"a", b"b"], now=1.0)
+    assert not schedule.due(other, b"w", [b"a"], now=1.0)

@@ -44,3 +44,21 @@ async def test_host_renews_at_half_ttl_and_gc_collects_the_rest() -> None:
                     ["kept"],
                     [],
                 )
+
+
+async def test_an_unchanged_resource_is_put_into_the_dht_once_not_every_round() -> None:
+    """attacks.md §1: each anti-entropy round put every resource the node leads into the DHT again."""
+    with trio.fail_after(90):
+        async with network(4, cfg(k=3)) as net:
+            owner = net.nodes[0]
+            for i in range(3):
+                await owner.registry.create_resource(f"steady-{i}")
+            servers = [n for n in net.nodes if n.store is not None]
+            for node in servers:
+                await node.registry.replicate_once()
+            first = sum(n.registry.maintenance.dht_puts for n in servers)
+            assert first >= 3, "the first replica of each resource puts it"
+            for _ in range(3):
+                for node in servers:
+                    await node.registry.replicate_once()
+            assert sum(n.registry.maintenance.dht_puts for n in servers) == first, "unchanged: never put again"
