@@ -25,6 +25,11 @@ class Limits:
     # One issuer's share of a resource: with incumbents keeping their places, one identity alone
     # must not be able to fill a resource and shut every newcomer out.
     max_records_per_issuer_per_resource: int = 128
+    # Records this node hosts (countersigns, keeps and renews) for other issuers (HostSign): each
+    # costs it a renewal write to every replica for as long as it lives, so they are bounded per
+    # issuer and in total; the node's own services are not (attacks.md §5: 3,000 from one issuer).
+    max_hosted_per_remote_issuer: int = 128
+    max_hosted_for_others: int = 4096
     requests_per_second: float = 100.0
     request_burst: int = 200
     max_clock_skew_ms: int = 60_000
@@ -69,6 +74,8 @@ class Limits:
             "max_records_per_resource",
             "max_records_per_issuer",
             "max_records_per_issuer_per_resource",
+            "max_hosted_per_remote_issuer",
+            "max_hosted_for_others",
             "request_burst",
             "max_addrs",
             "max_addr_bytes",

@@ -113,7 +113,16 @@ class _Batch:
     kept current the same way. A batch of n items thus costs O(1) queries besides its writes.
     """
 
-    __slots__ = ("issuers", "issuers_here", "orphans", "records", "rows", "tombstones")
+    __slots__ = (
+        "hosted_for",
+        "hosted_for_others",
+        "issuers",
+        "issuers_here",
+        "orphans",
+        "records",
+        "rows",
+        "tombstones",
+    )
 
     def __init__(self, rows: dict[bytes, _Row]) -> None:
         self.rows = rows
@@ -122,6 +131,8 @@ class _Batch:
         self.tombstones: int | None = None
         self.issuers: dict[bytes, int] = {}
         self.issuers_here: dict[bytes, int] = {}  # in the batch's resource
+        self.hosted_for: dict[bytes, int] = {}  # records this node hosts for a remote issuer
+        self.hosted_for_others: int | None = None
 
     def records_changed(self, issuer: bytes, delta: int) -> None:
         if self.records is not None:
@@ -447,6 +458,10 @@ class Store:
                 if isinstance(room, ItemResult):
                     return room
                 victim = room
+            elif entry.issuer != self.local_peer and not held_record:
+                refusal = self._hosting_room(entry, now_ms, batch)
+                if refusal is not None:
+                    return refusal
         else:
             expires_at_ms = entry.issued_at_ms + self.limits.tombstone_lifetime_ms
             host_signed_at_ms = 0
@@ -486,6 +501,13 @@ class Store:
             batch.records_changed(entry.issuer, -1)
         elif counted and not entry.is_tombstone and not held_record:
             batch.records_changed(entry.issuer, +1)
+        if not counted and entry.issuer != self.local_peer and held_record != (not entry.is_tombstone):
+            # A record hosted for another issuer came (+1) or went (-1): keep the hosting quotas current.
+            change = -1 if entry.is_tombstone else +1
+            if entry.issuer in batch.hosted_for:
+                batch.hosted_for[entry.issuer] += change
+            if batch.hosted_for_others is not None:
+                batch.hosted_for_others += change
         if orphan and not held_tombstone and batch.orphans is not None:
             batch.orphans += 1
         if evicted_tombstone is not None:
@@ -581,6 +603,37 @@ class Store:
                 f"(limit {self.limits.max_tombstones_per_resource})",
             )
         return rows[victim.identity]
+
+    def _hosting_room(self, record: SignedRecord, now_ms: int, batch: _Batch) -> ItemResult | None:
+        """Quotas for a new record this node hosts for another issuer (what HostSign stores)."""
+        db = self._db
+        if batch.hosted_for_others is None:
+            batch.hosted_for_others = db.execute(
+                "SELECT count(*) FROM entries WHERE local_host = 1 AND is_tombstone = 0 AND expires_at_ms > ?"
+                " AND issuer != ?",
+                (now_ms, self.local_peer),
+            ).fetchone()[0]
+        if batch.hosted_for_others >= self.limits.max_hosted_for_others:
+            return ItemResult(
+                Status.LIMIT_EXCEEDED,
+                f"this node already hosts {batch.hosted_for_others} records for other issuers"
+                f" (limit {self.limits.max_hosted_for_others})",
+            )
+        count = batch.hosted_for.get(record.issuer)
+        if count is None:
+            count = db.execute(
+                "SELECT count(*) FROM entries WHERE local_host = 1 AND is_tombstone = 0 AND expires_at_ms > ?"
+                " AND issuer = ?",
+                (now_ms, record.issuer),
+            ).fetchone()[0]
+            batch.hosted_for[record.issuer] = count
+        if count >= self.limits.max_hosted_per_remote_issuer:
+            return ItemResult(
+                Status.LIMIT_EXCEEDED,
+                f"this node already hosts {count} records for this issuer"
+                f" (limit {self.limits.max_hosted_per_remote_issuer})",
+            )
+        return None
 
     def _make_room(
         self, rk: int, record: SignedRecord, now_ms: int, batch: _Batch

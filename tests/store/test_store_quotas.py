@@ -243,3 +243,24 @@ def test_a_batch_applies_its_tombstones_before_its_records(make_store: StoreFact
     _, results = st.put_entries(RID, batch, NOW + 10)
     assert all(r.ok for r in results), results
     assert _issuers(st) == {2, 3, 6, 7}
+
+
+def test_records_hosted_for_other_issuers_are_bounded_per_issuer_and_in_total(make_store: StoreFactory) -> None:
+    """attacks.md §5: with an open host policy one issuer had 3,000 records countersigned and kept."""
+    limits = Limits(max_hosted_per_remote_issuer=3, max_hosted_for_others=5)
+    st = make_store(limits=limits)
+    st.put_resource(resource(), NOW)
+    first = [record(7, f"for-7-{i}", host=LOCAL) for i in range(4)]
+    statuses = [r.status for r in st.put_entries(RID, first, NOW + 10)[1]]
+    assert statuses == [Status.OK] * 3 + [Status.LIMIT_EXCEEDED], "3 per remote issuer, counted within a batch"
+    # Re-signing a record already hosted (renewal) is no new place.
+    assert st.put_entries(RID, [record(7, "for-7-0", host=LOCAL, signed_at=NOW + 5)], NOW + 10)[1][0].ok
+    second = [record(8, f"for-8-{i}", host=LOCAL) for i in range(3)]
+    statuses = [r.status for r in st.put_entries(RID, second, NOW + 10)[1]]
+    assert statuses == [Status.OK, Status.OK, Status.LIMIT_EXCEEDED], "5 for all other issuers together"
+    # The node's own services are not hosting for others: never refused by these quotas.
+    mine = [record(LOCAL, f"mine-{i}") for i in range(10)]
+    assert all(r.ok for r in st.put_entries(RID, mine, NOW + 10)[1])
+    # An unregistered hosted record frees its place.
+    assert st.put_entries(RID, [tombstone(7, "for-7-1", host=LOCAL, at=NOW + 6)], NOW + 10)[1][0].ok
+    assert st.put_entries(RID, [record(9, "for-9", host=LOCAL)], NOW + 10)[1][0].ok
