@@ -12,7 +12,7 @@ import click
 import trio
 
 from registry_p2p import __version__
-from registry_p2p.cli.config import LOG_LEVELS
+from registry_p2p.cli.logs import LOG_LEVELS, log_format_options
 from registry_p2p.cli.output import Interrupted, err_console
 
 T = TypeVar("T")
@@ -83,6 +83,8 @@ def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def log_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option(
+    """`--log-level`, and `--log-format` and `--libp2p-log-level` (see cli/logs.py)."""
+    level = click.option(
         "--log-level", type=click.Choice(LOG_LEVELS), default=None, help=f"Logging on stderr [default: {default}]."
     )
+    return lambda fn: level(log_format_options(fn))
