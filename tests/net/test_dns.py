@@ -1,0 +1,42 @@
+"""net/dns: /dns4, /dns6 and /dns addresses resolved to IP addresses, bounded, with clear errors.
+Only names that never leave the machine: localhost (/etc/hosts) and the reserved .invalid domain."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+from multiaddr import Multiaddr
+
+from registry_p2p.net.dns import DnsError, dns_name, resolve_addr, resolve_addrs
+
+PEER = "12D3KooWP8VaqsaSjvKEJnYNd7CfwmAGsNWhVePqj8neeTFdwA5P"
+
+
+def test_dns_name() -> None:
+    assert dns_name(Multiaddr(f"/dns4/seed.example/tcp/4600/p2p/{PEER}")) == ("dns4", "seed.example")
+    assert dns_name(Multiaddr("/dns6/seed.example/tcp/4600")) == ("dns6", "seed.example")
+    assert dns_name(Multiaddr("/ip4/127.0.0.1/tcp/4600")) is None
+
+
+async def test_localhost_resolves_keeping_the_rest_of_the_address() -> None:
+    addrs = await resolve_addr(Multiaddr(f"/dns4/localhost/tcp/4600/p2p/{PEER}"))
+    assert Multiaddr(f"/ip4/127.0.0.1/tcp/4600/p2p/{PEER}") in addrs
+    assert all(str(a).startswith("/ip4/") and str(a).endswith(f"/tcp/4600/p2p/{PEER}") for a in addrs)
+
+
+async def test_ip_addresses_are_left_as_they_are() -> None:
+    addr = Multiaddr("/ip4/10.0.0.7/tcp/4600")
+    assert await resolve_addr(addr) == [addr]
+
+
+async def test_invalid_names_fail_without_asking_anyone() -> None:
+    with trio.fail_after(1):  # refused before any lookup (RFC 6761)
+        with pytest.raises(DnsError, match=r"cannot resolve /dns4/seed\.example\.invalid/tcp/4600: .*reserved"):
+            await resolve_addr(Multiaddr("/dns4/seed.example.invalid/tcp/4600"))
+
+
+async def test_one_resolvable_address_is_enough() -> None:
+    addrs = [Multiaddr("/dns4/a.invalid/tcp/1"), Multiaddr("/dns4/localhost/tcp/2")]
+    assert Multiaddr("/ip4/127.0.0.1/tcp/2") in await resolve_addrs(addrs)
+    with pytest.raises(DnsError, match=r"a\.invalid"):
+        await resolve_addrs(addrs[:1])
