@@ -40,3 +40,13 @@ async def test_one_resolvable_address_is_enough() -> None:
     assert Multiaddr("/ip4/127.0.0.1/tcp/2") in await resolve_addrs(addrs)
     with pytest.raises(DnsError, match=r"a\.invalid"):
         await resolve_addrs(addrs[:1])
+
+
+async def test_a_node_connects_through_a_dns4_address() -> None:
+    from registry_p2p.node import open_node
+
+    async with open_node() as a, open_node() as b:
+        port = a.addrs[0].split("/")[4]
+        with trio.fail_after(15):
+            await b.connect(f"/dns4/localhost/tcp/{port}/p2p/{a.peer_id}")
+        assert a.host.get_id() in b.host.get_connected_peers()
