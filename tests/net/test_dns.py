@@ -50,3 +50,10 @@ async def test_a_node_connects_through_a_dns4_address() -> None:
         with trio.fail_after(15):
             await b.connect(f"/dns4/localhost/tcp/{port}/p2p/{a.peer_id}")
         assert a.host.get_id() in b.host.get_connected_peers()
+
+
+async def test_a_resolver_that_does_not_answer_in_time_is_given_up() -> None:
+    # A deadline already past: the lookup (in a worker thread) is abandoned at its first checkpoint.
+    with trio.fail_after(5):
+        with pytest.raises(DnsError, match=r"cannot resolve /dns4/localhost/tcp/1: no answer within 0 s"):
+            await resolve_addr(Multiaddr("/dns4/localhost/tcp/1"), timeout=0)
