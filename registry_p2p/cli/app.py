@@ -79,12 +79,12 @@ def cli() -> None:
 
 
 def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--json`, and `--log-format` and `--libp2p-log-level` (cli/logs.py): every verb has them."""
+    fn = log_format_options(fn)
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(fn)
 
 
 def log_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """`--log-level`, and `--log-format` and `--libp2p-log-level` (see cli/logs.py)."""
-    level = click.option(
+    return click.option(
         "--log-level", type=click.Choice(LOG_LEVELS), default=None, help=f"Logging on stderr [default: {default}]."
     )
-    return lambda fn: level(log_format_options(fn))

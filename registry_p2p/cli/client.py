@@ -16,9 +16,8 @@ import click
 import trio
 
 from registry_p2p.cli.app import json_option, log_option, run, step
-from registry_p2p.cli.config import ENV_BOOTSTRAP, bootstrap_from, load_config_file
+from registry_p2p.cli.config import ENV_BOOTSTRAP, bootstrap_from, configure_logging, load_config_file
 from registry_p2p.cli.identity import client_identity, peer_id_of
-from registry_p2p.cli.logs import configure_logging
 from registry_p2p.cli.output import CliError
 from registry_p2p.cli.startup import STARTED
 from registry_p2p.core.ids import resource_id_from_text

@@ -8,7 +8,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from registry_p2p.cli.logs import LOG_LEVELS
+from registry_p2p.cli.logs import LOG_LEVELS as LOG_LEVELS  # cli/logs.py: logging of every verb
+from registry_p2p.cli.logs import configure_logging as configure_logging
 from registry_p2p.cli.output import CliError, one_line
 from registry_p2p.core.config import RegistryConfig, config_from_mapping
 

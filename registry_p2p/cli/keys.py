@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from registry_p2p.cli.app import cli, json_option
+from registry_p2p.cli.config import configure_logging
 from registry_p2p.cli.identity import NODE_INFO_FILE, node_running_on, peer_id_of
-from registry_p2p.cli.logs import configure_logging, log_format_options
 from registry_p2p.cli.output import CliError, emit_json
 from registry_p2p.node import IDENTITY_FILE, load_identity, load_or_create_identity
 
@@ -19,7 +19,6 @@ from registry_p2p.node import IDENTITY_FILE, load_identity, load_or_create_ident
 @cli.command()
 @click.option("--data-dir", type=click.Path(), help="Create DIR (0700) with DIR/identity.key (0600).")
 @click.option("--key-file", type=click.Path(), help="Write the key to FILE (0600).")
-@log_format_options
 @json_option
 def keygen(data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Create an ed25519 identity (never overwrites one)."""
@@ -54,7 +53,6 @@ def keygen(data_dir: str | None, key_file: str | None, as_json: bool) -> None:
 @cli.command("id")
 @click.option("--data-dir", type=click.Path(), help="A node's or a client's data dir.")
 @click.option("--key-file", type=click.Path(), help="An identity key file.")
-@log_format_options
 @json_option
 def id_(data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Show the peer id of an identity, and the addresses of the node running on DATA_DIR."""

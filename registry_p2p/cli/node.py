@@ -16,12 +16,12 @@ import trio
 from registry_p2p.cli.app import cli, json_option, log, log_option, run_server, step
 from registry_p2p.cli.config import (
     DEFAULT_LISTEN,
+    configure_logging,
     load_config_file,
     parse_bootstrap,
     parse_listen,
 )
 from registry_p2p.cli.identity import NODE_INFO_FILE, DataDirLock, write_private
-from registry_p2p.cli.logs import configure_logging
 from registry_p2p.cli.output import CliError, StdoutConsole, emit_json
 from registry_p2p.core.config import HOST_POLICIES, RegistryConfig
 from registry_p2p.node import Node, open_node

@@ -16,8 +16,8 @@ from registry_p2p.cli.client import (
     resource_must_exist,
     utf8_text,
 )
+from registry_p2p.cli.config import configure_logging
 from registry_p2p.cli.identity import client_identity, peer_id_of
-from registry_p2p.cli.logs import configure_logging, log_format_options
 from registry_p2p.cli.output import emit_json, local_time, resource_json
 from registry_p2p.core.ids import resource_id
 from registry_p2p.node import Node
@@ -66,7 +66,6 @@ def resource_get(resource_id: str, **kwargs: Any) -> None:
 @click.option("--owner", metavar="PEER_ID", help="The owner's peer id [default: the identity given].")
 @click.option("--data-dir", type=click.Path(), help="Take the owner from this identity.")
 @click.option("--key-file", type=click.Path(), help="Take the owner from this identity key.")
-@log_format_options
 @json_option
 def resource_id_cmd(label: str, owner: str | None, data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Compute the id of LABEL owned by PEER_ID (offline)."""

@@ -17,16 +17,7 @@ from registry_p2p.cli.client import (
     utf8_text,
     value_bytes,
 )
-from registry_p2p.cli.output import (
-    CliError,
-    StdoutConsole,
-    emit_json,
-    expires_in,
-    local_time,
-    record_json,
-    records_table,
-    write_json,
-)
+from registry_p2p.cli.output import CliError, StdoutConsole, emit_json, record_json, records_table, write_json
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.views import Record, WriteResult
 from registry_p2p.node import Node
@@ -72,6 +63,8 @@ def register(
         )
 
     result = client.run(body)
+    from registry_p2p.cli.output import expires_in, local_time
+
     if not result.ok or result.expires_at_ms is None:
         report_write(client, result, ack, "registered")
         return

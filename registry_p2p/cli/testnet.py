@@ -9,8 +9,7 @@ import click
 import trio
 
 from registry_p2p.cli.app import cli, json_option, log_option, run, run_server
-from registry_p2p.cli.config import ENV_BOOTSTRAP
-from registry_p2p.cli.logs import configure_logging
+from registry_p2p.cli.config import ENV_BOOTSTRAP, configure_logging
 from registry_p2p.cli.output import CliError, StdoutConsole, emit_json, err_console
 from registry_p2p.core.config import RegistryConfig
 
