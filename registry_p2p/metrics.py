@@ -1,5 +1,9 @@
 """Prometheus metrics of a registry node (`registry-p2p node --metrics HOST:PORT`).
 
+The endpoint answers `/metrics` (the Prometheus text), `/health` (a small JSON document for
+load balancers and systemd) and 404 on every other path: it used to answer 200 with the
+metrics page whatever the path, so a mistyped scrape or health check never failed.
+
 Counters and histograms are fed by the hooks the registry offers (`Registry.on_latency`,
 `RegistryServer.on_request`); everything else (entries stored, maintenance totals, connected
 peers, replica-set sizes) is read when Prometheus scrapes, so it costs nothing in between.
@@ -8,15 +12,23 @@ Each `NodeMetrics` has its own `CollectorRegistry`: several nodes can live in on
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import logging
-from collections.abc import Iterator
+import platform
+import socket
+import socketserver
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from registry_p2p import __version__
 from registry_p2p.core.errors import Status
 
 log = logging.getLogger("registry_p2p.metrics")
@@ -78,10 +90,37 @@ class NodeMetrics:
 
     def serve(self, host: str, port: int) -> tuple[str, int]:
         """Start the HTTP endpoint (a daemon thread); return the address it listens on."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        server_class = _Server6 if ":" in host else _Server
+        server = make_server(host, port, self.wsgi_app(), server_class, _QuietHandler)
+        threading.Thread(target=server.serve_forever, name="registry-p2p-metrics", daemon=True).start()
         self._server = server
         bound = server.server_address
         return str(bound[0]), int(bound[1])
+
+    def wsgi_app(self) -> Callable[[dict[str, Any], Any], Iterable[bytes]]:
+        """/metrics, /health, and 404 for the rest."""
+        metrics_app = make_wsgi_app(self.registry)
+
+        def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            path = environ.get("PATH_INFO", "")
+            if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+                return _answer(start_response, "405 Method Not Allowed", {"error": "only GET and HEAD"})
+            if path == "/metrics":
+                return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+            if path == "/health":
+                return _answer(start_response, "200 OK", self.health())
+            return _answer(start_response, "404 Not Found", {"error": f"no such path {path}: see /metrics, /health"})
+
+        return app
+
+    def health(self) -> dict[str, Any]:
+        """Alive and serving: the peer id and how many peers it is connected to."""
+        return {
+            "status": "ok",
+            "peer_id": str(self.node.host.get_id()),
+            "connected_peers": len(self.node.host.get_connected_peers()),
+            "version": __version__,
+        }
 
     def close(self) -> None:
         if self._server is not None:
@@ -90,15 +129,58 @@ class NodeMetrics:
             self._server = None
 
 
+def _answer(start_response: Any, status: str, document: dict[str, Any]) -> list[bytes]:
+    body = json.dumps(document).encode() + b"\n"
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class _Server(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Each scrape is no news: nothing on stderr."""
+
+
+def build_info() -> dict[str, str]:
+    """What this node runs: the labels of registry_p2p_build_info."""
+    try:
+        libp2p = importlib.metadata.version("libp2p")
+    except importlib.metadata.PackageNotFoundError:
+        libp2p = "unknown"
+    return {"version": __version__, "python": platform.python_version(), "libp2p": libp2p}
+
+
 class _StateCollector(Collector):
     """Read at scrape time, in the HTTP server's thread: the store serialises access with its own
     lock, and the other reads are snapshots of plain Python containers."""
 
     def __init__(self, node: Any) -> None:
         self.node = node
+        self.build = build_info()
 
     def collect(self) -> Iterator[Metric]:
         registry = self.node.registry
+        info = GaugeMetricFamily(f"{PREFIX}_build_info", "What this node runs (always 1)", labels=list(self.build))
+        info.add_metric(list(self.build.values()), 1)
+        yield info
+        notifier = registry.notifier
+        if notifier is not None:
+            watchers = GaugeMetricFamily(
+                f"{PREFIX}_watchers",
+                "Active watches: opened through this node (local), and connected peers subscribed to a"
+                " resource's changes (remote, one per peer and resource)",
+                labels=["where"],
+            )
+            watchers.add_metric(["local"], notifier.watch_count())
+            watchers.add_metric(["remote"], notifier.remote_watcher_count())
+            yield watchers
         store = self.node.store
         if store is not None:
             entries = GaugeMetricFamily(

@@ -36,7 +36,7 @@ from registry_p2p.adapter.security import noise_only
 from registry_p2p.adapter.shutdown import close_host
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.net.addrs import addrs_factory
-from registry_p2p.net.bootstrap import JOIN_TIMEOUT_S, BootstrapUnreachable, join
+from registry_p2p.net.bootstrap import JOIN_TIMEOUT_S, BootstrapUnreachable, join, resolved
 from registry_p2p.registry import Registry, mount, wall_clock_ms
 from registry_p2p.store import Store
 
@@ -104,8 +104,9 @@ class Node:
         return [str(a) for a in self.host.get_addrs()]
 
     async def connect(self, addr: str | Multiaddr) -> None:
-        """Dial a peer (`/…/p2p/<id>`) and add it to the routing table."""
-        info = info_from_p2p_addr(addr if isinstance(addr, Multiaddr) else Multiaddr(addr))
+        """Dial a peer (`/…/p2p/<id>`, a `/dns4/` or `/dns6/` name resolved first) and add it to the
+        routing table."""
+        info = await resolved(info_from_p2p_addr(addr if isinstance(addr, Multiaddr) else Multiaddr(addr)))
         with trio.fail_after(JOIN_TIMEOUT_S):
             await self.host.connect(info)
         await self.dht.add_peer(info.peer_id)

@@ -12,7 +12,7 @@ import click
 import trio
 
 from registry_p2p import __version__
-from registry_p2p.cli.config import LOG_LEVELS
+from registry_p2p.cli.logs import LOG_LEVELS, log_format_options
 from registry_p2p.cli.output import Interrupted, err_console
 
 T = TypeVar("T")
@@ -79,6 +79,8 @@ def cli() -> None:
 
 
 def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--json`, and `--log-format` and `--libp2p-log-level` (cli/logs.py): every verb has them."""
+    fn = log_format_options(fn)
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")(fn)
 
 

@@ -134,6 +134,11 @@ class Client:
         if self.bound is not None:
             self.bound.deadline = math.inf
 
+    def peer_id(self) -> str:
+        """The peer id this verb signs as (a verb that signs has an identity)."""
+        assert self.key_pair is not None
+        return peer_id_of(self.key_pair)
+
     def limits(self) -> Any:
         return self.config.limits
 
@@ -150,14 +155,14 @@ def utf8_text(ctx: click.Context, param: click.Parameter, text: str) -> str:
 
 def value_bytes(value: str | None, value_file: str | None) -> bytes:
     """A record's value: bytes, taken from argv as they are (`os.fsencode` undoes the surrogate
-    escapes of what is not UTF-8), or from a file or stdin (-)."""
+    escapes of what is not UTF-8), or from a file, or from stdin (`--value -`, `--value-file -`)."""
     if value is not None and value_file is not None:
         raise click.UsageError("give --value or --value-file, not both")
-    if value is not None:
+    if value is not None and value != "-":
         return os.fsencode(value)
-    if value_file is None:
+    if value_file is None and value is None:
         raise click.UsageError("Missing option '--value' (or '--value-file').")
-    if value_file == "-":
+    if value_file is None or value_file == "-":  # --value - or --value-file -
         return sys.stdin.buffer.read()
     try:
         return Path(value_file).read_bytes()

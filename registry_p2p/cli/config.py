@@ -1,22 +1,20 @@
-"""The TOML configuration file, logging, and the addresses given on the command line."""
+"""The TOML configuration file, and the addresses given on the command line."""
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-import sys
 import tomllib
-import warnings
 from pathlib import Path
 from typing import Any
 
+from registry_p2p.cli.logs import LOG_LEVELS as LOG_LEVELS  # cli/logs.py: logging of every verb
+from registry_p2p.cli.logs import configure_logging as configure_logging
 from registry_p2p.cli.output import CliError, one_line
 from registry_p2p.core.config import RegistryConfig, config_from_mapping
 
 ENV_BOOTSTRAP = "REGISTRY_P2P_BOOTSTRAP"
 DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/4600"
-LOG_LEVELS = ("debug", "info", "warning", "error")
 CONFIG_SECTIONS = ("node", "registry", "limits", "host", "trust")
 NODE_KEYS: dict[str, type] = {
     "listen": list,
@@ -62,23 +60,6 @@ def load_config_file(path: str | None) -> tuple[RegistryConfig, dict[str, Any]]:
     except ValueError as exc:
         raise CliError(f"config file {path}: {exc}") from exc
     return config, node
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
-    if level in ("warning", "error"):
-        # py-libp2p logs routine events (a refused dial, a peer gone) as errors: the registry
-        # reports what matters itself, so py-libp2p speaks only at --log-level info or debug.
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(lambda record: not record.name.startswith("libp2p"))
-    if level != "debug":
-        # py-libp2p and its dependencies warn about unclosed sockets and deprecations on their own.
-        warnings.simplefilter("ignore")
 
 
 def parse_bootstrap(values: tuple[str, ...] | list[str]) -> list[str]:

@@ -25,7 +25,9 @@ from registry_p2p.node import Node
 
 @cli.command()
 @click.argument("resource_id")
-@click.option("--value", help="The advertisement (up to 4 KiB, its bytes as given): an address, a URL, JSON…")
+@click.option(
+    "--value", help="The advertisement (up to 4 KiB, its bytes as given; -: from stdin): an address, a URL, JSON…"
+)
 @click.option("--value-file", metavar="FILE", help="Read the value from FILE (-: from stdin) instead of --value.")
 @click.option(
     "--service-id", callback=utf8_text, default="", show_default=True, help="Names the service within the resource."
@@ -60,7 +62,27 @@ def register(
             rid, data, service_id=service_id, peer_id=host_peer, ttl=ttl, ack=ack
         )
 
-    report_write(client, client.run(body), ack, "registered")
+    result = client.run(body)
+    from registry_p2p.cli.output import expires_in, local_time
+
+    if not result.ok or result.expires_at_ms is None:
+        report_write(client, result, ack, "registered")
+        return
+    host = host_peer or client.peer_id()
+    # A remote host keeps the record and renews it while it runs; this short-lived process does not.
+    renewed_by = host if host != client.peer_id() else None
+    if client.json:
+        emit_json({**write_json(result), "host": host, "expires_at_ms": result.expires_at_ms, "renewed_by": renewed_by})
+        return
+    when = f"{local_time(result.expires_at_ms)} ({expires_in(result.expires_at_ms)})"
+    click.echo(f"registered: stored by {result.acks} replica(s)")
+    if renewed_by is not None:
+        click.echo(f"hosted by {host}, which renews it while it runs; it expires at {when} otherwise")
+    else:
+        click.echo(
+            f"hosted by this client ({host}): nobody renews it, so it expires at {when};"
+            " register it again before then, or have a node host it (--host PEER)"
+        )
 
 
 @cli.command()

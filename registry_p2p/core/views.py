@@ -57,12 +57,14 @@ class Record:
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     """`ok` when at least `ack` replicas stored the write; `errors` maps peer → status or 'timeout';
-    `replicas`: how many peers the replica set had (fewer than `ack` explains a shortfall)."""
+    `replicas`: how many peers the replica set had (fewer than `ack` explains a shortfall);
+    `expires_at_ms`: for a register, when the record written expires unless its host renews it."""
 
     ok: bool
     acks: int
     errors: dict[str, str] = field(default_factory=dict)
     replicas: int = 0
+    expires_at_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

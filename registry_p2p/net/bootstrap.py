@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import trio
+from libp2p.peer.peerinfo import PeerInfo
 
 from registry_p2p.core.reconnect import BootstrapSchedule
+from registry_p2p.net.dns import DnsError, resolve_addrs
 
 if TYPE_CHECKING:
-    from libp2p.peer.peerinfo import PeerInfo
-
     from registry_p2p.adapter.types import DhtLike, HostLike
 
 log = logging.getLogger("registry_p2p.bootstrap")
@@ -44,6 +44,12 @@ async def join(
     others = [info for info in infos if info.peer_id != host.get_id() and info.peer_id not in connected]
     for info in others:
         try:
+            info = await resolved(info)
+        except DnsError as exc:
+            failures.append(f"bootstrap peer {info.peer_id}: {exc}")
+            log.log(failure_level, "%s", failures[-1])
+            continue
+        try:
             with trio.fail_after(JOIN_TIMEOUT_S):
                 await host.connect(info)
             await dht.add_peer(info.peer_id)
@@ -65,6 +71,13 @@ async def join(
             except Exception as exc:
                 log.debug("self lookup failed: %s", exc)
     return reached
+
+
+async def resolved(info: PeerInfo) -> PeerInfo:
+    """`info` with its /dns4, /dns6 and /dns addresses resolved to IP addresses (at each join:
+    the name may point elsewhere by the next one). Raises DnsError when none resolves."""
+    addrs = await resolve_addrs(info.addrs)
+    return info if addrs == list(info.addrs) else PeerInfo(info.peer_id, addrs)
 
 
 async def keep_joined(

@@ -145,6 +145,16 @@ class Notifier:
     def listener_count(self, resource_id: bytes) -> int:
         return len(self._listeners.get(resource_id, ()))
 
+    def watch_count(self) -> int:
+        """Watches open through this node (`Registry.watch`), over every resource."""
+        return sum(len(listeners) for listeners in list(self._listeners.values()))
+
+    def remote_watcher_count(self) -> int:
+        """Peers connected here that subscribe to a resource's topic: the watchers this node's
+        announcements reach, one per peer and resource (replicas publish without joining)."""
+        peer_topics: dict[str, Any] = getattr(self.pubsub, "peer_topics", None) or {}
+        return sum(len(peers) for topic, peers in list(peer_topics.items()) if topic.startswith(TOPIC_PREFIX))
+
     async def publish_entries(self, resource_id: bytes, raws: list[bytes]) -> None:
         """Announce entries accepted together: one message for a lone entry, batches for more; what
         the topic's rate budget holds back leaves with the next batch."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 import trio
@@ -61,7 +62,7 @@ class Writes:
         result = await self.write(resource, [record.encode()], ack, extra=[], replicas=replicas)
         if self.ctx.on_latency is not None:
             self.ctx.on_latency("register", trio.current_time() - started)
-        return result
+        return replace(result, expires_at_ms=record.expires_at_ms)
 
     async def _host_sign(
         self, resource: SignedResource, host: bytes, service_id: str, data: bytes, now: int, ttl: int | None
