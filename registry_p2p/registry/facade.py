@@ -23,6 +23,7 @@ from registry_p2p.adapter.identify import announce_protocols
 from registry_p2p.adapter.inbound_slots import count_open_inbound_connections
 from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.adapter.peerstore import known_addrs
+from registry_p2p.adapter.pubsub_streams import keep_pubsub_streams_on_live_connections
 from registry_p2p.adapter.routing_table import RoutingTableFiller
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError, Status
@@ -400,7 +401,9 @@ async def mount(
     (py-libp2p adds none); a refused dial is retried once and forgotten after 5 s (not 3 retries
     and 60 s); one connection per peer (py-libp2p's default of 3 makes every dial wait 250 ms);
     inbound connections counted while open (py-libp2p keeps each one's slot until the swarm
-    stops, so after ~250 connections ever a node refused every inbound connection for good).
+    stops, so after ~250 connections ever a node refused every inbound connection for good);
+    a pubsub stream left on a closed connection of a peer still connected moved to a live one
+    (py-libp2p kept writing into it, and what it wrote was lost).
 
     `bootstrap` (the peers the application joined through, as PeerInfo): while the host has
     fewer than a handful of peers and none of these, they are dialed again with backoff, so a
@@ -422,6 +425,7 @@ async def mount(
     swarm.register_notifee(filler)
     try:
         async with trio.open_nursery() as nursery:
+            undo.append(keep_pubsub_streams_on_live_connections(host, pubsub, nursery))
             await nursery.start(filler.run)
             filler.learn_connected()
             await nursery.start(registry.run)
