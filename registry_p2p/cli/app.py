@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import click
-import trio
 
 from registry_p2p import __version__
 from registry_p2p.cli.config import LOG_LEVELS
@@ -24,11 +23,15 @@ def run(async_fn: Callable[[], Awaitable[T]]) -> T:
     """Run the async part of a verb. SIGINT and SIGTERM cancel it, so that its cleanup runs, and
     then raise Interrupted: a KeyboardInterrupt thrown into py-libp2p's tasks can surface as
     anything (a TrioInternalError among others)."""
+    import trio  # not at import time: a verb answered by a local node's API never loads it
+
     return trio.run(lambda: until_signal(async_fn))
 
 
 async def until_signal(body: Callable[[], Awaitable[T]]) -> T:
     """`body`, cancelled by SIGINT or SIGTERM (see run)."""
+    import trio
+
     signums: list[int] = []
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:

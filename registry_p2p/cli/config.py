@@ -9,10 +9,12 @@ import sys
 import tomllib
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry_p2p.cli.output import CliError, one_line
-from registry_p2p.core.config import RegistryConfig, config_from_mapping
+
+if TYPE_CHECKING:
+    from registry_p2p.core.config import RegistryConfig
 
 ENV_BOOTSTRAP = "REGISTRY_P2P_BOOTSTRAP"
 DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/4600"
@@ -25,11 +27,14 @@ NODE_KEYS: dict[str, type] = {
     "data_dir": str,
     "metrics": str,
     "log_level": str,
+    "api": str,
 }
 
 
 def load_config_file(path: str | None) -> tuple[RegistryConfig, dict[str, Any]]:
     """Parse a TOML configuration; every problem names the file and the offending key."""
+    from registry_p2p.core.config import RegistryConfig, config_from_mapping  # protobuf: only when needed
+
     if path is None:
         return RegistryConfig(), {}
     try:
