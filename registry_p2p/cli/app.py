@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterator
@@ -70,14 +71,46 @@ def step(text: str) -> Iterator[None]:
         yield
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Each verb's module, imported when the verb runs (or when --help lists them all): a verb answered
+# by a local node's API loads only its own module, never trio or py-libp2p.
+VERB_MODULES = {
+    "bench": "bench",
+    "id": "keys",
+    "keygen": "keys",
+    "node": "node",
+    "peers": "local",
+    "register": "services",
+    "resolve": "services",
+    "resource": "resource",
+    "status": "local",
+    "testnet": "testnet",
+    "unregister": "services",
+    "watch": "watch",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are registered by their modules on first use (see VERB_MODULES)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(VERB_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = VERB_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"registry_p2p.cli.{module}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="registry-p2p")
 def cli() -> None:
     """A decentralized service registry for libp2p networks.
 
     Run a node with `registry-p2p node`, or try everything locally with `registry-p2p testnet`.
-    Client verbs (resource, register, unregister, resolve, watch) join a network through
-    --bootstrap MULTIADDR or $REGISTRY_P2P_BOOTSTRAP.
+    Client verbs (resource, register, unregister, resolve, watch) use the local node's HTTP API
+    when one runs (--api HOST:PORT, $REGISTRY_P2P_API, or the node running on --data-dir DIR);
+    otherwise they join a network through --bootstrap MULTIADDR or $REGISTRY_P2P_BOOTSTRAP.
     """
 
 

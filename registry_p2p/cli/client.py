@@ -41,7 +41,16 @@ def client_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             metavar="MULTIADDR",
             help=f"A peer to join through, /…/p2p/<peer id> (repeatable; default: ${ENV_BOOTSTRAP}).",
         ),
-        click.option("--data-dir", type=click.Path(), help="Directory holding your identity key (identity.key)."),
+        click.option(
+            "--data-dir",
+            type=click.Path(),
+            help="Directory holding your identity key (identity.key); a node's data dir: use its API.",
+        ),
+        click.option(
+            "--api",
+            metavar="HOST:PORT",
+            help="Use the HTTP API of the node there (default: $REGISTRY_P2P_API; token: $REGISTRY_P2P_API_TOKEN).",
+        ),
         click.option("--key-file", type=click.Path(), help="Your identity key file (see registry-p2p keygen)."),
         click.option("--config", "config_path", type=click.Path(), help="TOML configuration (limits, timeouts)."),
         click.option(
@@ -62,6 +71,7 @@ def client_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 class ClientArgs:
     bootstrap: tuple[str, ...]
     data_dir: str | None
+    api: str | None
     key_file: str | None
     config_path: str | None
     timeout: float | None

@@ -10,16 +10,13 @@ import select
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from registry_p2p.core.shapes import event_json, record_json, resource_json, write_json
-
-if TYPE_CHECKING:
-    from registry_p2p.core.views import Record
 
 # The JSON shapes live in core/shapes.py (the HTTP API answers the same); re-exported for the verbs.
 __all__ = ["event_json", "record_json", "resource_json", "write_json"]
@@ -131,7 +128,8 @@ def expires_in(ms: int) -> str:
     return f"in {hours}h{rest // 60:02d}m" if hours else f"in {rest // 60}m{rest % 60:02d}s"
 
 
-def records_table(records: list[Record]) -> Table:
+def records_table(records: list[dict[str, Any]]) -> Table:
+    """The records (their JSON shape, record_json: the light path and the API's answers alike)."""
     table = Table(show_edge=False, header_style="bold")
     table.add_column("service", overflow="fold")
     table.add_column("host", no_wrap=True)
@@ -140,10 +138,10 @@ def records_table(records: list[Record]) -> Table:
     table.add_column("addrs", overflow="fold")
     for r in records:
         table.add_row(
-            escape(r.service_id) or '""',
-            r.host,
-            escape(value_cell(r.value)),
-            expires_in(r.expires_at_ms),
-            "\n".join(r.addrs) or "-",
+            escape(r["service_id"]) or '""',
+            r["host"],
+            escape(value_cell(base64.b64decode(r["value_base64"]))),
+            expires_in(r["expires_at_ms"]),
+            "\n".join(r["addrs"]) or "-",
         )
     return table
