@@ -30,7 +30,12 @@ def test_the_runtime_imports_no_tool_and_no_test_network(module: str) -> None:
     assert tools == [], f"importing {module} loaded {tools}"
 
 
-def test_the_command_loads_its_tools_only_when_a_verb_runs() -> None:
+def test_the_command_loads_its_verbs_only_when_one_runs() -> None:
+    # A verb answered by a local node's API must not pay for trio and py-libp2p (~1 s).
     loaded = _loaded_after_importing("registry_p2p.cli")
-    assert "registry_p2p.cli.testnet" in loaded and "registry_p2p.cli.bench" in loaded
+    assert "registry_p2p.cli.app" in loaded
+    assert "registry_p2p.cli.testnet" not in loaded and "registry_p2p.cli.bench" not in loaded
     assert not [name for name in loaded if name.startswith(TOOLS)]
+    heavy = [name for name in loaded if name.split(".")[0] in ("trio", "libp2p", "google", "starlette")]
+    assert heavy == [], heavy
+    assert "registry_p2p.node" not in loaded

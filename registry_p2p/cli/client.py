@@ -132,6 +132,8 @@ class Client:
         """Join, run `body`, leave. With --timeout, all of it (the bootstrap dials and the wait for
         pubsub included, which open_node bounds at 10 s each) ends after that many seconds."""
 
+        import trio
+
         async def bounded() -> T:
             done: list[T] = []
             elapsed = time.monotonic() - STARTED
