@@ -16,7 +16,7 @@ its commands on the group of `app`, imported only when one of its verbs runs (ap
 
 from __future__ import annotations
 
-from registry_p2p.cli.startup import fail, guard_loading, loaded, stdout_gone
+from registry_p2p.cli.startup import fail, guard_loading, stdout_gone
 
 guard_loading()
 
@@ -52,6 +52,3 @@ def main(argv: list[str] | None = None) -> None:
             log.debug("failure", exc_info=exc)
         fail(one_line(text), code)
     sys.exit(status if isinstance(status, int) else 0)
-
-
-loaded()

@@ -14,6 +14,7 @@ import click
 from registry_p2p import __version__
 from registry_p2p.cli.config import LOG_LEVELS
 from registry_p2p.cli.output import Interrupted, err_console
+from registry_p2p.cli.startup import loaded
 
 T = TypeVar("T")
 
@@ -26,6 +27,9 @@ def run(async_fn: Callable[[], Awaitable[T]]) -> T:
     anything (a TrioInternalError among others)."""
     import trio  # not at import time: a verb answered by a local node's API never loads it
 
+    # Until here Ctrl-C ends the command at once (startup.guard_loading: modules load lazily, in
+    # the verb, and nothing has started); from here trio turns it into a cancellation.
+    loaded()
     return trio.run(lambda: until_signal(async_fn))
 
 

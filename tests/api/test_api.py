@@ -315,4 +315,5 @@ def test_node_example_registers_and_watches(net: Net) -> None:
     assert "registered js: stored by" in done.stdout
     assert "saw js come back through the watch" in done.stdout
     status, found = net.a.call("GET", f"/v1/resources/{net.rid}/records")
+    assert status == 200
     assert any(r["service_id"] == "js" and r["host"] == net.b.node.peer_id for r in found["records"])
