@@ -8,10 +8,9 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import trio
 
 from registry_p2p.cli.app import cli, json_option, log, log_option, run_server, step
 from registry_p2p.cli.config import (
@@ -24,7 +23,9 @@ from registry_p2p.cli.config import (
 from registry_p2p.cli.identity import NODE_INFO_FILE, DataDirLock, write_private
 from registry_p2p.cli.output import CliError, StdoutConsole, emit_json
 from registry_p2p.core.config import HOST_POLICIES, RegistryConfig
-from registry_p2p.node import Node, open_node
+
+if TYPE_CHECKING:
+    from registry_p2p.node import Node  # py-libp2p loads when the node starts, not for --help
 
 
 @cli.command()
@@ -153,6 +154,8 @@ async def serve_node(
     out: NodeOutput,
     api_at: tuple[str, int] | None = None,
 ) -> None:
+    from registry_p2p.node import open_node
+
     directory = Path(data_dir) if data_dir else None
     lock = None
     if directory is not None:
@@ -196,6 +199,8 @@ async def _run_node(
     out: NodeOutput,
     api_at: tuple[str, int] | None = None,
 ) -> None:
+    import trio
+
     if api_at is None:
         await _run_node_ready(node, directory, metrics_at, out, None)
         return
@@ -224,6 +229,8 @@ async def _run_node(
 async def _run_node_ready(
     node: Node, directory: Path | None, metrics_at: tuple[str, int] | None, out: NodeOutput, api_url: str | None
 ) -> None:
+    import trio
+
     from registry_p2p.metrics import NodeMetrics
 
     metrics = None
