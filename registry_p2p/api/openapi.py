@@ -142,6 +142,8 @@ PATHS: dict[str, Any] = {
     "/health": {
         "get": {"summary": "Liveness, for load balancers and systemd", "responses": {"200": _json("Health", "ok")}}
     },
+    "/ui": {"get": {"summary": "The dashboard (HTML)", "responses": {"200": {"description": "text/html"}}}},
+    "/ui/ui.js": {"get": {"summary": "The dashboard's script", "responses": {"200": {"description": "JavaScript"}}}},
     "/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     "/v1/status": {
         "get": {

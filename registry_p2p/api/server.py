@@ -16,6 +16,7 @@ import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from importlib import resources as package_files
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -24,7 +25,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -112,6 +113,8 @@ class Api:
             Route("/v1/resources/{resource_id}/records", self.register, methods=["POST"]),
             Route("/v1/resources/{resource_id}/records", self.unregister, methods=["DELETE"]),
             Route("/v1/resources/{resource_id}/watch", self.watch, methods=["GET"]),
+            Route("/ui", self.ui, methods=["GET"]),
+            Route("/ui/ui.js", self.ui_script, methods=["GET"]),
         ]
         return Starlette(
             routes=routes,
@@ -204,6 +207,12 @@ class Api:
     async def health(self, request: Request) -> Response:
         peers = len(self.registry.host.get_connected_peers())
         return JSONResponse({"status": "ok", "peer_id": str(self.registry.peer_id), "peers": peers})
+
+    async def ui(self, request: Request) -> Response:
+        return HTMLResponse(_ui_file("index.html"))
+
+    async def ui_script(self, request: Request) -> Response:
+        return Response(_ui_file("ui.js"), media_type="text/javascript")
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document())
@@ -389,6 +398,11 @@ class WatchStream(Response):
         finally:
             with trio.CancelScope(shield=True):
                 await watching.__aexit__(None, None, None)
+
+
+def _ui_file(name: str) -> str:
+    """The dashboard's files (package data, api/ui/): plain HTML and a script, nothing fetched."""
+    return package_files.files("registry_p2p.api").joinpath("ui", name).read_text(encoding="utf-8")
 
 
 def _sse(kind: str, data: dict[str, Any]) -> str:

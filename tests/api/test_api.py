@@ -8,12 +8,14 @@ import http.client
 import json
 import os
 import queue
+import re
 import shutil
 import stat
 import subprocess
 import threading
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +183,10 @@ def test_openapi_document_names_exactly_the_routes_served(net: Net) -> None:
         if path.endswith("/watch"):
             Watch(net.a, net.rid).close()
             continue
+        if path.startswith("/ui"):
+            with urllib.request.urlopen(net.a.url + path, timeout=30) as page:
+                assert page.status == 200 and page.headers["content-type"].startswith(("text/html", "text/javascript"))
+            continue
         status, answer = net.a.call(method, concrete, {} if method == "POST" else None, token=None)
         assert status in ((401,) if method in ("POST", "DELETE") else (200,)), (method, path, answer)
 
@@ -317,3 +323,46 @@ def test_node_example_registers_and_watches(net: Net) -> None:
     status, found = net.a.call("GET", f"/v1/resources/{net.rid}/records")
     assert status == 200
     assert any(r["service_id"] == "js" and r["host"] == net.b.node.peer_id for r in found["records"])
+
+
+def _browser() -> Any:
+    """Headless Chromium driven by Debian's chromium-driver (nothing downloaded)."""
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        chromium = None
+    if chromium is None or driver is None:
+        if not os.environ.get("CI"):
+            pytest.skip("chromium, chromium-driver or selenium is not installed")
+        raise AssertionError("CI=true: .ci/run installs chromium and chromium-driver, the test extras selenium")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
+
+
+def test_dashboard_shows_peers_and_a_registration_as_it_happens(net: Net, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = _browser()
+    try:
+        browser.get(f"{net.a.url}/ui")
+        wait = WebDriverWait(browser, 30)
+        wait.until(lambda b: net.b.node.peer_id in b.find_element(By.ID, "peers").text)
+        assert browser.find_element(By.ID, "peer-id").text == net.a.node.peer_id
+        wait.until(lambda b: net.rid in b.find_element(By.ID, "resources").text)
+        status, written = net.b.call("POST", f"/v1/resources/{net.rid}/records", {"value": "seen", "service_id": "ui"})
+        assert status == 200 and written["ok"], written
+        # The live feed (the SSE watch) and the records held (the status, every 2 s) both show it.
+        wait.until(lambda b: "registered shared/ui" in b.find_element(By.ID, "feed").text)
+        wait.until(lambda b: "seen" in b.find_element(By.ID, "resources").text)
+        assert re.search(r"in 2[34]h\d\dm", browser.find_element(By.ID, "resources").text)  # its expiry
+        browser.save_screenshot(str(tmp_path / "dashboard.png"))
+        if os.environ.get("REGISTRY_P2P_SCREENSHOT"):  # how docs/dashboard.png is made
+            browser.save_screenshot(os.environ["REGISTRY_P2P_SCREENSHOT"])
+    finally:
+        browser.quit()
