@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck unit demo proto vectors bench bench-store clean interop interop-build
+.PHONY: venv test lint typecheck unit demo proto vectors bench bench-store bench-cli clean interop interop-build
 
 venv: $(STAMP)
 
@@ -57,6 +57,10 @@ bench: venv
 
 bench-store: venv
 	$(PY) -m registry_p2p.tools.bench_store
+
+# Whole `registry-p2p` processes against a local node's API, with the light-node path as baseline.
+bench-cli: venv
+	$(PY) -m registry_p2p.tools.bench_cli $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -30,7 +30,27 @@ def test_the_runtime_imports_no_tool_and_no_test_network(module: str) -> None:
     assert tools == [], f"importing {module} loaded {tools}"
 
 
-def test_the_command_loads_its_tools_only_when_a_verb_runs() -> None:
+def test_the_command_loads_its_verbs_only_when_one_runs() -> None:
+    # A verb answered by a local node's API must not pay for trio and py-libp2p (~1 s).
     loaded = _loaded_after_importing("registry_p2p.cli")
-    assert "registry_p2p.cli.testnet" in loaded and "registry_p2p.cli.bench" in loaded
+    assert "registry_p2p.cli.app" in loaded
+    assert "registry_p2p.cli.testnet" not in loaded and "registry_p2p.cli.bench" not in loaded
     assert not [name for name in loaded if name.startswith(TOOLS)]
+    heavy = [name for name in loaded if name.split(".")[0] in ("trio", "libp2p", "google", "starlette")]
+    assert heavy == [], heavy
+    assert "registry_p2p.node" not in loaded
+
+
+def test_every_verb_module_loads_without_trio_or_libp2p() -> None:
+    # `registry-p2p --help` lists every verb, so it loads every verb module: py-libp2p and trio
+    # load only when a verb starts a node (or a light node) of its own.
+    code = (
+        "import json, sys, importlib\n"
+        "from registry_p2p.cli.app import VERB_MODULES\n"
+        "for m in set(VERB_MODULES.values()): importlib.import_module('registry_p2p.cli.' + m)\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    heavy = [name for name in json.loads(done.stdout) if name.split(".")[0] in ("trio", "libp2p", "starlette")]
+    assert heavy == [], heavy

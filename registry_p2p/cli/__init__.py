@@ -1,19 +1,22 @@
 """The `registry-p2p` command: run a node, use the registry from the shell, start a local testnet.
 
-Every client verb runs as a short-lived light node (it stores nothing) that joins the network
-through `--bootstrap` or $REGISTRY_P2P_BOOTSTRAP, does one thing and leaves. With `--json` a verb
+A client verb talks to the local node's HTTP API when one runs (cli/local.py: `--api`,
+$REGISTRY_P2P_API, or the node on `--data-dir`); otherwise it runs as a short-lived light node
+(it stores nothing) that joins the network through `--bootstrap` or $REGISTRY_P2P_BOOTSTRAP,
+does one thing and leaves. With `--json` a verb
 prints exactly one JSON document on stdout (`watch`: one per line). Any failure exits non-zero
 with one line on stderr; `--log-level debug` adds the details (and tracebacks) before it.
 
-One module per verb group (keys, node, resource, services, watch, testnet, bench) registers its
-commands on the group of `app`; `output` holds the JSON and rich output and the error mapping.
+One module per verb group (keys, node, resource, services, local, watch, testnet, bench) registers
+its commands on the group of `app`, imported only when one of its verbs runs (app.VERB_MODULES);
+`output` holds the JSON and rich output and the error mapping.
 """
 
-# ruff: noqa: E402 (the SIGINT handler must be in place before the slow imports)
+# ruff: noqa: E402 (the SIGINT handler must be in place before the imports)
 
 from __future__ import annotations
 
-from registry_p2p.cli.startup import fail, guard_loading, loaded, stdout_gone
+from registry_p2p.cli.startup import fail, guard_loading, stdout_gone
 
 guard_loading()
 
@@ -22,11 +25,8 @@ import sys
 
 import click
 
-from registry_p2p.cli import bench, keys, node, resource, services, testnet, watch
 from registry_p2p.cli.app import cli, log
 from registry_p2p.cli.output import describe_error, one_line, root_cause, stdout_closed
-
-VERBS = (bench, keys, node, resource, services, testnet, watch)  # imported for their commands
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,6 +52,3 @@ def main(argv: list[str] | None = None) -> None:
             log.debug("failure", exc_info=exc)
         fail(one_line(text), code)
     sys.exit(status if isinstance(status, int) else 0)
-
-
-loaded()

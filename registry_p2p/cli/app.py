@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import click
-import trio
 
 from registry_p2p import __version__
 from registry_p2p.cli.logs import LOG_LEVELS, log_format_options
 from registry_p2p.cli.output import Interrupted, err_console
+from registry_p2p.cli.startup import loaded
 
 T = TypeVar("T")
 
@@ -24,11 +25,18 @@ def run(async_fn: Callable[[], Awaitable[T]]) -> T:
     """Run the async part of a verb. SIGINT and SIGTERM cancel it, so that its cleanup runs, and
     then raise Interrupted: a KeyboardInterrupt thrown into py-libp2p's tasks can surface as
     anything (a TrioInternalError among others)."""
+    import trio  # not at import time: a verb answered by a local node's API never loads it
+
+    # Until here Ctrl-C ends the command at once (startup.guard_loading: modules load lazily, in
+    # the verb, and nothing has started); from here trio turns it into a cancellation.
+    loaded()
     return trio.run(lambda: until_signal(async_fn))
 
 
 async def until_signal(body: Callable[[], Awaitable[T]]) -> T:
     """`body`, cancelled by SIGINT or SIGTERM (see run)."""
+    import trio
+
     signums: list[int] = []
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
@@ -67,14 +75,46 @@ def step(text: str) -> Iterator[None]:
         yield
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Each verb's module, imported when the verb runs (or when --help lists them all): a verb answered
+# by a local node's API loads only its own module, never trio or py-libp2p.
+VERB_MODULES = {
+    "bench": "bench",
+    "id": "keys",
+    "keygen": "keys",
+    "node": "node",
+    "peers": "local",
+    "register": "services",
+    "resolve": "services",
+    "resource": "resource",
+    "status": "local",
+    "testnet": "testnet",
+    "unregister": "services",
+    "watch": "watch",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are registered by their modules on first use (see VERB_MODULES)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(VERB_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = VERB_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"registry_p2p.cli.{module}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="registry-p2p")
 def cli() -> None:
     """A decentralized service registry for libp2p networks.
 
     Run a node with `registry-p2p node`, or try everything locally with `registry-p2p testnet`.
-    Client verbs (resource, register, unregister, resolve, watch) join a network through
-    --bootstrap MULTIADDR or $REGISTRY_P2P_BOOTSTRAP.
+    Client verbs (resource, register, unregister, resolve, watch) use the local node's HTTP API
+    when one runs (--api HOST:PORT, $REGISTRY_P2P_API, or the node running on --data-dir DIR);
+    otherwise they join a network through --bootstrap MULTIADDR or $REGISTRY_P2P_BOOTSTRAP.
     """
 
 

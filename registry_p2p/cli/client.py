@@ -10,19 +10,23 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import trio
 
 from registry_p2p.cli.app import json_option, log_option, run, step
 from registry_p2p.cli.config import ENV_BOOTSTRAP, bootstrap_from, configure_logging, load_config_file
 from registry_p2p.cli.identity import client_identity, peer_id_of
 from registry_p2p.cli.output import CliError
 from registry_p2p.cli.startup import STARTED
-from registry_p2p.core.ids import resource_id_from_text
-from registry_p2p.core.views import Resource
-from registry_p2p.node import Node, open_node
+
+if TYPE_CHECKING:
+    # trio and py-libp2p load when a light node starts (Client.run), not when a verb is defined:
+    # a verb answered by a local node's API (cli/local.py) never loads them.
+    import trio
+
+    from registry_p2p.core.views import Resource
+    from registry_p2p.node import Node
 
 T = TypeVar("T")
 
@@ -37,7 +41,16 @@ def client_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             metavar="MULTIADDR",
             help=f"A peer to join through, /…/p2p/<peer id> (repeatable; default: ${ENV_BOOTSTRAP}).",
         ),
-        click.option("--data-dir", type=click.Path(), help="Directory holding your identity key (identity.key)."),
+        click.option(
+            "--data-dir",
+            type=click.Path(),
+            help="Directory holding your identity key (identity.key); a node's data dir: use its API.",
+        ),
+        click.option(
+            "--api",
+            metavar="HOST:PORT",
+            help="Use the HTTP API of the node there (default: $REGISTRY_P2P_API; token: $REGISTRY_P2P_API_TOKEN).",
+        ),
         click.option("--key-file", type=click.Path(), help="Your identity key file (see registry-p2p keygen)."),
         click.option("--config", "config_path", type=click.Path(), help="TOML configuration (limits, timeouts)."),
         click.option(
@@ -58,6 +71,7 @@ def client_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 class ClientArgs:
     bootstrap: tuple[str, ...]
     data_dir: str | None
+    api: str | None
     key_file: str | None
     config_path: str | None
     timeout: float | None
@@ -93,6 +107,8 @@ class Client:
 
     @contextlib.asynccontextmanager
     async def join(self) -> AsyncIterator[Node]:
+        from registry_p2p.node import open_node
+
         async with contextlib.AsyncExitStack() as stack:
             self.doing = f"joining the network through {len(self.bootstrap)} bootstrap peer(s)"
             with step(self.doing):
@@ -115,6 +131,8 @@ class Client:
     def run(self, body: Callable[[Node], Awaitable[T]]) -> T:
         """Join, run `body`, leave. With --timeout, all of it (the bootstrap dials and the wait for
         pubsub included, which open_node bounds at 10 s each) ends after that many seconds."""
+
+        import trio
 
         async def bounded() -> T:
             done: list[T] = []
@@ -171,6 +189,8 @@ def value_bytes(value: str | None, value_file: str | None) -> bytes:
 
 
 def check_resource_id(text: str) -> str:
+    from registry_p2p.core.ids import resource_id_from_text
+
     resource_id_from_text(text)  # raises RegistryError(MALFORMED) with a readable text
     return text.strip()
 

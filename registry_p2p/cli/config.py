@@ -6,12 +6,14 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry_p2p.cli.logs import LOG_LEVELS as LOG_LEVELS  # cli/logs.py: logging of every verb
 from registry_p2p.cli.logs import configure_logging as configure_logging
 from registry_p2p.cli.output import CliError, one_line
-from registry_p2p.core.config import RegistryConfig, config_from_mapping
+
+if TYPE_CHECKING:
+    from registry_p2p.core.config import RegistryConfig
 
 ENV_BOOTSTRAP = "REGISTRY_P2P_BOOTSTRAP"
 DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/4600"
@@ -23,11 +25,14 @@ NODE_KEYS: dict[str, type] = {
     "data_dir": str,
     "metrics": str,
     "log_level": str,
+    "api": str,
 }
 
 
 def load_config_file(path: str | None) -> tuple[RegistryConfig, dict[str, Any]]:
     """Parse a TOML configuration; every problem names the file and the offending key."""
+    from registry_p2p.core.config import RegistryConfig, config_from_mapping  # protobuf: only when needed
+
     if path is None:
         return RegistryConfig(), {}
     try:

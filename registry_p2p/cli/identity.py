@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from registry_p2p.cli.output import CliError
-from registry_p2p.node import load_identity, load_or_create_identity
 
 LOCK_FILE = "node.lock"  # held (flock) by the node running on a data dir
 NODE_INFO_FILE = "node.json"  # its peer id and addresses, while it runs
@@ -65,6 +64,8 @@ def client_identity(data_dir: str | None, key_file: str | None, needed: bool) ->
     """The key pair a client verb signs with; None (an ephemeral key) for read-only verbs."""
     if data_dir and key_file:
         raise click.UsageError("give --data-dir or --key-file, not both")
+    from registry_p2p.node import load_identity, load_or_create_identity  # py-libp2p: only when a key is needed
+
     if key_file:
         return load_identity(key_file)
     if data_dir:

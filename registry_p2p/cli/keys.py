@@ -13,7 +13,6 @@ from registry_p2p.cli.app import cli, json_option
 from registry_p2p.cli.config import configure_logging
 from registry_p2p.cli.identity import NODE_INFO_FILE, node_running_on, peer_id_of
 from registry_p2p.cli.output import CliError, emit_json
-from registry_p2p.node import IDENTITY_FILE, load_identity, load_or_create_identity
 
 
 @cli.command()
@@ -22,6 +21,8 @@ from registry_p2p.node import IDENTITY_FILE, load_identity, load_or_create_ident
 @json_option
 def keygen(data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Create an ed25519 identity (never overwrites one)."""
+    from registry_p2p.node import IDENTITY_FILE, load_or_create_identity  # py-libp2p: not for --help
+
     configure_logging("error")
     if bool(data_dir) == bool(key_file):
         raise click.UsageError("pass exactly one of --data-dir DIR or --key-file FILE")
@@ -56,6 +57,8 @@ def keygen(data_dir: str | None, key_file: str | None, as_json: bool) -> None:
 @json_option
 def id_(data_dir: str | None, key_file: str | None, as_json: bool) -> None:
     """Show the peer id of an identity, and the addresses of the node running on DATA_DIR."""
+    from registry_p2p.node import IDENTITY_FILE, load_identity
+
     configure_logging("error")
     if bool(data_dir) == bool(key_file):
         raise click.UsageError("pass exactly one of --data-dir DIR or --key-file FILE")

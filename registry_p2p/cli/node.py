@@ -8,10 +8,9 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import trio
 
 from registry_p2p.cli.app import cli, json_option, log, log_option, run_server, step
 from registry_p2p.cli.config import (
@@ -24,7 +23,9 @@ from registry_p2p.cli.config import (
 from registry_p2p.cli.identity import NODE_INFO_FILE, DataDirLock, write_private
 from registry_p2p.cli.output import CliError, StdoutConsole, emit_json
 from registry_p2p.core.config import HOST_POLICIES, RegistryConfig
-from registry_p2p.node import Node, open_node
+
+if TYPE_CHECKING:
+    from registry_p2p.node import Node  # py-libp2p loads when the node starts, not for --help
 
 
 @cli.command()
@@ -50,6 +51,13 @@ from registry_p2p.node import Node, open_node
 @click.option("--config", "config_path", type=click.Path(), help="TOML configuration (see examples/registry-p2p.toml).")
 @click.option("--metrics", metavar="HOST:PORT", help="Serve Prometheus metrics on http://HOST:PORT/metrics.")
 @click.option(
+    "--api",
+    "api",
+    metavar="HOST:PORT",
+    help="Serve the HTTP API (/v1/..., /health) on HOST:PORT (HOST defaults to 127.0.0.1); writes need"
+    " the bearer token in <data dir>/api.token.",
+)
+@click.option(
     "--host-policy", type=click.Choice(HOST_POLICIES), help="Whose records this node countersigns [default: self-only]."
 )
 @log_option("warning")
@@ -61,6 +69,7 @@ def node(
     data_dir: str | None,
     config_path: str | None,
     metrics: str | None,
+    api: str | None,
     host_policy: str | None,
     log_level: str | None,
     as_json: bool,
@@ -69,7 +78,8 @@ def node(
 
     When ready it prints its peer id and full multiaddrs (with --json: one JSON line
     {"event": "ready", "peer_id": ..., "addrs": [...]}); a restart on the same --data-dir keeps the
-    identity and every entry, and re-announces them to their replica sets.
+    identity and every entry, and re-announces them to their replica sets (records registered
+    through its API included: the node hosts and renews them).
     """
     config, table = load_config_file(config_path)
     level = log_level or table.get("log_level", "warning")
@@ -81,9 +91,11 @@ def node(
     boot = parse_bootstrap(list(bootstrap) or table.get("bootstrap") or [])
     directory = data_dir or table.get("data_dir")
     metrics_at = _parse_host_port(metrics or table.get("metrics"))
+    api_at = _parse_api(api or table.get("api"), directory)
     out = NodeOutput(as_json)
     run_server(
-        lambda: serve_node(listen_addrs, announce_addrs, boot, directory, config, metrics_at, out), lambda: out.ready
+        lambda: serve_node(listen_addrs, announce_addrs, boot, directory, config, metrics_at, out, api_at),
+        lambda: out.ready,
     )
     out.event("stopped", "node stopped")
 
@@ -95,6 +107,24 @@ def _parse_host_port(value: str | None) -> tuple[str, int] | None:
     if not port.isdigit() or int(port) > 65535:
         raise CliError(f"--metrics expects HOST:PORT (such as 127.0.0.1:9464), not {value!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _parse_api(value: str | None, data_dir: str | None) -> tuple[str, int] | None:
+    """--api HOST:PORT; beyond loopback only with a token, that is with a data dir to keep it in."""
+    if not value:
+        return None
+    from registry_p2p.api.files import parse_host_port
+    from registry_p2p.api.server import is_loopback
+
+    try:
+        host, port = parse_host_port(value)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if not data_dir and not is_loopback(host):
+        raise CliError(
+            f"--api {value}: the API listens beyond loopback only with a token, kept in the data dir (give --data-dir)"
+        )
+    return host, port
 
 
 class NodeOutput:
@@ -122,7 +152,10 @@ async def serve_node(
     config: RegistryConfig,
     metrics_at: tuple[str, int] | None,
     out: NodeOutput,
+    api_at: tuple[str, int] | None = None,
 ) -> None:
+    from registry_p2p.node import open_node
+
     directory = Path(data_dir) if data_dir else None
     lock = None
     if directory is not None:
@@ -148,15 +181,56 @@ async def serve_node(
                         announce=announce,
                     )
                 )
-            await _run_node(node, directory, metrics_at, out)
+            await _run_node(node, directory, metrics_at, out, api_at)
     finally:
         if directory is not None and lock is not None:
+            from registry_p2p.api.files import remove_api_info
+
+            remove_api_info(directory)
             with contextlib.suppress(OSError):
                 (directory / NODE_INFO_FILE).unlink()
             lock.release()
 
 
-async def _run_node(node: Node, directory: Path | None, metrics_at: tuple[str, int] | None, out: NodeOutput) -> None:
+async def _run_node(
+    node: Node,
+    directory: Path | None,
+    metrics_at: tuple[str, int] | None,
+    out: NodeOutput,
+    api_at: tuple[str, int] | None = None,
+) -> None:
+    import trio
+
+    if api_at is None:
+        await _run_node_ready(node, directory, metrics_at, out, None)
+        return
+    from registry_p2p.api.files import load_or_create_token, write_api_info
+    from registry_p2p.api.server import ApiRefused, serve
+
+    token = None
+    if directory is not None:
+        try:
+            token = load_or_create_token(directory)
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot use the API token in {directory}: {exc}") from exc
+    else:
+        log.warning("no --data-dir: the API has no token, so it answers reads only")
+    async with trio.open_nursery() as nursery:
+        try:
+            url = await nursery.start(serve, node.registry, api_at[0], api_at[1], token)
+        except ApiRefused as exc:
+            raise CliError(str(exc)) from exc
+        if directory is not None:
+            write_api_info(directory, url)
+        await _run_node_ready(node, directory, metrics_at, out, url)
+        nursery.cancel_scope.cancel()
+
+
+async def _run_node_ready(
+    node: Node, directory: Path | None, metrics_at: tuple[str, int] | None, out: NodeOutput, api_url: str | None
+) -> None:
+    import trio
+
     from registry_p2p.metrics import NodeMetrics
 
     metrics = None
@@ -173,12 +247,17 @@ async def _run_node(node: Node, directory: Path | None, metrics_at: tuple[str, i
         info = {"peer_id": node.peer_id, "addrs": addrs, "data_dir": str(directory.resolve()) if directory else None}
         if metrics_url:
             info["metrics"] = metrics_url
+        if api_url:
+            info["api"] = api_url
         if directory is not None:
             write_private(directory / NODE_INFO_FILE, json.dumps({**info, "pid": os.getpid()}))
         lines = [f"[bold]registry-p2p node ready[/]  peer id {node.peer_id}"]
         lines += [f"  listening on {a}" for a in addrs]
         if metrics_url:
             lines.append(f"  metrics at   {metrics_url}")
+        if api_url:
+            token = directory / "api.token" if directory else "none, reads only"
+            lines.append(f"  API at       {api_url}/v1/ (token: {token})")
         lines.append(f"  data dir     {info['data_dir']}" if directory else "  data dir     none (in memory)")
         out.event("ready", "\n".join(lines), **info)
         _restored(node, node.registry.config, out)

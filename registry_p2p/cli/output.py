@@ -12,14 +12,14 @@ import sys
 import time
 from typing import Any
 
-import trio
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from registry_p2p.core.errors import RegistryError
-from registry_p2p.core.views import Event, Record, Resource, WriteResult
-from registry_p2p.node import NodeError
+from registry_p2p.core.shapes import event_json, record_json, resource_json, write_json
+
+# The JSON shapes live in core/shapes.py (the HTTP API answers the same); re-exported for the verbs.
+__all__ = ["event_json", "record_json", "resource_json", "write_json"]
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line
 
@@ -60,18 +60,28 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _loaded(module: str, name: str) -> type[BaseException] | None:
+    """An exception class of a module only if that module is loaded: a verb that answered through
+    a local node's API never imported trio or py-libp2p, so none of their exceptions can occur."""
+    found = sys.modules.get(module)
+    return getattr(found, name, None) if found is not None else None
+
+
 def describe_error(exc: BaseException) -> tuple[str, int]:
     """The line to print and the exit status for an exception that ended a verb."""
     exc = root_cause(exc)
-    if isinstance(exc, CliError | NodeError):
+    node_error = _loaded("registry_p2p.node", "NodeError")
+    registry_error = _loaded("registry_p2p.core.errors", "RegistryError")
+    too_slow = _loaded("trio", "TooSlowError")
+    if isinstance(exc, CliError) or (node_error and isinstance(exc, node_error)):
         return str(exc), 1
-    if isinstance(exc, RegistryError):
-        return exc.text, 1
+    if registry_error and isinstance(exc, registry_error):
+        return str(getattr(exc, "text", exc)), 1
     if isinstance(exc, Interrupted):
         return str(exc), 128 + exc.signum
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", 130
-    if isinstance(exc, trio.TooSlowError):
+    if too_slow and isinstance(exc, too_slow):
         return "timed out", 1
     if isinstance(exc, OSError):
         where = f" ({exc.filename})" if exc.filename else ""
@@ -84,55 +94,20 @@ def root_cause(exc: BaseException) -> BaseException:
     if not isinstance(exc, BaseExceptionGroup):
         return exc
     leaves = [root_cause(e) for e in exc.exceptions]
-    for kind in (CliError, NodeError, RegistryError, Interrupted, KeyboardInterrupt):
+    kinds = (
+        CliError,
+        _loaded("registry_p2p.node", "NodeError"),
+        _loaded("registry_p2p.core.errors", "RegistryError"),
+        Interrupted,
+        KeyboardInterrupt,
+    )
+    for kind in kinds:
         for leaf in leaves:
-            if isinstance(leaf, kind):
+            if kind is not None and isinstance(leaf, kind):
                 return leaf
-    meaningful = [leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)]
+    cancelled = _loaded("trio", "Cancelled")
+    meaningful = [leaf for leaf in leaves if cancelled is None or not isinstance(leaf, cancelled)]
     return (meaningful or leaves)[0]
-
-
-def record_json(record: Record) -> dict[str, Any]:
-    try:
-        text: str | None = record.value.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    return {
-        "resource_id": record.resource_id,
-        "issuer": record.issuer,
-        "host": record.host,
-        "service_id": record.service_id,
-        "value_text": text,
-        "value_base64": base64.b64encode(record.value).decode("ascii"),
-        "issued_at_ms": record.issued_at_ms,
-        "expires_at_ms": record.expires_at_ms,
-        "addrs": list(record.addrs),
-        "weight": record.weight,
-    }
-
-
-def resource_json(resource: Resource) -> dict[str, Any]:
-    return {
-        "resource_id": resource.id,
-        "label": resource.label,
-        "owner": resource.owner,
-        "created_at_ms": resource.created_at_ms,
-    }
-
-
-def write_json(result: WriteResult) -> dict[str, Any]:
-    return {"ok": result.ok, "acks": result.acks, "errors": dict(result.errors)}
-
-
-def event_json(event: Event) -> dict[str, Any]:
-    return {
-        "kind": event.kind,
-        "resource_id": event.resource_id,
-        "issuer": event.issuer,
-        "host": event.host,
-        "service_id": event.service_id,
-        "record": record_json(event.record) if event.record is not None else None,
-    }
 
 
 def value_cell(value: bytes, width: int = 60) -> str:
@@ -153,7 +128,8 @@ def expires_in(ms: int) -> str:
     return f"in {hours}h{rest // 60:02d}m" if hours else f"in {rest // 60}m{rest % 60:02d}s"
 
 
-def records_table(records: list[Record]) -> Table:
+def records_table(records: list[dict[str, Any]]) -> Table:
+    """The records (their JSON shape, record_json: the light path and the API's answers alike)."""
     table = Table(show_edge=False, header_style="bold")
     table.add_column("service", overflow="fold")
     table.add_column("host", no_wrap=True)
@@ -162,10 +138,10 @@ def records_table(records: list[Record]) -> Table:
     table.add_column("addrs", overflow="fold")
     for r in records:
         table.add_row(
-            escape(r.service_id) or '""',
-            r.host,
-            escape(value_cell(r.value)),
-            expires_in(r.expires_at_ms),
-            "\n".join(r.addrs) or "-",
+            escape(r["service_id"]) or '""',
+            r["host"],
+            escape(value_cell(base64.b64decode(r["value_base64"]))),
+            expires_in(r["expires_at_ms"]),
+            "\n".join(r["addrs"]) or "-",
         )
     return table

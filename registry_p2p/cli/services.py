@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,10 +18,12 @@ from registry_p2p.cli.client import (
     utf8_text,
     value_bytes,
 )
+from registry_p2p.cli.local import ApiFailed, LocalNode, local_from, path_of
 from registry_p2p.cli.output import CliError, StdoutConsole, emit_json, record_json, records_table, write_json
-from registry_p2p.core.errors import RegistryError, Status
-from registry_p2p.core.views import Record, WriteResult
-from registry_p2p.node import Node
+
+if TYPE_CHECKING:
+    from registry_p2p.core.views import Record, WriteResult
+    from registry_p2p.node import Node
 
 
 @cli.command()
@@ -46,10 +49,25 @@ def register(
     host_peer: str | None,
     **kwargs: Any,
 ) -> None:
-    """Advertise a service in a resource, signed by your identity."""
+    """Advertise a service in a resource, signed by your identity.
+
+    Through a local node's API (see --api) the node signs it with its identity, hosts it and renews
+    it for as long as it runs; otherwise it is your identity's, and nobody renews it (it expires
+    after --ttl)."""
+    args = client_args(kwargs)
+    local = local_from(args)
+    if local is not None:
+        data = value_bytes(value, value_file)
+        wanted: dict[str, Any] = {"value_base64": base64.b64encode(data).decode("ascii"), "service_id": service_id}
+        wanted.update({k: v for k, v in (("ttl", ttl), ("host", host_peer), ("ack", ack)) if v is not None})
+        path = path_of(resource_id, "/records")
+        report_api_write(
+            local, args.as_json, "POST", path, ack, "registered (hosted and renewed by the node)", body=wanted
+        )
+        return
     rid = check_resource_id(resource_id)
     data = value_bytes(value, value_file)
-    client = Client(client_args(kwargs), signs=True)
+    client = Client(args, signs=True)
     limits = client.limits()
     check_size("value", data, limits.max_value_bytes, "max_value_bytes")
     check_size("service id", service_id.encode("utf-8"), limits.max_service_id_bytes, "max_service_id_bytes")
@@ -93,8 +111,14 @@ def register(
 @client_options
 def unregister(resource_id: str, service_id: str, ack: int, host_peer: str | None, **kwargs: Any) -> None:
     """Withdraw your record from a resource (a signed tombstone)."""
+    args = client_args(kwargs)
+    local = local_from(args)
+    if local is not None:
+        query = {"service_id": service_id, "ack": ack, "host": host_peer}
+        report_api_write(local, args.as_json, "DELETE", path_of(resource_id, "/records"), ack, "unregistered", query)
+        return
     rid = check_resource_id(resource_id)
-    client = Client(client_args(kwargs), signs=True)
+    client = Client(args, signs=True)
 
     async def body(node: Node) -> WriteResult:
         return await node.registry.unregister_service(rid, service_id=service_id, peer_id=host_peer, ack=ack)
@@ -103,22 +127,46 @@ def unregister(resource_id: str, service_id: str, ack: int, host_peer: str | Non
 
 
 def report_write(client: Client, result: WriteResult, ack: int, done: str) -> None:
-    if client.json:
-        emit_json(write_json(result))
-    elif result.ok:
-        click.echo(f"{done}: stored by {result.acks} replica(s)")
-    if not result.ok:
+    report_write_json(client.json, write_json(result), ack, done)
+
+
+def report_api_write(
+    local: LocalNode,
+    as_json: bool,
+    method: str,
+    path: str,
+    ack: int,
+    done: str,
+    query: dict[str, Any] | None = None,
+    body: Any = None,
+) -> None:
+    try:
+        document = local.call(method, path, body=body, query=query)
+    except ApiFailed as failed:
+        if not (isinstance(failed.document, dict) and "ok" in failed.document):
+            raise
+        document = failed.document  # fewer than `ack` replicas stored it: reported as on the light path
+    report_write_json(as_json, document, ack, done)
+
+
+def report_write_json(as_json: bool, result: dict[str, Any], ack: int, done: str) -> None:
+    if as_json:
+        emit_json(result)
+    elif result["ok"]:
+        click.echo(f"{done}: stored by {result['acks']} replica(s)")
+    if not result["ok"]:
         raise CliError(write_shortfall(result, ack))
 
 
-def write_shortfall(result: WriteResult, ack: int) -> str:
-    """Why fewer than `ack` replicas stored a write: the replicas that failed, and a replica set
-    smaller than `ack`."""
-    text = f"stored on {result.acks} of the {ack} replicas asked for"
-    if result.errors:
-        text += "; " + "; ".join(f"{peer}: {why}" for peer, why in list(result.errors.items())[:3])
-    if result.replicas < ack:
-        text += f"; the replica set has only {result.replicas} peer{'s' if result.replicas != 1 else ''}"
+def write_shortfall(result: dict[str, Any], ack: int) -> str:
+    """Why fewer than `ack` replicas stored a write (write_json's shape): the replicas that failed,
+    and a replica set smaller than `ack`."""
+    text = f"stored on {result['acks']} of the {ack} replicas asked for"
+    if result["errors"]:
+        text += "; " + "; ".join(f"{peer}: {why}" for peer, why in list(result["errors"].items())[:3])
+    replicas = result["replicas"]
+    if replicas < ack:
+        text += f"; the replica set has only {replicas} peer{'s' if replicas != 1 else ''}"
     return text
 
 
@@ -130,10 +178,18 @@ def write_shortfall(result: WriteResult, ack: int) -> str:
 @client_options
 def resolve(resource_id: str, ack: int, **kwargs: Any) -> None:
     """List the live records of a resource."""
+    args = client_args(kwargs)
+    local = local_from(args)
+    if local is not None:
+        found = local.call("GET", path_of(resource_id, "/records"), query={"ack": ack})["records"]
+        show_records(args.as_json, found)
+        return
     rid = check_resource_id(resource_id)
-    client = Client(client_args(kwargs), signs=False)
+    client = Client(args, signs=False)
 
     async def body(node: Node) -> list[Record]:
+        from registry_p2p.core.errors import RegistryError, Status
+
         try:
             return await node.registry.resolve(rid, ack=ack)
         except RegistryError as err:
@@ -141,9 +197,12 @@ def resolve(resource_id: str, ack: int, **kwargs: Any) -> None:
                 await resource_must_exist(node, rid)  # "not found" says more than "no answer"
             raise
 
-    records = client.run(body)
-    if client.json:
-        emit_json({"records": [record_json(r) for r in records]})
+    show_records(client.json, [record_json(r) for r in client.run(body)])
+
+
+def show_records(as_json: bool, records: list[dict[str, Any]]) -> None:
+    if as_json:
+        emit_json({"records": records})
     elif records:
         console = StdoutConsole(highlight=False)
         if not console.is_terminal:

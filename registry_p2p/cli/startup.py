@@ -50,6 +50,6 @@ def guard_loading() -> None:
 
 
 def loaded() -> None:
-    """The modules are loaded: the previous SIGINT handler is back."""
+    """The verb is about to start its trio run (cli.app.run): the previous SIGINT handler is back."""
     if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
         signal.signal(signal.SIGINT, _sigint_before_loading or signal.default_int_handler)

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import click
-import trio
 
 from registry_p2p.cli.app import cli, json_option, log_option, run, run_server
 from registry_p2p.cli.config import ENV_BOOTSTRAP, configure_logging
@@ -50,6 +49,8 @@ def testnet(
     ready = False
 
     async def body() -> None:
+        import trio
+
         nonlocal ready
         async with tn.testnet(count, RegistryConfig(), base_port, directory, console=err_console) as net:
             ready = True

@@ -5,17 +5,18 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import trio
 from rich.markup import escape
 
 from registry_p2p.cli.app import cli
 from registry_p2p.cli.client import Client, check_resource_id, client_args, client_options, resource_must_exist
 from registry_p2p.cli.output import StdoutConsole, emit_json, err_console, event_json, value_cell
-from registry_p2p.core.views import Event
-from registry_p2p.node import Node
+
+if TYPE_CHECKING:
+    from registry_p2p.core.views import Event
+    from registry_p2p.node import Node
 
 
 @cli.command()
@@ -43,6 +44,8 @@ def watch(resource_id: str, **kwargs: Any) -> None:
             sys.stdout.flush()
 
     async def body(node: Node) -> None:
+        import trio
+
         await resource_must_exist(node, rid)
         back_through = None
         while True:
@@ -69,12 +72,16 @@ WATCH_POLL_S = 0.5
 
 async def _until_alone(node: Node) -> None:
     """Return once the node has no connection left (its peers stopped, or the network is down)."""
+    import trio
+
     while node.host.get_connected_peers():
         await trio.sleep(WATCH_POLL_S)
 
 
 async def _until_connected(node: Node) -> str:
     """Wait for a connection again (open_node dials the bootstrap peers, backing off): its peer id."""
+    import trio
+
     while not (peers := node.host.get_connected_peers()):
         await trio.sleep(WATCH_POLL_S)
     return str(peers[0])

@@ -22,19 +22,23 @@ EXE = Path(sys.executable).with_name("registry-p2p")
 CLI = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "registry_p2p.cli"]
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 ENV_BOOTSTRAP = "REGISTRY_P2P_BOOTSTRAP"
+ENV_API = ("REGISTRY_P2P_API", "REGISTRY_P2P_API_TOKEN")  # the local node a verb would use
 
 
-def clean_env(bootstrap: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != ENV_BOOTSTRAP}
+def clean_env(bootstrap: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != ENV_BOOTSTRAP and k not in ENV_API}
     if bootstrap is not None:
         env[ENV_BOOTSTRAP] = bootstrap
+    env.update(extra or {})
     return env
 
 
-def cli(*args: str, bootstrap: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, bootstrap: str | None = None, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run one verb to completion."""
     return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=clean_env(bootstrap), check=False
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=clean_env(bootstrap, env), check=False
     )
 
 
@@ -159,6 +163,7 @@ class NodeProc:
     peer_id: str
     addr: str
     metrics: str | None
+    api: str | None = None  # http://HOST:PORT with --api
 
     @classmethod
     def launch(
@@ -179,7 +184,7 @@ class NodeProc:
     @classmethod
     def ready(cls, proc: Proc, data_dir: Path, timeout: float = 60) -> NodeProc:
         ready = proc.json_line(lambda d: d.get("event") == "ready", timeout=timeout)
-        return cls(proc, data_dir, ready["peer_id"], ready["addrs"][0], ready.get("metrics"))
+        return cls(proc, data_dir, ready["peer_id"], ready["addrs"][0], ready.get("metrics"), ready.get("api"))
 
     @classmethod
     def start(cls, data_dir: Path, **kwargs: Any) -> NodeProc:

@@ -1,0 +1,216 @@
+"""The OpenAPI 3.1 document of the HTTP API (served at /v1/openapi.json; a test checks that it
+names exactly the routes the app serves)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from registry_p2p import __version__
+
+_RID = {"name": "resource_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_ACK = {"name": "ack", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}}
+_AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+_ERRORS = {
+    "400": _json("Error", "Bad input (malformed JSON, a bad resource id, an out-of-range parameter)"),
+    "404": _json("Error", "Unknown resource"),
+    "503": _json("Error", "The network did not answer"),
+}
+_WRITE_ERRORS = {
+    **_ERRORS,
+    "401": _json("Error", "No or wrong bearer token"),
+    "413": _json("Error", "Body or value too large"),
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["status", "message"],
+                "properties": {"status": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "Record": {
+        "type": "object",
+        "properties": {
+            "resource_id": {"type": "string"},
+            "issuer": {"type": "string"},
+            "host": {"type": "string"},
+            "service_id": {"type": "string"},
+            "value_text": {"type": ["string", "null"], "description": "The value as UTF-8, null if it is not"},
+            "value_base64": {"type": "string"},
+            "issued_at_ms": {"type": "integer"},
+            "expires_at_ms": {"type": "integer"},
+            "addrs": {"type": "array", "items": {"type": "string"}},
+            "weight": {"type": "integer"},
+        },
+    },
+    "Records": {"type": "object", "properties": {"records": {"type": "array", "items": _ref("Record")}}},
+    "Resource": {
+        "type": "object",
+        "properties": {
+            "resource_id": {"type": "string"},
+            "label": {"type": "string"},
+            "owner": {"type": "string"},
+            "created_at_ms": {"type": "integer"},
+        },
+    },
+    "ResourceId": {"type": "object", "properties": {"resource_id": {"type": "string"}}},
+    "NewResource": {"type": "object", "required": ["label"], "properties": {"label": {"type": "string"}}},
+    "Registration": {
+        "type": "object",
+        "description": "Give value (text) or value_base64; host: a remote peer that countersigns (HostSign)",
+        "properties": {
+            "value": {"type": "string"},
+            "value_base64": {"type": "string"},
+            "service_id": {"type": "string", "default": ""},
+            "ttl": {"type": "integer"},
+            "ack": {"type": "integer", "default": 1},
+            "host": {"type": "string"},
+        },
+    },
+    "WriteResult": {
+        "type": "object",
+        "properties": {
+            "ok": {"type": "boolean"},
+            "acks": {"type": "integer"},
+            "errors": {"type": "object", "additionalProperties": {"type": "string"}},
+            "replicas": {"type": "integer"},
+        },
+    },
+    "Peers": {
+        "type": "object",
+        "properties": {
+            "peers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "peer_id": {"type": "string"},
+                        "addrs": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+            }
+        },
+    },
+    "Status": {
+        "type": "object",
+        "properties": {
+            "peer_id": {"type": "string"},
+            "addrs": {"type": "array", "items": {"type": "string"}},
+            "serves": {"type": "boolean"},
+            "peers": {"type": "array", "items": {"type": "object"}},
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "resources": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "resource_id": {"type": "string"},
+                        "label": {"type": "string"},
+                        "owner": {"type": "string"},
+                        "created_at_ms": {"type": "integer"},
+                        "record_count": {"type": "integer"},
+                        "records": {"type": "array", "items": _ref("Record")},
+                        "replicas": {"type": "array", "items": {"type": "string"}},
+                        "replicas_from": {"type": "string", "enum": ["lookup", "routing table"]},
+                    },
+                },
+            },
+        },
+    },
+    "Health": {
+        "type": "object",
+        "properties": {"status": {"type": "string"}, "peer_id": {"type": "string"}, "peers": {"type": "integer"}},
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/health": {
+        "get": {"summary": "Liveness, for load balancers and systemd", "responses": {"200": _json("Health", "ok")}}
+    },
+    "/ui": {"get": {"summary": "The dashboard (HTML)", "responses": {"200": {"description": "text/html"}}}},
+    "/ui/ui.js": {"get": {"summary": "The dashboard's script", "responses": {"200": {"description": "JavaScript"}}}},
+    "/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+    "/v1/status": {
+        "get": {
+            "summary": "The node: peer id, addresses, peers, resources held with their records and replica sets",
+            "responses": {"200": _json("Status", "The node's status")},
+        }
+    },
+    "/v1/peers": {"get": {"summary": "Connected peers", "responses": {"200": _json("Peers", "Connected peers")}}},
+    "/v1/resources": {
+        "post": {
+            "summary": "Create a resource owned by the node's identity",
+            "security": _AUTH,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewResource")}}},
+            "responses": {"201": _json("ResourceId", "Created (or refreshed)"), **_WRITE_ERRORS},
+        }
+    },
+    "/v1/resources/{resource_id}": {
+        "get": {
+            "summary": "Fetch a resource",
+            "parameters": [_RID],
+            "responses": {"200": _json("Resource", "The resource"), **_ERRORS},
+        }
+    },
+    "/v1/resources/{resource_id}/records": {
+        "get": {
+            "summary": "Resolve: the live records, merged from `ack` replicas",
+            "parameters": [_RID, _ACK],
+            "responses": {"200": _json("Records", "The live records"), **_ERRORS},
+        },
+        "post": {
+            "summary": "Register a service, signed (and then hosted and renewed) by the node",
+            "security": _AUTH,
+            "parameters": [_RID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Registration")}}},
+            "responses": {"200": _json("WriteResult", "Stored by `ack` replicas"), **_WRITE_ERRORS},
+        },
+        "delete": {
+            "summary": "Unregister: a signed tombstone for the node's record",
+            "security": _AUTH,
+            "parameters": [
+                _RID,
+                _ACK,
+                {"name": "service_id", "in": "query", "schema": {"type": "string", "default": ""}},
+                {"name": "host", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {"200": _json("WriteResult", "Stored by `ack` replicas"), **_WRITE_ERRORS},
+        },
+    },
+    "/v1/resources/{resource_id}/watch": {
+        "get": {
+            "summary": "Server-Sent Events: `watching`, the current records, then every change",
+            "description": "Each event is named by its kind (registered, unregistered, expired); its data is"
+            " the JSON of the CLI's `watch --json` line.",
+            "parameters": [_RID],
+            "responses": {"200": {"description": "An event stream", "content": {"text/event-stream": {}}}, **_ERRORS},
+        }
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "registry-p2p node API", "version": __version__},
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "<data dir>/api.token"}},
+        },
+    }
