@@ -25,6 +25,8 @@ class Limits:
     # One issuer's share of a resource: with incumbents keeping their places, one identity alone
     # must not be able to fill a resource and shut every newcomer out.
     max_records_per_issuer_per_resource: int = 128
+    # Grants and revocations an owner-approved resource holds (one per grantee).
+    max_grants_per_resource: int = 1024
     requests_per_second: float = 100.0
     request_burst: int = 200
     max_clock_skew_ms: int = 60_000
@@ -69,6 +71,7 @@ class Limits:
             "max_records_per_resource",
             "max_records_per_issuer",
             "max_records_per_issuer_per_resource",
+            "max_grants_per_resource",
             "request_burst",
             "max_addrs",
             "max_addr_bytes",
