@@ -88,6 +88,41 @@ class Writes:
             raise RegistryError(Status.INVALID_SIGNATURE, "host returned a record we did not issue")
         return record
 
+    async def grant(
+        self,
+        resource_id: str,
+        issuer: str,
+        service_prefix: str = "",
+        expires_in_s: float | None = None,
+        ack: int = 1,
+        *,
+        revoke: bool = False,
+    ) -> WriteResult:
+        """As the resource's owner, let `issuer` write records (service ids beginning with
+        `service_prefix`, for `expires_in_s` seconds or for good), or with `revoke` withdraw it:
+        every replica then drops the issuer's records."""
+        rid = resource_id_from_text(resource_id)
+        grantee = peer_id_from_text(issuer)
+        resource, replicas = await self.resources.for_write(rid)
+        if resource.owner != self.ctx.me:
+            raise RegistryError(Status.NOT_AUTHORIZED, "only the resource's owner grants or revokes")
+        if expires_in_s is not None and expires_in_s <= 0:
+            raise RegistryError(Status.MALFORMED, "a grant's lifetime must be positive")
+        now = self.ctx.clock_ms()
+        expires_at = 0 if expires_in_s is None else now + int(expires_in_s * 1000)
+        entry = build.make_grant(
+            self.ctx.key,
+            rid,
+            grantee,
+            now,
+            service_prefix="" if revoke else service_prefix,
+            expires_at_ms=expires_at,
+            revoked=revoke,
+            limits=self.ctx.limits,
+        )
+        validate_entry(entry, now, self.ctx.limits, self.ctx.verifier, rid, resource)
+        return await self.write(resource, [entry.encode()], ack, extra=[], replicas=replicas)
+
     async def unregister_service(
         self, resource_id: str, service_id: str = "", peer_id: str | None = None, ack: int = 1
     ) -> WriteResult:

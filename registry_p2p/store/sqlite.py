@@ -905,6 +905,15 @@ class Store:
                 ]
         return sort_for_resolve([r for r in records if isinstance(r, SignedRecord)], self.weight)
 
+    def grant_of(self, resource_id: bytes, grantee: bytes, now_ms: int) -> SignedGrant | None:
+        """The live grant entry (grant or revocation) of `grantee` in a resource, if any."""
+        with self._lock:
+            rk = self._rk(resource_id)
+            resource = self._resource_row(resource_id)
+            if rk is None or resource is None:
+                return None
+            return self._grant_of(rk, grantee, now_ms, _Batch({}, resource))
+
     def grants(self, resource_id: bytes, now_ms: int) -> list[SignedGrant]:
         """The live grants and revocations of a resource, by grantee."""
         with self._lock:
