@@ -29,8 +29,8 @@ from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.grants import check_authorized
 from registry_p2p.core.ids import b58, resource_id_from_text
 from registry_p2p.core.model import POLICY_OPEN, Entry, Identity, SignedGrant, SignedResource
-from registry_p2p.core.precedence import wins
 from registry_p2p.core.names import DHT_NAMESPACE, PROTOCOL_ID
+from registry_p2p.core.precedence import wins
 from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.core.validate import check_entry_bytes
 from registry_p2p.core.views import Event, Grant, Record, Resource, WriteResult
