@@ -127,6 +127,7 @@ class Registry:
         self.resources = Resources(self.ctx)
         self.writes = Writes(self.ctx, self.resources, self._find_addrs)
         self.reads = Reads(self.ctx, self.resources)
+        self.writes.lookup_grant = self.reads.grant_of
         self.execute = Execute(self.ctx, self.reads)
         self.maintainer = Maintenance(self.ctx, self.resources, self.reads, self.writes)
         self._accepted_send, self._accepted_receive = trio.open_memory_channel[tuple[bytes, list[bytes]]](4096)

@@ -11,7 +11,7 @@ from libp2p.peer.id import ID
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.grants import authorized, grants_of
 from registry_p2p.core.ids import resource_id_from_text
-from registry_p2p.core.model import Entry, SignedResource, resource_from_pb
+from registry_p2p.core.model import Entry, SignedGrant, SignedResource, resource_from_pb
 from registry_p2p.core.precedence import live_records, sort_for_resolve
 from registry_p2p.core.repair import plan_read_repair
 from registry_p2p.core.validate import check_entry_bytes, validate_resource
@@ -47,6 +47,11 @@ class Reads:
         """The live grants and revocations of a resource, merged from `ack` replicas."""
         state, _ = await self.collect_with_resource(resource_id_from_text(resource_id), ack, timeout)
         return sorted((Grant.of(g) for g in grants_of(state.values()).values()), key=lambda g: g.grantee)
+
+    async def grant_of(self, rid: bytes, grantee: bytes) -> SignedGrant | None:
+        """`grantee`'s winning grant entry in a resource, as one replica holds it."""
+        state, _ = await self.collect_with_resource(rid, 1)
+        return grants_of(state.values()).get(grantee)
 
     async def collect(self, rid: bytes, ack: int, timeout: float | None = None) -> dict[Any, Entry]:
         """The merged state of `ack` replicas, less what the resource's write policy refuses."""

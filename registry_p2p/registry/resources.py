@@ -106,6 +106,11 @@ class Resources:
         got = await self.ctx.gather(peers, ask, 1, lambda r: r is not None)
         return [r for r in got.successes.values() if r is not None]
 
+    async def fetch_from(self, peer: ID, rid: bytes) -> SignedResource | None:
+        """One replica's valid copy of a resource, if it has one."""
+        found = await self._ask_resource(rid, [peer])
+        return found[0] if found else None
+
     def local_dht_resource(self, rid: bytes) -> SignedResource | None:
         value = local_dht_value(self.ctx.dht, dht_key(rid)) if self.ctx.dht is not None else None
         if value is None:

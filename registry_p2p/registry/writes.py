@@ -13,7 +13,7 @@ from libp2p.peer.id import ID
 from registry_p2p.core import build
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.ids import peer_id_from_text, resource_id_from_text
-from registry_p2p.core.model import SignedRecord, SignedResource
+from registry_p2p.core.model import SignedGrant, SignedRecord, SignedResource
 from registry_p2p.core.validate import check_entry_bytes, validate_entry
 from registry_p2p.core.views import WriteResult
 from registry_p2p.net.client import PeerUnavailable
@@ -34,6 +34,8 @@ class Writes:
         self.ctx = ctx
         self.resources = resources
         self.find_addrs = find_addrs
+        # (resource id, grantee) -> the grantee's grant entry as the replicas hold it.
+        self.lookup_grant: Callable[[bytes, bytes], Awaitable[SignedGrant | None]] | None = None
 
     async def register_service(
         self,
@@ -69,6 +71,8 @@ class Writes:
         part = build.make_issuer_part(self.ctx.key, resource.id, host, service_id, data, now, ttl, self.ctx.limits)
         peer = ID(host)
         await self.find_addrs(peer)
+        if resource.owner_approved and resource.owner != self.ctx.me:
+            await self._hand_grant_to(peer, resource)
         try:
             signed = await self.ctx.rpc.host_sign(peer, part, resource.to_pb())
         except PeerUnavailable as exc:
@@ -122,6 +126,22 @@ class Writes:
         )
         validate_entry(entry, now, self.ctx.limits, self.ctx.verifier, rid, resource)
         return await self.write(resource, [entry.encode()], ack, extra=[], replicas=replicas)
+
+    async def _hand_grant_to(self, peer: ID, resource: SignedResource) -> None:
+        """A host outside the replica set knows no grants: give it ours (an owner-signed entry of
+        the resource it stores like a replica), so that it countersigns, keeps and renews the record."""
+        now = self.ctx.clock_ms()
+        grant = self.ctx.store.grant_of(resource.id, self.ctx.me, now) if self.ctx.store is not None else None
+        if grant is None and self.lookup_grant is not None:
+            grant = await self.lookup_grant(resource.id, self.ctx.me)
+        if grant is None:
+            return  # the host refuses with NOT_AUTHORIZED, which is the answer
+        try:
+            await self.ctx.rpc.put_entries(peer, resource.id, [grant.encode()], resource.to_pb())
+        except PeerUnavailable as exc:
+            raise RegistryError(
+                Status.UNAVAILABLE, f"the host peer {peer} could not be reached ({exc.reason})"
+            ) from exc
 
     async def unregister_service(
         self, resource_id: str, service_id: str = "", peer_id: str | None = None, ack: int = 1
