@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from registry_p2p.core.errors import RegistryError
-from registry_p2p.core.views import Event, Record, Resource, WriteResult
+from registry_p2p.core.views import Event, Grant, Record, Resource, WriteResult
 from registry_p2p.node import NodeError
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line
@@ -117,6 +117,17 @@ def resource_json(resource: Resource) -> dict[str, Any]:
         "label": resource.label,
         "owner": resource.owner,
         "created_at_ms": resource.created_at_ms,
+        "policy": resource.policy,
+    }
+
+
+def grant_json(grant: Grant) -> dict[str, Any]:
+    return {
+        "grantee": grant.grantee,
+        "service_prefix": grant.service_prefix,
+        "issued_at_ms": grant.issued_at_ms,
+        "expires_at_ms": grant.expires_at_ms or None,
+        "revoked": grant.revoked,
     }
 
 

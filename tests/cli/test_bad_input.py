@@ -91,6 +91,22 @@ def offline_cases(tmp: Path) -> dict[str, tuple[list[str], str, int]]:
         "bad choice": (["node", "--log-level", "loud"], "'loud' is not one of 'debug', 'info'", 2),
         "keygen without argument": (["keygen"], "pass exactly one of --data-dir DIR or --key-file FILE", 2),
         "resource id without owner": (["resource", "id", "label"], "pass --owner PEER_ID", 2),
+        "grant to a malformed issuer": (
+            ["grant", RID, "not-a-peer", "--key-file", str(key), *boot],
+            "Invalid value for 'ISSUER': 'not-a-peer' is not a peer id",
+            2,
+        ),
+        "grant with a bad duration": (
+            ["grant", RID, PEER, "--expires", "soon", "--key-file", str(key), *boot],
+            "'soon' is not a duration (e.g. 90s, 15m, 12h, 30d)",
+            2,
+        ),
+        "grant with a negative duration": (
+            ["grant", RID, PEER, "--expires", "-5m", "--key-file", str(key), *boot],
+            "must be a positive duration",
+            2,
+        ),
+        "unknown policy": (["resource", "create", "x", "--policy", "closed"], "'closed' is not one of 'open'", 2),
     }
 
 
@@ -138,6 +154,10 @@ def offline(
         "bad choice",
         "keygen without argument",
         "resource id without owner",
+        "grant to a malformed issuer",
+        "grant with a bad duration",
+        "grant with a negative duration",
+        "unknown policy",
     ],
 )
 def test_offline_bad_input(offline: dict[str, tuple[subprocess.CompletedProcess[str], str, int]], name: str) -> None:
