@@ -238,3 +238,26 @@ async def test_a_flood_of_fresh_identities_against_an_owner_approved_resource_st
                 node = by_id[peer]
                 assert node.store is not None and node.store.counts()["records"] == 1
             assert [r.service_id for r in await attacker.registry.resolve(rid, ack=3)] == ["honest"]
+
+            # Bad grants: forged (signed by the attacker), for another resource, from the future;
+            # and more grants in one request than a resource may hold. Refused; nothing stored.
+            me = attacker.registry.me
+            other = resource_id_from_text(await owner.registry.create_resource("other", policy=APPROVED))
+            bad = [
+                build.make_grant(attacker.registry.key, rid_bytes, me, now).encode(),
+                build.make_grant(owner.registry.key, other, me, now).encode(),
+                build.make_grant(owner.registry.key, rid_bytes, me, now + 3_600_000).encode(),
+            ]
+            flood_grants = [
+                build.make_grant(owner.registry.key, rid_bytes, _me(n), now).encode() for n in net.nodes
+            ] * 300  # 1500 > the 1024 a resource may hold
+            for replica in replicas:
+                assert await _put(attacker, replica, rid_bytes, bad) == [
+                    "INVALID_SIGNATURE",
+                    "INVALID_SIGNATURE",
+                    "FROM_FUTURE",
+                ]
+                assert set(await _put(attacker, replica, rid_bytes, flood_grants)) == {"TOO_LARGE"}
+                node = by_id[replica]
+                assert node.store is not None and node.store.grants(rid_bytes, node.registry.clock_ms()) == []
+            assert (await attacker.registry.register_service(rid, b"x", "x", ack=1)).ok is False
