@@ -60,6 +60,8 @@ class Writes:
         else:
             record = await self._host_sign(resource, host, service_id, data, now, ttl)
         validate_entry(record, now, self.ctx.limits, self.ctx.verifier, rid)
+        if host == self.ctx.me:
+            await self._keep_own_grant(resource)
         result = await self.write(resource, [record.encode()], ack, extra=[], replicas=replicas)
         if self.ctx.on_latency is not None:
             self.ctx.on_latency("register", trio.current_time() - started)
@@ -126,6 +128,19 @@ class Writes:
         )
         validate_entry(entry, now, self.ctx.limits, self.ctx.verifier, rid, resource)
         return await self.write(resource, [entry.encode()], ack, extra=[], replicas=replicas)
+
+    async def _keep_own_grant(self, resource: SignedResource) -> None:
+        """A serving node keeps (and renews) its own records: in an owner-approved resource its
+        store needs this node's grant to accept them, though it may hold no replica of it."""
+        store = self.ctx.store
+        if store is None or not resource.owner_approved or resource.owner == self.ctx.me:
+            return
+        now = self.ctx.clock_ms()
+        if store.grant_of(resource.id, self.ctx.me, now) is not None or self.lookup_grant is None:
+            return
+        grant = await self.lookup_grant(resource.id, self.ctx.me)
+        if grant is not None:
+            store.put_entries(resource.id, [grant], now, resource=resource)
 
     async def _hand_grant_to(self, peer: ID, resource: SignedResource) -> None:
         """A host outside the replica set knows no grants: give it ours (an owner-signed entry of

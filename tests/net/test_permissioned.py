@@ -261,3 +261,20 @@ async def test_a_flood_of_fresh_identities_against_an_owner_approved_resource_st
                 node = by_id[replica]
                 assert node.store is not None and node.store.grants(rid_bytes, node.registry.clock_ms()) == []
             assert (await attacker.registry.register_service(rid, b"x", "x", ack=1)).ok is False
+
+
+async def test_a_serving_grantee_outside_the_replica_set_keeps_its_own_record_to_renew_it() -> None:
+    with trio.fail_after(120):
+        async with network(5, cfg(k=3)) as net:
+            owner = (await net.add(serve=False)).node
+            assert owner is not None
+            rid = await owner.registry.create_resource("renewed", policy=APPROVED)
+            rid_bytes = resource_id_from_text(rid)
+            replicas = await owner.registry.routing.replica_set(rid_bytes, refresh=True)
+            member = next(n for n in net.nodes if n.host.get_id() not in replicas)
+            assert (await owner.registry.grant(rid, b58(_me(member)), ack=3)).ok
+            assert (await member.registry.register_service(rid, b"v", "svc", ack=3)).ok
+            # Its own store holds the record (renewal works from it) and the grant that let it in.
+            assert _issuers(member, rid_bytes) == {_me(member)}
+            assert member.store is not None
+            assert member.store.grant_of(rid_bytes, _me(member), member.registry.clock_ms()) is not None
