@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Event",
+    "Grant",
     "Record",
     "Registry",
     "RegistryConfig",
@@ -24,6 +25,7 @@ __all__ = [
 _EXPORTS = {
     "resource_id": "registry_p2p.core.ids",
     "Event": "registry_p2p.core.views",
+    "Grant": "registry_p2p.core.views",
     "Record": "registry_p2p.core.views",
     "Resource": "registry_p2p.core.views",
     "WriteResult": "registry_p2p.core.views",

@@ -54,3 +54,11 @@ def test_every_verb_module_loads_without_trio_or_libp2p() -> None:
     assert done.returncode == 0, done.stderr
     heavy = [name for name in json.loads(done.stdout) if name.split(".")[0] in ("trio", "libp2p", "starlette")]
     assert heavy == [], heavy
+
+
+def test_the_cli_spells_the_write_policies_as_core_does() -> None:
+    """cli/resource.py repeats core.model's policy names so that its verbs need no protobuf to start."""
+    from registry_p2p.cli import resource
+    from registry_p2p.core import model
+
+    assert resource.POLICIES == model.POLICIES and resource.POLICY_OPEN == model.POLICY_OPEN

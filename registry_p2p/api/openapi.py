@@ -69,7 +69,11 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "ResourceId": {"type": "object", "properties": {"resource_id": {"type": "string"}}},
-    "NewResource": {"type": "object", "required": ["label"], "properties": {"label": {"type": "string"}}},
+    "NewResource": {
+        "type": "object",
+        "required": ["label"],
+        "properties": {"label": {"type": "string"}, "policy": {"type": "string", "enum": ["open", "owner-approved"]}},
+    },
     "Registration": {
         "type": "object",
         "description": "Give value (text) or value_base64; host: a remote peer that countersigns (HostSign)",

@@ -33,7 +33,8 @@ from registry_p2p.adapter.peerstore import known_addrs
 from registry_p2p.api.openapi import openapi_document
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.ids import b58, resource_id_from_text
-from registry_p2p.core.shapes import event_json, record_json, resource_json, write_json
+from registry_p2p.core.model import POLICIES, POLICY_OPEN
+from registry_p2p.core.shapes import event_json, grant_json, record_json, resource_json, write_json
 from registry_p2p.core.views import Record
 from registry_p2p.net.addrs import addr_text
 
@@ -272,12 +273,17 @@ class Api:
         label = self._text(body.get("label"), "label", None)
         if label is None:
             raise ApiError(400, "MALFORMED", 'give the resource\'s label: {"label": ...}')
-        rid = await self._call(lambda: self.registry.create_resource(label))
+        policy = self._text(body.get("policy"), "policy", POLICY_OPEN) or POLICY_OPEN
+        if policy not in POLICIES:
+            raise ApiError(400, "MALFORMED", f"policy must be one of {', '.join(POLICIES)}")
+        rid = await self._call(lambda: self.registry.create_resource(label, policy))
         return JSONResponse({"resource_id": rid}, 201)
 
     async def get_resource(self, request: Request) -> Response:
         rid = self._resource_id(request)
-        return JSONResponse(resource_json(await self._must_exist(rid)))
+        found = resource_json(await self._must_exist(rid))
+        grants = await self._call(lambda: self.registry.grants(rid))
+        return JSONResponse({**found, "grants": [grant_json(g) for g in grants]})
 
     async def resolve(self, request: Request) -> Response:
         rid = self._resource_id(request)

@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from registry_p2p.core.shapes import event_json, record_json, resource_json, write_json
+from registry_p2p.core.shapes import event_json, grant_json, record_json, resource_json, write_json
 
 # The JSON shapes live in core/shapes.py (the HTTP API answers the same); re-exported for the verbs.
-__all__ = ["event_json", "record_json", "resource_json", "write_json"]
+__all__ = ["event_json", "grant_json", "record_json", "resource_json", "write_json"]
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line
 

@@ -1,4 +1,4 @@
-"""`registry-p2p resource create|get|id`."""
+"""`registry-p2p resource create|get|id`, and `grant` / `revoke` for owner-approved resources."""
 
 from __future__ import annotations
 
@@ -20,10 +20,46 @@ from registry_p2p.cli.client import (
 from registry_p2p.cli.config import configure_logging
 from registry_p2p.cli.identity import client_identity, node_running_on, peer_id_of
 from registry_p2p.cli.local import local_from, path_of
-from registry_p2p.cli.output import emit_json, local_time, resource_json
+from registry_p2p.cli.output import emit_json, grant_json, local_time, resource_json
+from registry_p2p.cli.services import report_write
 
 if TYPE_CHECKING:
+    from registry_p2p.core.views import Grant, Resource, WriteResult
     from registry_p2p.node import Node
+
+# core.model's POLICIES, spelled out: the verbs must not import protobuf before they run
+# (tests/test_runtime_imports.py checks that the two agree).
+POLICIES = ("open", "owner-approved")
+POLICY_OPEN = "open"
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(ctx: click.Context, param: click.Parameter, text: str | None) -> float | None:
+    """ "90", "90s", "15m", "12h" or "30d" → seconds."""
+    if text is None:
+        return None
+    value = text.strip().lower()
+    unit = _UNITS.get(value[-1:]) if value else None
+    number = value[:-1] if unit is not None else value
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a duration (e.g. 90s, 15m, 12h, 30d)") from None
+    if not seconds > 0 or seconds > 100 * 365 * 86400:
+        raise click.BadParameter(f"{text!r} must be a positive duration of at most 100 years")
+    return seconds
+
+
+def check_issuer(ctx: click.Context, param: click.Parameter, text: str) -> str:
+    from registry_p2p.core.errors import RegistryError
+    from registry_p2p.core.ids import peer_id_from_text
+
+    try:
+        peer_id_from_text(text)
+    except RegistryError as err:
+        raise click.BadParameter(f"{text!r} is not a peer id ({err.text})") from None
+    return text.strip()
 
 
 @cli.group()
@@ -33,19 +69,26 @@ def resource() -> None:
 
 @resource.command("create")
 @click.argument("label", callback=utf8_text)
+@click.option(
+    "--policy",
+    type=click.Choice(POLICIES),
+    default=POLICY_OPEN,
+    show_default=True,
+    help="Who may register: anyone, or only you and the issuers you `grant` (a newer version replaces it).",
+)
 @client_options
-def resource_create(label: str, **kwargs: Any) -> None:
+def resource_create(label: str, policy: str, **kwargs: Any) -> None:
     """Create the resource LABEL owned by your identity (a local node's, through its API); prints its id."""
     args = client_args(kwargs)
     local = local_from(args)
     if local is not None:
-        rid = local.call("POST", "/v1/resources", body={"label": label})["resource_id"]
+        rid = local.call("POST", "/v1/resources", body={"label": label, "policy": policy})["resource_id"]
     else:
         client = Client(args, signs=True)
         check_size("label", label.encode("utf-8"), client.limits().max_label_bytes, "max_label_bytes")
 
         async def body(node: Node) -> str:
-            return await node.registry.create_resource(label)
+            return await node.registry.create_resource(label, policy)
 
         rid = client.run(body)
     if args.as_json:
@@ -58,7 +101,7 @@ def resource_create(label: str, **kwargs: Any) -> None:
 @click.argument("resource_id")
 @client_options
 def resource_get(resource_id: str, **kwargs: Any) -> None:
-    """Fetch a resource (label, owner, creation time) from the network."""
+    """Fetch a resource (label, owner, creation time, write policy and grants) from the network."""
     args = client_args(kwargs)
     local = local_from(args)
     if local is not None:
@@ -66,14 +109,63 @@ def resource_get(resource_id: str, **kwargs: Any) -> None:
     else:
         rid = check_resource_id(resource_id)
         client = Client(args, signs=False)
-        found = resource_json(client.run(lambda node: resource_must_exist(node, rid)))
+
+        async def body(node: Node) -> tuple[Resource, list[Grant]]:
+            resource = await resource_must_exist(node, rid)
+            return resource, await node.registry.grants(rid)
+
+        resource, grants = client.run(body)
+        found = {**resource_json(resource), "grants": [grant_json(g) for g in grants]}
     if args.as_json:
         emit_json(found)
-    else:
-        created = local_time(found["created_at_ms"])
-        click.echo(
-            f"id      {found['resource_id']}\nlabel   {found['label']}\nowner   {found['owner']}\ncreated {created}"
-        )
+        return
+    created = local_time(found["created_at_ms"])
+    click.echo(f"id      {found['resource_id']}\nlabel   {found['label']}\nowner   {found['owner']}\ncreated {created}")
+    click.echo(f"policy  {found.get('policy', POLICY_OPEN)}")
+    for g in found.get("grants", []):
+        if g["revoked"]:
+            click.echo(f"revoked {g['grantee']}")
+            continue
+        scope = f" service ids {g['service_prefix']!r}…" if g["service_prefix"] else ""
+        until = f" until {local_time(g['expires_at_ms'])}" if g["expires_at_ms"] else ""
+        click.echo(f"grant   {g['grantee']}{scope}{until}")
+
+
+@cli.command()
+@click.argument("resource_id")
+@click.argument("issuer", callback=check_issuer)
+@click.option("--service-prefix", callback=utf8_text, default="", help="Only service ids beginning with this.")
+@click.option("--expires", callback=parse_duration, metavar="DURATION", help="e.g. 12h, 30d [default: never].")
+@click.option("--ack", type=click.IntRange(min=1), default=1, show_default=True, help="Replicas that must store it.")
+@client_options
+def grant(resource_id: str, issuer: str, service_prefix: str, expires: float | None, ack: int, **kwargs: Any) -> None:
+    """Let ISSUER register services in your owner-approved resource."""
+    rid = check_resource_id(resource_id)
+    client = Client(client_args(kwargs), signs=True)
+    check_size(
+        "service prefix", service_prefix.encode("utf-8"), client.limits().max_service_id_bytes, "max_service_id_bytes"
+    )
+
+    async def body(node: Node) -> WriteResult:
+        return await node.registry.grant(rid, issuer, service_prefix, expires, ack)
+
+    report_write(client, client.run(body), ack, "granted")
+
+
+@cli.command()
+@click.argument("resource_id")
+@click.argument("issuer", callback=check_issuer)
+@click.option("--ack", type=click.IntRange(min=1), default=1, show_default=True, help="Replicas that must store it.")
+@client_options
+def revoke(resource_id: str, issuer: str, ack: int, **kwargs: Any) -> None:
+    """Withdraw ISSUER's grant: every replica drops its records."""
+    rid = check_resource_id(resource_id)
+    client = Client(client_args(kwargs), signs=True)
+
+    async def body(node: Node) -> WriteResult:
+        return await node.registry.revoke(rid, issuer, ack)
+
+    report_write(client, client.run(body), ack, "revoked")
 
 
 @resource.command("id")

@@ -29,11 +29,14 @@ class PeerDigest:
 class SyncPlan:
     push: tuple[bytes, ...] = ()  # identity digests of the entries to send, sorted
     pull: bool = False  # the replica holds an entry we lack or hold in another version
-    push_resource: bool = False  # nothing else to send, but the replica's resource is older than ours
+    push_resource: bool = False  # the replica's resource is older than ours
+    # The replica's resource is newer: fetch it first, so that its write policy (an owner-approved
+    # version) judges what we hold and what we pull.
+    pull_resource: bool = False
 
     @property
     def idle(self) -> bool:
-        return not (self.push or self.pull or self.push_resource)
+        return not (self.push or self.pull or self.push_resource or self.pull_resource)
 
 
 NOTHING = SyncPlan()
@@ -59,13 +62,15 @@ def plan_sync(
     we push every entry it lacks or holds in another version (the receiver keeps whichever wins
     the precedence rule) and pull when it holds any entry we lack or hold differently.
     """
+    older = theirs is not None and theirs.resource_created_at_ms < our_resource_created_at_ms
+    newer = theirs is not None and theirs.resource_created_at_ms > our_resource_created_at_ms
     if theirs is not None and theirs.root == our_root:
-        return SyncPlan(push_resource=theirs.resource_created_at_ms < our_resource_created_at_ms)
+        return SyncPlan(push_resource=older, pull_resource=newer)
     their_items: Mapping[bytes, bytes] = theirs.items if theirs is not None else {}
     mine = dict(our_items)
     push = tuple(sorted(ident for ident, version in mine.items() if their_items.get(ident) != version))
     pull = any(mine.get(ident) != version for ident, version in their_items.items())
-    return SyncPlan(push=push, pull=pull)
+    return SyncPlan(push=push, pull=pull, push_resource=older, pull_resource=newer)
 
 
 # py-libp2p's DHT keeps a value 24 h: a copy put a quarter of that ago still has hours to live.

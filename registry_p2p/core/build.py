@@ -9,14 +9,19 @@ from dataclasses import dataclass
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.limits import DEFAULT_LIMITS, Limits
 from registry_p2p.core.model import (
+    POLICY_OPEN,
+    POLICY_PB,
+    SignedGrant,
     SignedRecord,
     SignedResource,
     SignedTombstone,
     decode_resource,
+    grant_from_pb,
     record_from_pb,
     tombstone_from_pb,
 )
 from registry_p2p.core.signing import (
+    GRANT_DOMAIN,
     HOST_DOMAIN,
     RECORD_DOMAIN,
     RESOURCE_DOMAIN,
@@ -29,8 +34,14 @@ from registry_p2p.core.signing import (
 from registry_p2p.pb import registry_pb2 as pb
 
 
-def make_resource(owner_key: SigningKey, label: str, now_ms: int, limits: Limits = DEFAULT_LIMITS) -> SignedResource:
-    body = pb.ResourceBody(label=label, owner=peer_id_bytes_of(owner_key), created_at_ms=now_ms).SerializeToString()
+def make_resource(
+    owner_key: SigningKey, label: str, now_ms: int, limits: Limits = DEFAULT_LIMITS, policy: str = POLICY_OPEN
+) -> SignedResource:
+    if policy not in POLICY_PB:
+        raise ValueError(f"unknown write policy {policy!r} (known: {', '.join(POLICY_PB)})")
+    body = pb.ResourceBody(
+        label=label, owner=peer_id_bytes_of(owner_key), created_at_ms=now_ms, write_policy=POLICY_PB[policy]
+    ).SerializeToString()
     message = pb.Resource(
         body=body, signature=sign(owner_key, RESOURCE_DOMAIN, body), owner_public_key=public_key_field(owner_key)
     )
@@ -184,3 +195,29 @@ def make_tombstone(
         body=body, signature=sign(issuer_key, TOMBSTONE_DOMAIN, body), issuer_public_key=public_key_field(issuer_key)
     )
     return tombstone_from_pb(message, limits)
+
+
+def make_grant(
+    owner_key: SigningKey,
+    resource_id: bytes,
+    grantee: bytes,
+    now_ms: int,
+    *,
+    service_prefix: str = "",
+    expires_at_ms: int = 0,
+    revoked: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+) -> SignedGrant:
+    """A grant (or, `revoked`, a revocation) signed by the resource's owner."""
+    body = pb.GrantBody(
+        resource_id=resource_id,
+        grantee=grantee,
+        service_prefix=service_prefix,
+        issued_at_ms=now_ms,
+        expires_at_ms=expires_at_ms,
+        revoked=revoked,
+    ).SerializeToString()
+    message = pb.Grant(
+        body=body, signature=sign(owner_key, GRANT_DOMAIN, body), owner_public_key=public_key_field(owner_key)
+    )
+    return grant_from_pb(message, limits)

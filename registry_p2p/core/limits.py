@@ -30,6 +30,8 @@ class Limits:
     # issuer and in total; the node's own services are not (attacks.md §5: 3,000 from one issuer).
     max_hosted_per_remote_issuer: int = 128
     max_hosted_for_others: int = 4096
+    # Grants and revocations an owner-approved resource holds (one per grantee).
+    max_grants_per_resource: int = 1024
     requests_per_second: float = 100.0
     request_burst: int = 200
     max_clock_skew_ms: int = 60_000
@@ -76,6 +78,7 @@ class Limits:
             "max_records_per_issuer_per_resource",
             "max_hosted_per_remote_issuer",
             "max_hosted_for_others",
+            "max_grants_per_resource",
             "request_burst",
             "max_addrs",
             "max_addr_bytes",

@@ -1,4 +1,4 @@
-"""Decoded, signed entries: resources, records and tombstones, and their wire encoding.
+"""Decoded, signed entries: resources, records, tombstones and grants, and their wire encoding.
 
 Each type keeps the exact bytes it was signed over (`*_body`) next to the decoded fields, so
 verification always runs over what was carried, and re-publishing forwards the same bytes.
@@ -26,12 +26,26 @@ MAX_RESOURCE_BYTES = 4096
 
 M = TypeVar("M", bound=Message)
 
+# Who may write records in a resource (protocols/registry.proto, WritePolicy).
+POLICY_OPEN = "open"
+POLICY_OWNER_APPROVED = "owner-approved"
+POLICIES = (POLICY_OPEN, POLICY_OWNER_APPROVED)
+_POLICY_OF_PB = {pb.WRITE_POLICY_OPEN: POLICY_OPEN, pb.WRITE_POLICY_OWNER_APPROVED: POLICY_OWNER_APPROVED}
+POLICY_PB = {name: number for number, name in _POLICY_OF_PB.items()}
+# A grant without expiry (and a revocation of one) is stored this long: as long as its resource.
+NEVER_MS = 2**62
+
 
 def precedence_prefix(issued_at_ms: int, is_tombstone: bool, host_signed_at_ms: int) -> tuple[int, int, int]:
     """The leading part of every precedence key (DESIGN §2): newer issue first, then a tombstone
     over a record issued at the same instant, then the newer host signature (0 for a tombstone).
     A store compares it from its columns without decoding the stored entry."""
     return (issued_at_ms, int(is_tombstone), host_signed_at_ms)
+
+
+def policy_of_body(body: bytes) -> str:
+    """The write policy of a stored (already validated) resource body."""
+    return _POLICY_OF_PB.get(pb.ResourceBody.FromString(body).write_policy, POLICY_OPEN)
 
 
 def _parse(message_type: type[M], data: bytes, what: str) -> M:
@@ -50,6 +64,11 @@ class SignedResource:
     body: bytes
     signature: bytes
     owner_public_key: bytes = b""
+    policy: str = POLICY_OPEN
+
+    @property
+    def owner_approved(self) -> bool:
+        return self.policy == POLICY_OWNER_APPROVED
 
     def to_pb(self) -> pb.Resource:
         return pb.Resource(body=self.body, signature=self.signature, owner_public_key=self.owner_public_key)
@@ -157,7 +176,63 @@ class SignedTombstone:
         return self.to_entry_pb().SerializeToString()
 
 
-Entry: TypeAlias = SignedRecord | SignedTombstone
+@dataclass(frozen=True, slots=True)
+class SignedGrant:
+    """The owner's permission for `grantee` to write in a resource, or (`revoked`) its withdrawal.
+
+    Its identity (resource_id, grantee, b"", "") has an empty host, which no record or tombstone
+    has (their host is a peer id): grants and records never share an identity. For code that
+    treats entries alike, `issuer` is the grantee, `host` b"" and `service_id` "".
+    """
+
+    resource_id: bytes
+    grantee: bytes
+    service_prefix: str
+    issued_at_ms: int
+    expires_at_ms: int  # 0 = no expiry
+    revoked: bool
+    body: bytes
+    signature: bytes
+    owner_public_key: bytes = b""
+
+    is_tombstone = False
+    is_grant = True
+    host = b""
+    service_id = ""
+
+    @property
+    def issuer(self) -> bytes:
+        return self.grantee
+
+    @property
+    def identity(self) -> Identity:
+        return (self.resource_id, self.grantee, b"", "")
+
+    @property
+    def precedence_key(self) -> tuple[int, int, int, bytes, bytes]:
+        # The one precedence rule: newer issue first; a revocation over a grant of the same instant.
+        return (*precedence_prefix(self.issued_at_ms, self.revoked, 0), self.signature, b"")
+
+    @property
+    def version(self) -> bytes:
+        return hashlib.sha256(b"g" + self.signature).digest()[:16]
+
+    @property
+    def stored_until_ms(self) -> int:
+        """How long a replica keeps it: its expiry, or as long as the resource when it has none."""
+        return self.expires_at_ms or NEVER_MS
+
+    def to_pb(self) -> pb.Grant:
+        return pb.Grant(body=self.body, signature=self.signature, owner_public_key=self.owner_public_key)
+
+    def to_entry_pb(self) -> pb.Entry:
+        return pb.Entry(grant=self.to_pb())
+
+    def encode(self) -> bytes:
+        return self.to_entry_pb().SerializeToString()
+
+
+Entry: TypeAlias = SignedRecord | SignedTombstone | SignedGrant
 
 
 def identity_digest(identity: Identity) -> bytes:
@@ -172,7 +247,7 @@ def identity_digest(identity: Identity) -> bytes:
 # ---------------------------------------------------------------- decoding
 
 
-def _check_key_field(signer: bytes, key: bytes, checked: bool, what: str) -> None:
+def check_key_field(signer: bytes, key: bytes, checked: bool, what: str) -> None:
     """A `*_public_key` field is unsigned: anyone relaying an entry could fill it. It may hold
     only the key a signature check needs, so that one signed content has one encoding."""
     if not key:
@@ -201,7 +276,10 @@ def resource_from_pb(message: pb.Resource, limits: Limits) -> SignedResource:
     if not body.label:
         raise malformed("resource label is empty")
     owner = check_peer_id(body.owner)
-    _check_key_field(owner, message.owner_public_key, True, "owner_public_key")
+    check_key_field(owner, message.owner_public_key, True, "owner_public_key")
+    policy = _POLICY_OF_PB.get(body.write_policy)
+    if policy is None:
+        raise malformed(f"unknown write policy {body.write_policy}")
     resource = SignedResource(
         id=resource_id_bytes(body.label, owner),
         label=body.label,
@@ -210,6 +288,7 @@ def resource_from_pb(message: pb.Resource, limits: Limits) -> SignedResource:
         body=message.body,
         signature=message.signature,
         owner_public_key=message.owner_public_key,
+        policy=policy,
     )
     canonical = resource.to_pb()
     if canonical.ByteSize() > MAX_RESOURCE_BYTES:
@@ -243,8 +322,8 @@ def record_from_pb(message: pb.Record, limits: Limits) -> SignedRecord:
     host_id = check_peer_id(body.host)
     if issuer == host_id and message.issuer_signature:
         raise malformed("a self-hosted record carries no issuer signature (the host signature covers it)")
-    _check_key_field(host_id, message.host_public_key, True, "host_public_key")
-    _check_key_field(issuer, message.issuer_public_key, issuer != host_id, "issuer_public_key")
+    check_key_field(host_id, message.host_public_key, True, "host_public_key")
+    check_key_field(issuer, message.issuer_public_key, issuer != host_id, "issuer_public_key")
     record = SignedRecord(
         resource_id=check_resource_id(body.resource_id),
         issuer=issuer,
@@ -271,7 +350,7 @@ def tombstone_from_pb(message: pb.Tombstone, limits: Limits) -> SignedTombstone:
     body = _parse(pb.TombstoneBody, message.body, "tombstone body")
     _check_text(body.service_id, limits.max_service_id_bytes, "service id")
     issuer = check_peer_id(body.issuer)
-    _check_key_field(issuer, message.issuer_public_key, True, "issuer_public_key")
+    check_key_field(issuer, message.issuer_public_key, True, "issuer_public_key")
     tombstone = SignedTombstone(
         resource_id=check_resource_id(body.resource_id),
         issuer=issuer,
@@ -286,13 +365,36 @@ def tombstone_from_pb(message: pb.Tombstone, limits: Limits) -> SignedTombstone:
     return tombstone
 
 
+def grant_from_pb(message: pb.Grant, limits: Limits) -> SignedGrant:
+    """Decode a grant. Its signer is the resource's owner, which the grant does not name: the
+    signature is checked against a resource (`validate.validate_grant`)."""
+    body = _parse(pb.GrantBody, message.body, "grant body")
+    _check_text(body.service_prefix, limits.max_service_id_bytes, "service prefix")
+    # The owner's key may be carried: whose it must be is known with the resource (validate_grant).
+    grant = SignedGrant(
+        resource_id=check_resource_id(body.resource_id),
+        grantee=check_peer_id(body.grantee),
+        service_prefix=body.service_prefix,
+        issued_at_ms=body.issued_at_ms,
+        expires_at_ms=body.expires_at_ms,
+        revoked=body.revoked,
+        body=message.body,
+        signature=message.signature,
+        owner_public_key=message.owner_public_key,
+    )
+    _require_canonical(message, grant.to_pb(), "grant")
+    return grant
+
+
 def entry_from_pb(message: pb.Entry, limits: Limits) -> Entry:
     kind = message.WhichOneof("kind")
     if kind == "record":
         return record_from_pb(message.record, limits)
     if kind == "tombstone":
         return tombstone_from_pb(message.tombstone, limits)
-    raise malformed("entry is neither a record nor a tombstone")
+    if kind == "grant":
+        return grant_from_pb(message.grant, limits)
+    raise malformed("entry is neither a record, a tombstone nor a grant")
 
 
 def decode_entry(data: bytes, limits: Limits) -> Entry:

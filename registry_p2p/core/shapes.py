@@ -8,7 +8,7 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from registry_p2p.core.views import Event, Record, Resource, WriteResult
+    from registry_p2p.core.views import Event, Grant, Record, Resource, WriteResult
 
 
 def record_json(record: Record) -> dict[str, Any]:
@@ -36,6 +36,17 @@ def resource_json(resource: Resource) -> dict[str, Any]:
         "label": resource.label,
         "owner": resource.owner,
         "created_at_ms": resource.created_at_ms,
+        "policy": resource.policy,
+    }
+
+
+def grant_json(grant: Grant) -> dict[str, Any]:
+    return {
+        "grantee": grant.grantee,
+        "service_prefix": grant.service_prefix,
+        "issued_at_ms": grant.issued_at_ms,
+        "expires_at_ms": grant.expires_at_ms or None,
+        "revoked": grant.revoked,
     }
 
 

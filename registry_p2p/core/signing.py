@@ -23,7 +23,8 @@ RESOURCE_DOMAIN = b"registry-p2p/resource/v1:"
 RECORD_DOMAIN = b"registry-p2p/record/v1:"
 HOST_DOMAIN = b"registry-p2p/host/v1:"
 TOMBSTONE_DOMAIN = b"registry-p2p/tombstone/v1:"
-DOMAINS = (RESOURCE_DOMAIN, RECORD_DOMAIN, HOST_DOMAIN, TOMBSTONE_DOMAIN)
+GRANT_DOMAIN = b"registry-p2p/grant/v1:"
+DOMAINS = (RESOURCE_DOMAIN, RECORD_DOMAIN, HOST_DOMAIN, TOMBSTONE_DOMAIN, GRANT_DOMAIN)
 
 
 @runtime_checkable

@@ -6,7 +6,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from registry_p2p.core.ids import b58
-from registry_p2p.core.model import SignedRecord, SignedResource
+from registry_p2p.core.model import POLICY_OPEN, SignedGrant, SignedRecord, SignedResource
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """An owner's grant (or revocation) in an owner-approved resource."""
+
+    resource_id: str
+    grantee: str
+    service_prefix: str
+    issued_at_ms: int
+    expires_at_ms: int  # 0 = no expiry
+    revoked: bool
+
+    @classmethod
+    def of(cls, grant: SignedGrant) -> Grant:
+        return cls(
+            b58(grant.resource_id),
+            b58(grant.grantee),
+            grant.service_prefix,
+            grant.issued_at_ms,
+            grant.expires_at_ms,
+            grant.revoked,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,10 +38,11 @@ class Resource:
     label: str
     owner: str
     created_at_ms: int
+    policy: str = POLICY_OPEN  # "open" | "owner-approved"
 
     @classmethod
     def of(cls, resource: SignedResource) -> Resource:
-        return cls(b58(resource.id), resource.label, b58(resource.owner), resource.created_at_ms)
+        return cls(b58(resource.id), resource.label, b58(resource.owner), resource.created_at_ms, resource.policy)
 
 
 AddrText = Callable[[bytes], str | None]

@@ -7,7 +7,10 @@ out of order or repeated: every entry goes through core's precedence rule (`prec
 only an entry that supersedes what the watch knows for its identity makes an event:
 - a live record that wins: "registered" (a renewal is registered again, with its new expiry);
 - a tombstone that supersedes a live record: "unregistered";
-- a live record reaching its expiry: "expired", once.
+- a live record reaching its expiry: "expired", once;
+- in an owner-approved resource, a grant entry (a revocation, a narrower grant) that stops
+  authorizing live records of its grantee: "unregistered" for each; a record the policy refuses
+  makes no event.
 An expired record keeps its place in the precedence order, so an older record delivered late does
 not bring the service back (resolve would not return it either).
 """
@@ -19,8 +22,9 @@ from collections.abc import Callable, Iterable
 
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.gossip import decode_payload
+from registry_p2p.core.grants import is_authorized
 from registry_p2p.core.ids import b58
-from registry_p2p.core.model import Entry, Identity, SignedRecord
+from registry_p2p.core.model import Entry, Identity, SignedGrant, SignedRecord, SignedResource
 from registry_p2p.core.precedence import wins
 from registry_p2p.core.views import AddrText, Event, Record
 
@@ -57,14 +61,14 @@ def message_entries(data: bytes, check: Callable[[bytes], Entry]) -> list[Entry]
     """The valid entries a change-feed message carries; None when it must be rejected:
     undecodable, or an entry in it is forged, tampered or otherwise invalid (`check` raises).
     Entries that expired in transit are left out without condemning the message (its publisher
-    sent them live)."""
+    sent them live), and so are grants that cannot be judged without their resource (unknown here)."""
     entries: list[Entry] = []
     try:
         for raw in decode_payload(data):
             try:
                 entries.append(check(raw))
             except RegistryError as err:
-                if err.status is not Status.EXPIRED:
+                if err.status not in (Status.EXPIRED, Status.UNKNOWN_RESOURCE):
                     return None
     except Exception:  # RegistryError from a bad batch, or any decoding surprise: the sender's fault
         return None
@@ -74,17 +78,30 @@ def message_entries(data: bytes, check: Callable[[bytes], Entry]) -> list[Entry]
 class WatchState:
     """What one watcher knows per identity, and which of its records it has reported live."""
 
-    def __init__(self, weight: Callable[[bytes], int] | None = None, addr_text: AddrText = _no_addrs) -> None:
+    def __init__(
+        self,
+        weight: Callable[[bytes], int] | None = None,
+        addr_text: AddrText = _no_addrs,
+        resource: SignedResource | None = None,
+    ) -> None:
         self._weight = weight
         self._addr_text = addr_text
+        # The resource's write policy, when known; None: every valid record counts (open).
+        self.resource = resource
+        self._grants: dict[bytes, SignedGrant] = {}
         self._winning: dict[Identity, Entry] = {}
         self._live: dict[Identity, SignedRecord] = {}
         self._expiries: list[tuple[int, Identity]] = []  # a heap; stale items are skipped
 
     def start(self, snapshot: Iterable[Entry], now_ms: int) -> list[Event]:
         """The records already there, as "registered" events; tombstones and expired records are
-        remembered (for precedence) without an event."""
-        return [event for entry in snapshot for event in self._apply(entry, now_ms)]
+        remembered (for precedence) without an event. Grants are applied first: they decide which
+        records stand."""
+        ordered = sorted(snapshot, key=lambda e: not isinstance(e, SignedGrant))
+        return [event for entry in ordered for event in self._apply(entry, now_ms)]
+
+    def grant_of(self, grantee: bytes) -> SignedGrant | None:
+        return self._grants.get(grantee)
 
     def on_entry(self, entry: Entry, now_ms: int) -> list[Event]:
         """An entry from the change feed: the expiries already due, then what this entry changes."""
@@ -117,6 +134,16 @@ class WatchState:
         current = self._winning.get(identity)
         if current is not None and not wins(entry, current):
             return []  # a duplicate, or older than what we know
+        if isinstance(entry, SignedGrant):
+            self._winning[identity] = entry
+            self._grants[entry.grantee] = entry
+            return self._unauthorized(entry.grantee, now_ms)
+        if (
+            self.resource is not None
+            and self.resource.owner_approved
+            and not is_authorized(self.resource, entry, self._grants.get(entry.issuer), now_ms)
+        ):
+            return []  # the policy refuses it: it changes nothing a resolve would return
         self._winning[identity] = entry
         was_live = self._live.pop(identity, None)
         if isinstance(entry, SignedRecord):
@@ -127,3 +154,20 @@ class WatchState:
             # Superseded by a record that is already past its expiry: the service is gone.
             return [event_of(EXPIRED, entry, self._weight, self._addr_text)] if was_live is not None else []
         return [event_of(UNREGISTERED, entry, self._weight, self._addr_text)] if was_live is not None else []
+
+    def _unauthorized(self, grantee: bytes, now_ms: int) -> list[Event]:
+        """ "unregistered" for the grantee's live records its winning grant entry no longer authorizes."""
+        resource = self.resource
+        if resource is None or not resource.owner_approved:
+            return []
+        grant = self._grants.get(grantee)
+        gone = [
+            identity
+            for identity, record in self._live.items()
+            if record.issuer == grantee and not is_authorized(resource, record, grant, now_ms)
+        ]
+        events: list[Event] = []
+        for identity in gone:
+            record = self._live.pop(identity)
+            events.append(event_of(UNREGISTERED, record, self._weight, self._addr_text))
+        return events

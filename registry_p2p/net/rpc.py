@@ -81,6 +81,7 @@ class AllEntries(Answer):
     """Every page of a get_entries walk; `status` is the first page's refusal, if any."""
 
     entries: list[bytes] = field(default_factory=list)
+    resource: pb.Resource | None = None  # the replica's copy, from the first page
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,15 +172,17 @@ class RegistryRpc:
         """Every live entry and tombstone a replica holds, following its cursor."""
         entries: list[bytes] = []
         cursor = b""
+        resource: pb.Resource | None = None
         for _ in range(MAX_PAGES):
             got = await self.get_entries(peer, resource_id, limit=page, cursor=cursor)
             if not got.ok:
                 return AllEntries(got.status, got.text)
             entries.extend(got.entries)
+            resource = resource or got.resource
             cursor = got.next_cursor
             if not cursor:
                 break
-        return AllEntries(entries=entries)
+        return AllEntries(entries=entries, resource=resource)
 
     async def digest(self, peer: ID, resource_id: bytes, root: bytes) -> Digest:
         reply = await self._request(

@@ -23,8 +23,9 @@ from registry_p2p.core.budgets import StreamBudgets
 from registry_p2p.core.build import countersign
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError, Status
+from registry_p2p.core.grants import grant_allows
 from registry_p2p.core.ids import b58, check_resource_id
-from registry_p2p.core.model import SignedRecord, resource_from_pb
+from registry_p2p.core.model import SignedRecord, SignedResource, resource_from_pb
 from registry_p2p.core.signing import Verifier
 from registry_p2p.core.validate import validate_entry
 from registry_p2p.net.framing import FrameError, FrameReader, FrameTooLarge, decode_message, encode_frame
@@ -267,15 +268,33 @@ class RegistryServer:
                     result=result(Status.NOT_AUTHORIZED, f"host policy {self.config.host_policy!r} refuses this issuer")
                 )
             )
+        given = resource_from_pb(req.resource, self.config.limits) if req.HasField("resource") else None
+        refusal = self._resource_refuses(request_body, given, now)
+        if refusal is not None:
+            return pb.Message(host_sign_response=pb.HostSignResponse(result=result(Status.NOT_AUTHORIZED, refusal)))
         record: SignedRecord = countersign(self.key, req, now, self.own_addrs(), self.config.limits)
         validate_entry(record, now, self.config.limits, self.verifier)
-        given = resource_from_pb(req.resource, self.config.limits) if req.HasField("resource") else None
         # The host keeps the record so that it renews it (and answers for it) like its own.
         whole, items = self.store.put_entries(record.resource_id, [record], now, resource=given)
         for item in (whole, *items):
             if item.status is not Status.OK:
                 return pb.Message(host_sign_response=pb.HostSignResponse(result=_from_item(item)))
         return pb.Message(host_sign_response=pb.HostSignResponse(result=result(Status.OK), record=record.to_pb()))
+
+    def _resource_refuses(self, body: pb.RecordBody, given: SignedResource | None, now: int) -> str | None:
+        """Why the resource's write policy refuses this issuer (so nothing is countersigned), or None.
+        The newest of the copy sent and the stored one decides; the store checks again on write."""
+        stored = self.store.get_resource(bytes(body.resource_id)) if len(body.resource_id) == 32 else None
+        copies = [r for r in (given, stored) if r is not None and r.id == bytes(body.resource_id)]
+        if not copies:
+            return None  # the store answers UNKNOWN_RESOURCE
+        resource = max(copies, key=lambda r: (r.created_at_ms, r.signature))
+        issuer = bytes(body.issuer)
+        if not resource.owner_approved or issuer == resource.owner:
+            return None
+        if grant_allows(self.store.grant_of(resource.id, issuer, now), body.service_id, now):
+            return None
+        return f"resource is owner-approved and issuer {b58(issuer)} holds no grant for service id {body.service_id!r}"
 
     def _may_host(self, issuer: bytes) -> bool:
         if issuer == self.local_peer:

@@ -7,6 +7,11 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class WritePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WRITE_POLICY_OPEN: _ClassVar[WritePolicy]
+    WRITE_POLICY_OWNER_APPROVED: _ClassVar[WritePolicy]
+
 class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     OK: _ClassVar[Status]
@@ -22,6 +27,8 @@ class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RATE_LIMITED: _ClassVar[Status]
     UNAVAILABLE: _ClassVar[Status]
     INTERNAL: _ClassVar[Status]
+WRITE_POLICY_OPEN: WritePolicy
+WRITE_POLICY_OWNER_APPROVED: WritePolicy
 OK: Status
 MALFORMED: Status
 TOO_LARGE: Status
@@ -37,14 +44,16 @@ UNAVAILABLE: Status
 INTERNAL: Status
 
 class ResourceBody(_message.Message):
-    __slots__ = ("label", "owner", "created_at_ms")
+    __slots__ = ("label", "owner", "created_at_ms", "write_policy")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    WRITE_POLICY_FIELD_NUMBER: _ClassVar[int]
     label: str
     owner: bytes
     created_at_ms: int
-    def __init__(self, label: _Optional[str] = ..., owner: _Optional[bytes] = ..., created_at_ms: _Optional[int] = ...) -> None: ...
+    write_policy: WritePolicy
+    def __init__(self, label: _Optional[str] = ..., owner: _Optional[bytes] = ..., created_at_ms: _Optional[int] = ..., write_policy: _Optional[_Union[WritePolicy, str]] = ...) -> None: ...
 
 class Resource(_message.Message):
     __slots__ = ("body", "signature", "owner_public_key")
@@ -124,13 +133,41 @@ class Tombstone(_message.Message):
     issuer_public_key: bytes
     def __init__(self, body: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., issuer_public_key: _Optional[bytes] = ...) -> None: ...
 
+class GrantBody(_message.Message):
+    __slots__ = ("resource_id", "grantee", "service_prefix", "issued_at_ms", "expires_at_ms", "revoked")
+    RESOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    GRANTEE_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    resource_id: bytes
+    grantee: bytes
+    service_prefix: str
+    issued_at_ms: int
+    expires_at_ms: int
+    revoked: bool
+    def __init__(self, resource_id: _Optional[bytes] = ..., grantee: _Optional[bytes] = ..., service_prefix: _Optional[str] = ..., issued_at_ms: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., revoked: bool = ...) -> None: ...
+
+class Grant(_message.Message):
+    __slots__ = ("body", "signature", "owner_public_key")
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    OWNER_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    body: bytes
+    signature: bytes
+    owner_public_key: bytes
+    def __init__(self, body: _Optional[bytes] = ..., signature: _Optional[bytes] = ..., owner_public_key: _Optional[bytes] = ...) -> None: ...
+
 class Entry(_message.Message):
-    __slots__ = ("record", "tombstone")
+    __slots__ = ("record", "tombstone", "grant")
     RECORD_FIELD_NUMBER: _ClassVar[int]
     TOMBSTONE_FIELD_NUMBER: _ClassVar[int]
+    GRANT_FIELD_NUMBER: _ClassVar[int]
     record: Record
     tombstone: Tombstone
-    def __init__(self, record: _Optional[_Union[Record, _Mapping]] = ..., tombstone: _Optional[_Union[Tombstone, _Mapping]] = ...) -> None: ...
+    grant: Grant
+    def __init__(self, record: _Optional[_Union[Record, _Mapping]] = ..., tombstone: _Optional[_Union[Tombstone, _Mapping]] = ..., grant: _Optional[_Union[Grant, _Mapping]] = ...) -> None: ...
 
 class EntryBatch(_message.Message):
     __slots__ = ("entries",)

@@ -27,12 +27,14 @@ from registry_p2p.adapter.pubsub_streams import keep_pubsub_streams_on_live_conn
 from registry_p2p.adapter.routing_table import RoutingTableFiller
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError, Status
+from registry_p2p.core.grants import check_authorized
 from registry_p2p.core.ids import b58, resource_id_from_text
-from registry_p2p.core.model import Entry, SignedResource
+from registry_p2p.core.model import POLICY_OPEN, Entry, Identity, SignedGrant, SignedResource
 from registry_p2p.core.names import DHT_NAMESPACE, PROTOCOL_ID
+from registry_p2p.core.precedence import wins
 from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.core.validate import check_entry_bytes
-from registry_p2p.core.views import Event, Record, Resource, WriteResult
+from registry_p2p.core.views import Event, Grant, Record, Resource, WriteResult
 from registry_p2p.core.watch import WatchState
 from registry_p2p.net.addrs import addr_text
 from registry_p2p.net.bootstrap import keep_joined
@@ -88,6 +90,9 @@ class Registry:
         self.routing = Routing(host, dht, self.limits.replica_set_size, self.serves, config.replica_cache_ttl_s)
         self.notifier = Notifier(pubsub, self._check_gossip, self._gossip_sources) if pubsub is not None else None
         self._watch_sources: dict[bytes, set[bytes]] = {}
+        # What the watches here know of their resources: the write policy and the grants.
+        self._watch_states: dict[bytes, list[WatchState]] = {}
+        self._gossip_grants: dict[Identity, SignedGrant] = {}
         self.maintenance = MaintenanceStats()
         self.server: RegistryServer | None = None
         if store is not None:
@@ -123,6 +128,7 @@ class Registry:
         self.resources = Resources(self.ctx)
         self.writes = Writes(self.ctx, self.resources, self._find_addrs)
         self.reads = Reads(self.ctx, self.resources)
+        self.writes.lookup_grant = self.reads.grant_of
         self.execute = Execute(self.ctx, self.reads)
         self.maintainer = Maintenance(self.ctx, self.resources, self.reads, self.writes)
         self._accepted_send, self._accepted_receive = trio.open_memory_channel[tuple[bytes, list[bytes]]](4096)
@@ -191,9 +197,39 @@ class Registry:
     # ================================================================ change feed
 
     def _check_gossip(self, resource_id: bytes, data: bytes) -> Entry:
-        return check_entry_bytes(data, self.clock_ms(), self.limits, self.verifier, resource_id)
+        """A change-feed entry, refused like a write: invalid, or (owner-approved resource) from
+        an issuer that neither this node's store nor its watches know a grant for."""
+        now = self.clock_ms()
+        stored = self.store.get_resource(resource_id) if self.store is not None else None
+        watches = self._watch_states.get(resource_id, [])
+        resource = stored or next((w.resource for w in watches if w.resource is not None), None)
+        entry = check_entry_bytes(data, now, self.limits, self.verifier, resource_id, resource)
+        if isinstance(entry, SignedGrant):
+            # Remembered for the records announced after it (a replica announces a grant and the
+            # records it let in together, the grant first).
+            if len(self._gossip_grants) > 4096:
+                self._gossip_grants.clear()
+            known = self._gossip_grants.get(entry.identity)
+            if known is None or wins(entry, known):
+                self._gossip_grants[entry.identity] = entry
+            return entry
+        if resource is None or not resource.owner_approved:
+            return entry
+        candidates = [self._gossip_grants.get((resource_id, entry.issuer, b"", ""))]
+        if self.store is not None and stored is not None:
+            candidates.append(self.store.grant_of(resource_id, entry.issuer, now))
+        candidates.extend(watch.grant_of(entry.issuer) for watch in watches)
+        grant: SignedGrant | None = None
+        for candidate in candidates:
+            if candidate is not None and (grant is None or wins(candidate, grant)):
+                grant = candidate
+        check_authorized(resource, entry, grant, now)
+        return entry
 
     def _accepted(self, resource_id: bytes, raws: list[bytes]) -> None:
+        # Grants first (an Entry holding a grant begins with 0x1A, field 3): a watcher judges the
+        # records announced with a grant by it.
+        raws = sorted(raws, key=lambda raw: raw[:1] != b"\x1a")
         try:
             self._accepted_send.send_nowait((resource_id, raws))
         except trio.WouldBlock:
@@ -217,12 +253,33 @@ class Registry:
     def resource_id(self, label: str, owner: str | None = None) -> str:
         return self.resources.resource_id(label, owner)
 
-    async def create_resource(self, label: str) -> str:
-        """Create (or refresh, with a newer created_at) the resource `label` owned by this peer."""
-        return await self.resources.create_resource(label)
+    async def create_resource(self, label: str, policy: str = POLICY_OPEN) -> str:
+        """Create (or refresh, with a newer created_at) the resource `label` owned by this peer.
+        `policy` "owner-approved" accepts records only from the owner and the issuers it grants."""
+        return await self.resources.create_resource(label, policy)
 
     async def get_resource(self, resource_id: str) -> Resource | None:
         return await self.resources.get_resource(resource_id)
+
+    async def grant(
+        self,
+        resource_id: str,
+        issuer: str,
+        service_prefix: str = "",
+        expires_in_s: float | None = None,
+        ack: int = 1,
+    ) -> WriteResult:
+        """As the owner of an owner-approved resource, let `issuer` register services in it
+        (only service ids beginning with `service_prefix`; until `expires_in_s` seconds from now)."""
+        return await self.writes.grant(resource_id, issuer, service_prefix, expires_in_s, ack)
+
+    async def revoke(self, resource_id: str, issuer: str, ack: int = 1) -> WriteResult:
+        """Withdraw `issuer`'s grant: every replica drops its records, watchers see them unregistered."""
+        return await self.writes.grant(resource_id, issuer, ack=ack, revoke=True)
+
+    async def grants(self, resource_id: str, ack: int = 1, timeout: float | None = None) -> list[Grant]:
+        """The live grants and revocations of a resource."""
+        return await self.reads.grants(resource_id, ack, timeout)
 
     async def register_service(
         self,
@@ -340,8 +397,25 @@ class Registry:
     ) -> None:
         """Drives `core.watch.WatchState`: the snapshot, then each change or expiry as it comes."""
         state = WatchState(self.config.weight, addr_text)
+        self._watch_states.setdefault(rid, []).append(state)
         try:
-            snapshot = await self._collect(rid, 1)
+            await self._watch_loop(rid, state, changes, send)
+        finally:
+            states = self._watch_states.get(rid, [])
+            if state in states:
+                states.remove(state)
+            if not states:
+                self._watch_states.pop(rid, None)
+
+    async def _watch_loop(
+        self,
+        rid: bytes,
+        state: WatchState,
+        changes: trio.MemoryReceiveChannel[Entry],
+        send: trio.MemorySendChannel[Event],
+    ) -> None:
+        try:
+            snapshot, state.resource = await self.reads.collect_with_resource(rid, 1)
         except RegistryError as err:
             log.info("watch snapshot of %s failed (%s); changes only", b58(rid), err)
             snapshot = {}

@@ -76,6 +76,12 @@ class Maintenance:
                 else:
                     theirs = PeerDigest(answer.root, answer.resource_created_at_ms, answer.items)
                 plan = plan_sync(root, items, resource.created_at_ms, theirs)
+                if plan.pull_resource:
+                    newer = await self.resources.fetch_from(peer, rid)
+                    if newer is not None and self.ctx.store.put_resource(newer, self.ctx.clock_ms()).ok:
+                        resource = newer
+                        root, items = self.ctx.store.digest(rid, self.ctx.clock_ms())
+                        plan = plan_sync(root, items, resource.created_at_ms, theirs)
                 if plan.push_resource:
                     await self.ctx.rpc.put_resource(peer, resource.to_pb())
                 if plan.push:

@@ -12,7 +12,7 @@ from registry_p2p.adapter.dht_values import fresh_get_value, local_dht_value
 from registry_p2p.core import build
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.ids import b58, resource_id_from_text
-from registry_p2p.core.model import SignedResource, resource_from_pb
+from registry_p2p.core.model import POLICY_OPEN, SignedResource, resource_from_pb
 from registry_p2p.core.names import dht_key
 from registry_p2p.core.validate import validate_resource
 from registry_p2p.core.views import Resource
@@ -39,10 +39,12 @@ class Resources:
 
         return resource_id(label, owner or b58(self.ctx.me))
 
-    async def create_resource(self, label: str) -> str:
-        """Create (or refresh, with a newer created_at) the resource `label` owned by this peer."""
+    async def create_resource(self, label: str, policy: str = POLICY_OPEN) -> str:
+        """Create (or refresh, with a newer created_at) the resource `label` owned by this peer,
+        with write policy `policy` ("open" or "owner-approved"); a newer version replaces the
+        policy of an older one, and replicas apply it to what they hold."""
         now = self.ctx.clock_ms()
-        resource = build.make_resource(self.ctx.key, label, now, self.ctx.limits)
+        resource = build.make_resource(self.ctx.key, label, now, self.ctx.limits, policy)
         validate_resource(resource, now, self.ctx.limits, self.ctx.verifier)
         peers = await self.ctx.routing.replica_set(resource.id)
         message = resource.to_pb()
@@ -103,6 +105,11 @@ class Resources:
 
         got = await self.ctx.gather(peers, ask, 1, lambda r: r is not None)
         return [r for r in got.successes.values() if r is not None]
+
+    async def fetch_from(self, peer: ID, rid: bytes) -> SignedResource | None:
+        """One replica's valid copy of a resource, if it has one."""
+        found = await self._ask_resource(rid, [peer])
+        return found[0] if found else None
 
     def local_dht_resource(self, rid: bytes) -> SignedResource | None:
         value = local_dht_value(self.ctx.dht, dht_key(rid)) if self.ctx.dht is not None else None

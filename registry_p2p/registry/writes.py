@@ -14,7 +14,7 @@ from libp2p.peer.id import ID
 from registry_p2p.core import build
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.ids import peer_id_from_text, resource_id_from_text
-from registry_p2p.core.model import SignedRecord, SignedResource
+from registry_p2p.core.model import SignedGrant, SignedRecord, SignedResource
 from registry_p2p.core.validate import check_entry_bytes, validate_entry
 from registry_p2p.core.views import WriteResult
 from registry_p2p.net.client import PeerUnavailable
@@ -35,6 +35,8 @@ class Writes:
         self.ctx = ctx
         self.resources = resources
         self.find_addrs = find_addrs
+        # (resource id, grantee) -> the grantee's grant entry as the replicas hold it.
+        self.lookup_grant: Callable[[bytes, bytes], Awaitable[SignedGrant | None]] | None = None
 
     async def register_service(
         self,
@@ -59,6 +61,8 @@ class Writes:
         else:
             record = await self._host_sign(resource, host, service_id, data, now, ttl)
         validate_entry(record, now, self.ctx.limits, self.ctx.verifier, rid)
+        if host == self.ctx.me:
+            await self._keep_own_grant(resource)
         result = await self.write(resource, [record.encode()], ack, extra=[], replicas=replicas)
         if self.ctx.on_latency is not None:
             self.ctx.on_latency("register", trio.current_time() - started)
@@ -70,6 +74,8 @@ class Writes:
         part = build.make_issuer_part(self.ctx.key, resource.id, host, service_id, data, now, ttl, self.ctx.limits)
         peer = ID(host)
         await self.find_addrs(peer)
+        if resource.owner_approved and resource.owner != self.ctx.me:
+            await self._hand_grant_to(peer, resource)
         try:
             signed = await self.ctx.rpc.host_sign(peer, part, resource.to_pb())
         except PeerUnavailable as exc:
@@ -88,6 +94,70 @@ class Writes:
         if not isinstance(record, SignedRecord) or record.issuer_body != part.body:
             raise RegistryError(Status.INVALID_SIGNATURE, "host returned a record we did not issue")
         return record
+
+    async def grant(
+        self,
+        resource_id: str,
+        issuer: str,
+        service_prefix: str = "",
+        expires_in_s: float | None = None,
+        ack: int = 1,
+        *,
+        revoke: bool = False,
+    ) -> WriteResult:
+        """As the resource's owner, let `issuer` write records (service ids beginning with
+        `service_prefix`, for `expires_in_s` seconds or for good), or with `revoke` withdraw it:
+        every replica then drops the issuer's records."""
+        rid = resource_id_from_text(resource_id)
+        grantee = peer_id_from_text(issuer)
+        resource, replicas = await self.resources.for_write(rid)
+        if resource.owner != self.ctx.me:
+            raise RegistryError(Status.NOT_AUTHORIZED, "only the resource's owner grants or revokes")
+        if expires_in_s is not None and expires_in_s <= 0:
+            raise RegistryError(Status.MALFORMED, "a grant's lifetime must be positive")
+        now = self.ctx.clock_ms()
+        expires_at = 0 if expires_in_s is None else now + int(expires_in_s * 1000)
+        entry = build.make_grant(
+            self.ctx.key,
+            rid,
+            grantee,
+            now,
+            service_prefix="" if revoke else service_prefix,
+            expires_at_ms=expires_at,
+            revoked=revoke,
+            limits=self.ctx.limits,
+        )
+        validate_entry(entry, now, self.ctx.limits, self.ctx.verifier, rid, resource)
+        return await self.write(resource, [entry.encode()], ack, extra=[], replicas=replicas)
+
+    async def _keep_own_grant(self, resource: SignedResource) -> None:
+        """A serving node keeps (and renews) its own records: in an owner-approved resource its
+        store needs this node's grant to accept them, though it may hold no replica of it."""
+        store = self.ctx.store
+        if store is None or not resource.owner_approved or resource.owner == self.ctx.me:
+            return
+        now = self.ctx.clock_ms()
+        if store.grant_of(resource.id, self.ctx.me, now) is not None or self.lookup_grant is None:
+            return
+        grant = await self.lookup_grant(resource.id, self.ctx.me)
+        if grant is not None:
+            store.put_entries(resource.id, [grant], now, resource=resource)
+
+    async def _hand_grant_to(self, peer: ID, resource: SignedResource) -> None:
+        """A host outside the replica set knows no grants: give it ours (an owner-signed entry of
+        the resource it stores like a replica), so that it countersigns, keeps and renews the record."""
+        now = self.ctx.clock_ms()
+        grant = self.ctx.store.grant_of(resource.id, self.ctx.me, now) if self.ctx.store is not None else None
+        if grant is None and self.lookup_grant is not None:
+            grant = await self.lookup_grant(resource.id, self.ctx.me)
+        if grant is None:
+            return  # the host refuses with NOT_AUTHORIZED, which is the answer
+        try:
+            await self.ctx.rpc.put_entries(peer, resource.id, [grant.encode()], resource.to_pb())
+        except PeerUnavailable as exc:
+            raise RegistryError(
+                Status.UNAVAILABLE, f"the host peer {peer} could not be reached ({exc.reason})"
+            ) from exc
 
     async def unregister_service(
         self, resource_id: str, service_id: str = "", peer_id: str | None = None, ack: int = 1

@@ -14,6 +14,7 @@ available for operators who want every acknowledged write to survive power loss;
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -25,13 +26,18 @@ from types import TracebackType
 from typing import Literal
 
 from registry_p2p.core.errors import RegistryError, Status
+from registry_p2p.core.grants import authorization_error
+from registry_p2p.core.ids import b58
 from registry_p2p.core.limits import DEFAULT_LIMITS, Limits
 from registry_p2p.core.model import (
     Entry,
+    SignedGrant,
     SignedRecord,
     SignedResource,
+    SignedTombstone,
     decode_entry,
     identity_digest,
+    policy_of_body,
 )
 from registry_p2p.core.precedence import (
     EvictionCandidate,
@@ -43,8 +49,10 @@ from registry_p2p.core.precedence import (
     wins,
 )
 from registry_p2p.core.signing import Verifier
-from registry_p2p.core.validate import validate_entry, validate_resource
+from registry_p2p.core.validate import validate_entry, validate_grant, validate_resource
 from registry_p2p.store.schema import MIGRATIONS, migrate
+
+log = logging.getLogger("registry_p2p.store")
 
 DEFAULT_PAGE = 256
 CURSOR_VERSION = b"\x01"
@@ -83,6 +91,25 @@ class GcResult:
     records: int
     tombstones: int
     resources: int
+    grants: int = 0  # expired grants and revocations
+    unauthorized: int = 0  # records whose grant expired, in owner-approved resources
+
+
+# What `entries.is_tombstone` holds: the kind of the row. Grants are stored as entries of their
+# resource (same table, digests, pages and expiry as records), as kinds no record query matches
+# (those ask for is_tombstone = 0, tombstone ones for = 1).
+KIND_RECORD, KIND_TOMBSTONE, KIND_GRANT, KIND_REVOCATION = 0, 1, 2, 3
+
+
+def _kind(entry: Entry) -> int:
+    if isinstance(entry, SignedGrant):
+        return KIND_REVOCATION if entry.revoked else KIND_GRANT
+    return KIND_TOMBSTONE if entry.is_tombstone else KIND_RECORD
+
+
+def _precedence_flag(kind: int) -> bool:
+    """The second element of a stored row's precedence prefix: a tombstone or a revocation."""
+    return kind in (KIND_TOMBSTONE, KIND_REVOCATION)
 
 
 OK = ItemResult(Status.OK)
@@ -114,18 +141,26 @@ class _Batch:
     """
 
     __slots__ = (
+        "dropped",
+        "grant_count",
+        "grants",
         "hosted_for",
         "hosted_for_others",
         "issuers",
         "issuers_here",
         "orphans",
         "records",
+        "resource",
         "rows",
         "tombstones",
     )
 
-    def __init__(self, rows: dict[bytes, _Row]) -> None:
+    def __init__(self, rows: dict[bytes, _Row], resource: SignedResource) -> None:
         self.rows = rows
+        self.resource = resource
+        self.grants: dict[bytes, SignedGrant | None] = {}  # grantee -> its live grant entry
+        self.grant_count: int | None = None
+        self.dropped = 0  # records a revocation or a narrowed grant removed
         self.records: int | None = None
         self.orphans: int | None = None
         self.tombstones: int | None = None
@@ -237,9 +272,9 @@ class Store:
             except RegistryError as err:
                 return _refusal(err)
             with self._transaction():
-                return self._put_resource(resource)
+                return self._put_resource(resource, now_ms)
 
-    def _put_resource(self, new: SignedResource) -> ItemResult:
+    def _put_resource(self, new: SignedResource, now_ms: int) -> ItemResult:
         stored = self._resource_row(new.id)
         if stored is None:
             owned = self._db.execute("SELECT count(*) FROM resources WHERE owner = ?", (new.owner,)).fetchone()[0]
@@ -283,6 +318,15 @@ class Store:
             " owner_public_key = ? WHERE id = ?",
             (new.label, new.owner, new.created_at_ms, new.body, new.signature, new.owner_public_key, new.id),
         )
+        if new.owner_approved:
+            # A resource switched to owner-approved (or still so) keeps only authorized records.
+            rk = self._rk(new.id)
+            if rk is not None:
+                dropped = self._drop_unauthorized(rk, new, now_ms)
+                if dropped:
+                    log.info(
+                        "resource %s is owner-approved: dropped %d unauthorized records", b58(new.id), len(dropped)
+                    )
         return OK
 
     def _resource_row(self, resource_id: bytes) -> SignedResource | None:
@@ -301,6 +345,7 @@ class Store:
             body=body,
             signature=signature,
             owner_public_key=owner_public_key,
+            policy=policy_of_body(body),
         )
 
     def get_resource(self, resource_id: bytes) -> SignedResource | None:
@@ -346,7 +391,7 @@ class Store:
                     resource_result = _refusal(err)
             with self._transaction():
                 if resource is not None and resource_result.ok:
-                    resource_result = self._put_resource(resource)
+                    resource_result = self._put_resource(resource, now_ms)
                 rk = self._rk(resource_id)
                 if rk is None:
                     if resource is not None and not resource_result.ok:
@@ -354,8 +399,25 @@ class Store:
                     else:
                         whole = ItemResult(Status.UNKNOWN_RESOURCE, "resource is not stored here; send it along")
                     return whole, [whole] * len(entries)
+                stored_resource = self._resource_row(resource_id)
+                assert stored_resource is not None
+                grants = sum(1 for c in checked if isinstance(c, tuple) and isinstance(c[2], SignedGrant))
+                if grants > self.limits.max_grants_per_resource:
+                    whole = ItemResult(
+                        Status.TOO_LARGE,
+                        f"{grants} grants in one request"
+                        f" (a resource holds at most {self.limits.max_grants_per_resource})",
+                    )
+                    return whole, [whole] * len(entries)
+                # A grant's signer is the resource's owner: checked now that the resource is known.
+                for index, c in enumerate(checked):
+                    if isinstance(c, tuple) and isinstance(c[2], SignedGrant):
+                        try:
+                            validate_grant(c[2], stored_resource, now_ms, self.limits, self.verifier)
+                        except RegistryError as err:
+                            checked[index] = _refusal(err)
                 valid = [c for c in checked if isinstance(c, tuple)]
-                batch = _Batch(self._stored_rows(rk, [ident for _, ident, _ in valid]))
+                batch = _Batch(self._stored_rows(rk, [ident for _, ident, _ in valid]), stored_resource)
                 issuers = {e.issuer for _, _, e in valid if not e.is_tombstone and e.host != self.local_peer}
                 batch.issuers = self._issuer_counts(issuers, now_ms)
                 results: list[ItemResult] = [OK] * len(checked)
@@ -364,8 +426,11 @@ class Store:
                 # one batch; in identity order a record could otherwise evict a live record (or be
                 # refused) for room that a tombstone later in the same batch frees. An identity sent
                 # more than once keeps request order, so its per-item results read as sequential.
+                # Grants go before both: a replica pulling a grantee's records with their grant
+                # must judge the records with it.
                 repeated = Counter(ident for _, ident, _ in valid)
-                first = [
+                first = [i for i, c in enumerate(checked) if isinstance(c, tuple) and isinstance(c[2], SignedGrant)]
+                first += [
                     i
                     for i, c in enumerate(checked)
                     if isinstance(c, tuple) and c[2].is_tombstone and repeated[c[1]] == 1
@@ -416,7 +481,12 @@ class Store:
             # local writers (renewal, HostSign) exactly as for bytes from the wire.
             raw = bytes(item) if isinstance(item, bytes | bytearray | memoryview) else item.encode()
             entry = decode_entry(raw, self.limits)
-            validate_entry(entry, now_ms, self.limits, self.verifier, resource_id)
+            if isinstance(entry, SignedGrant):
+                # Its signature is the owner's: validated once the resource is read (put_entries).
+                if entry.resource_id != resource_id:
+                    raise RegistryError(Status.INVALID_SIGNATURE, "grant is signed for another resource")
+            else:
+                validate_entry(entry, now_ms, self.limits, self.verifier, resource_id)
         except RegistryError as err:
             return _refusal(err)
         except Exception as exc:  # a decoding surprise is the sender's problem; never the batch's
@@ -430,8 +500,9 @@ class Store:
             if not self._db.in_transaction:
                 raise  # SQLite rolled the whole transaction back (disk full, I/O error): the batch failed
             # Nothing of this item was written (see _write); recount on next use to be safe.
-            batch.records, batch.orphans = None, None
+            batch.records, batch.orphans, batch.grant_count = None, None, None
             batch.issuers = {}
+            batch.grants = {}
             return ItemResult(Status.INTERNAL, f"store error: {exc}")
 
     def _apply_item(self, rk: int, entry: Entry, raw: bytes, ident: bytes, now_ms: int, batch: _Batch) -> ItemResult:
@@ -440,6 +511,13 @@ class Store:
         # newcomer nor counts against a quota, so gc timing can never change what a replica accepts.
         if row is not None and row[3] <= now_ms:
             row = None
+        if isinstance(entry, SignedGrant):
+            return self._apply_grant(rk, entry, raw, ident, now_ms, batch, row)
+        resource = batch.resource
+        if resource.owner_approved and entry.issuer != resource.owner:
+            why = authorization_error(resource, entry, self._grant_of(rk, entry.issuer, now_ms, batch), now_ms)
+            if why is not None:
+                return ItemResult(Status.NOT_AUTHORIZED, why)
         held_record = row is not None and not row[0]
         held_tombstone = row is not None and bool(row[0])
         if row is not None:
@@ -520,6 +598,94 @@ class Store:
             batch.tombstones -= 1
         return OK
 
+    def _grant_of(self, rk: int, grantee: bytes, now_ms: int, batch: _Batch) -> SignedGrant | None:
+        """The live grant entry (grant or revocation) of `grantee` in the batch's resource."""
+        if grantee in batch.grants:
+            return batch.grants[grantee]
+        ident = identity_digest((batch.resource.id, grantee, b"", ""))
+        row = self._db.execute(
+            "SELECT raw FROM entries WHERE rk = ? AND ident = ? AND is_tombstone IN (?, ?) AND expires_at_ms > ?",
+            (rk, ident, KIND_GRANT, KIND_REVOCATION, now_ms),
+        ).fetchone()
+        decoded = self._decode(row[0]) if row is not None else None
+        grant = decoded if isinstance(decoded, SignedGrant) else None
+        batch.grants[grantee] = grant
+        return grant
+
+    def _apply_grant(
+        self, rk: int, grant: SignedGrant, raw: bytes, ident: bytes, now_ms: int, batch: _Batch, row: _Row | None
+    ) -> ItemResult:
+        """Store a grant or a revocation; then drop the grantee's records it no longer authorizes."""
+        if row is not None:
+            refusal = self._precedence(grant, raw, row)
+            if refusal is not None:
+                return refusal
+        else:
+            if batch.grant_count is None:
+                batch.grant_count = self._db.execute(
+                    "SELECT count(*) FROM entries WHERE rk = ? AND is_tombstone IN (?, ?) AND expires_at_ms > ?",
+                    (rk, KIND_GRANT, KIND_REVOCATION, now_ms),
+                ).fetchone()[0]
+            if batch.grant_count >= self.limits.max_grants_per_resource:
+                return ItemResult(
+                    Status.LIMIT_EXCEEDED,
+                    f"this resource already holds {batch.grant_count} grants"
+                    f" (limit {self.limits.max_grants_per_resource})",
+                )
+        kind = _kind(grant)
+        stored: _Row = (kind, grant.issued_at_ms, 0, grant.stored_until_ms, raw, 0)
+        self._write(
+            (rk, ident, grant.grantee, b"", "", *stored[:4], self.weight(grant.grantee), grant.version, raw, 0, 0),
+            rk,
+            None,
+        )
+        batch.rows[ident] = stored
+        batch.grants[grant.grantee] = grant
+        if row is None and batch.grant_count is not None:
+            batch.grant_count += 1
+        if batch.resource.owner_approved:
+            dropped = self._drop_unauthorized(rk, batch.resource, now_ms, grant.grantee)
+            batch.dropped += len(dropped)
+            if dropped:
+                # The dropped rows are gone from the batch's view and its quota counts.
+                for gone in dropped:
+                    batch.rows.pop(gone, None)
+                batch.records, batch.issuers, batch.issuers_here = None, {}, {}
+        return OK
+
+    def _drop_unauthorized(
+        self, rk: int, resource: SignedResource, now_ms: int, issuer: bytes | None = None
+    ) -> list[bytes]:
+        """Delete the records of `resource` (of `issuer` only, if given) its policy no longer
+        authorizes: after a revocation, a narrowed or expired grant, a switch to owner-approved."""
+        if not resource.owner_approved:
+            return []
+        query = "SELECT ident, issuer, raw FROM entries WHERE rk = ? AND is_tombstone = 0"
+        args: tuple[object, ...] = (rk,)
+        if issuer is not None:
+            query += " AND issuer = ?"
+            args = (rk, issuer)
+        grants: dict[bytes, SignedGrant | None] = {}
+        doomed: list[tuple[int, bytes]] = []
+        for ident, row_issuer, raw in self._db.execute(query, args).fetchall():
+            if row_issuer == resource.owner:
+                continue
+            record = self._decode(raw)
+            if not isinstance(record, SignedRecord | SignedTombstone):
+                continue
+            if row_issuer not in grants:
+                grant_row = self._db.execute(
+                    "SELECT raw FROM entries WHERE rk = ? AND ident = ? AND is_tombstone IN (?, ?)"
+                    " AND expires_at_ms > ?",
+                    (rk, identity_digest((resource.id, row_issuer, b"", "")), KIND_GRANT, KIND_REVOCATION, now_ms),
+                ).fetchone()
+                decoded = self._decode(grant_row[0]) if grant_row is not None else None
+                grants[row_issuer] = decoded if isinstance(decoded, SignedGrant) else None
+            if authorization_error(resource, record, grants[row_issuer], now_ms) is not None:
+                doomed.append((rk, ident))
+        self._db.executemany("DELETE FROM entries WHERE rk = ? AND ident = ?", doomed)
+        return [ident for _, ident in doomed]
+
     def _write(self, values: tuple[object, ...], rk: int, victim: bytes | None) -> None:
         """Upsert one row, evicting the row `victim` (an ident) in the same step: both happen or neither."""
         db = self._db
@@ -539,7 +705,7 @@ class Store:
     def _precedence(self, entry: Entry, raw: bytes, row: _Row) -> ItemResult | None:
         """None when `entry` supersedes the stored row; otherwise the result to answer."""
         stored_tombstone, stored_issued, stored_signed, _, stored_raw, _ = row
-        order = compare_with_stored(entry, stored_issued, bool(stored_tombstone), stored_signed)
+        order = compare_with_stored(entry, stored_issued, _precedence_flag(stored_tombstone), stored_signed)
         if order > 0:
             return None
         if order == 0:
@@ -551,11 +717,11 @@ class Store:
                 return None
             if not wins(stored, entry):
                 return OK  # the same signed entry, carried in a different encoding
-        kind = "a tombstone" if stored_tombstone else "a record"
+        names = {KIND_RECORD: "record", KIND_TOMBSTONE: "tombstone", KIND_GRANT: "grant", KIND_REVOCATION: "revocation"}
         return ItemResult(
             Status.SUPERSEDED,
-            f"{kind} for this identity issued at {stored_issued} ms is stored and takes precedence over this "
-            f"{'tombstone' if entry.is_tombstone else 'record'} (issued at {entry.issued_at_ms} ms)",
+            f"a {names[stored_tombstone]} for this identity issued at {stored_issued} ms is stored and takes"
+            f" precedence over this {names[_kind(entry)]} (issued at {entry.issued_at_ms} ms)",
         )
 
     def _make_tombstone_room(
@@ -747,7 +913,8 @@ class Store:
                 return [], b""
             rows = self._db.execute(
                 "SELECT ident, raw FROM entries WHERE rk = ? AND ident > ? AND expires_at_ms > ?"
-                + ("" if include_tombstones else " AND is_tombstone = 0")
+                # Grants travel with the records they authorize: a reader judges records with them.
+                + ("" if include_tombstones else f" AND is_tombstone IN ({KIND_RECORD}, {KIND_GRANT})")
                 + " ORDER BY ident LIMIT ?",
                 (rk, after, now_ms, limit + 1),
             ).fetchall()
@@ -772,7 +939,39 @@ class Store:
                 "SELECT raw FROM entries WHERE rk = ? AND is_tombstone = 0 AND expires_at_ms > ?", (rk, now_ms)
             ).fetchall()
             records = [self._decode(raw) for (raw,) in rows]
+            resource = self._resource_row(resource_id)
+            if resource is not None and resource.owner_approved:
+                # Stored records were authorized when written; a grant may have expired since.
+                grants = {g.grantee: g for g in self.grants(resource_id, now_ms)}
+                records = [
+                    r
+                    for r in records
+                    if isinstance(r, SignedRecord)
+                    and authorization_error(resource, r, grants.get(r.issuer), now_ms) is None
+                ]
         return sort_for_resolve([r for r in records if isinstance(r, SignedRecord)], self.weight)
+
+    def grant_of(self, resource_id: bytes, grantee: bytes, now_ms: int) -> SignedGrant | None:
+        """The live grant entry (grant or revocation) of `grantee` in a resource, if any."""
+        with self._lock:
+            rk = self._rk(resource_id)
+            resource = self._resource_row(resource_id)
+            if rk is None or resource is None:
+                return None
+            return self._grant_of(rk, grantee, now_ms, _Batch({}, resource))
+
+    def grants(self, resource_id: bytes, now_ms: int) -> list[SignedGrant]:
+        """The live grants and revocations of a resource, by grantee."""
+        with self._lock:
+            rk = self._rk(resource_id)
+            if rk is None:
+                return []
+            rows = self._db.execute(
+                "SELECT raw FROM entries WHERE rk = ? AND is_tombstone IN (?, ?) AND expires_at_ms > ? ORDER BY issuer",
+                (rk, KIND_GRANT, KIND_REVOCATION, now_ms),
+            ).fetchall()
+            decoded = [self._decode(raw) for (raw,) in rows]
+        return [g for g in decoded if isinstance(g, SignedGrant)]
 
     def digest(self, resource_id: bytes, now_ms: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
         """(root, sorted (identity digest, version) items) over live records and tombstones."""
@@ -818,6 +1017,22 @@ class Store:
             tombstones = db.execute(
                 "DELETE FROM entries WHERE is_tombstone = 1 AND expires_at_ms <= ?", (now_ms,)
             ).rowcount
+            # Records whose grant expired go with it: only resources with an expired grant row can
+            # hold such records, and each record is judged by core's rule.
+            unauthorized = 0
+            for (resource_id,) in db.execute(
+                "SELECT DISTINCT r.id FROM entries e JOIN resources r ON r.rk = e.rk"
+                " WHERE e.is_tombstone IN (?, ?) AND e.expires_at_ms <= ?",
+                (KIND_GRANT, KIND_REVOCATION, now_ms),
+            ).fetchall():
+                resource = self._resource_row(resource_id)
+                rk = self._rk(resource_id)
+                if resource is not None and rk is not None:
+                    unauthorized += len(self._drop_unauthorized(rk, resource, now_ms))
+            grants = db.execute(
+                "DELETE FROM entries WHERE is_tombstone IN (?, ?) AND expires_at_ms <= ?",
+                (KIND_GRANT, KIND_REVOCATION, now_ms),
+            ).rowcount
             # A live tombstone keeps its resource: dropping both would let a stale replica's copy of
             # the deleted record come back through anti-entropy.
             resources = db.execute(
@@ -825,7 +1040,9 @@ class Store:
                 " AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.rk = resources.rk AND e.expires_at_ms > ?)",
                 (self.limits.resource_ttl_s * 1000, now_ms, now_ms),
             ).rowcount
-        return GcResult(records=records, tombstones=tombstones, resources=resources)
+        return GcResult(
+            records=records, tombstones=tombstones, resources=resources, grants=grants, unauthorized=unauthorized
+        )
 
     def due_for_renewal(self, now_ms: int) -> list[SignedRecord]:
         """Live records hosted by this node with half or less of their TTL left."""
@@ -843,13 +1060,13 @@ class Store:
         """Rows held (collected or not), for metrics."""
         with self._lock:
             resources = self._db.execute("SELECT count(*) FROM resources").fetchone()[0]
-            tombstones, records = 0, 0
-            for is_tombstone, n in self._db.execute("SELECT is_tombstone, count(*) FROM entries GROUP BY 1"):
-                if is_tombstone:
-                    tombstones = n
-                else:
-                    records = n
-        return {"resources": resources, "records": records, "tombstones": tombstones}
+            by_kind = dict(self._db.execute("SELECT is_tombstone, count(*) FROM entries GROUP BY 1").fetchall())
+        return {
+            "resources": resources,
+            "records": by_kind.get(KIND_RECORD, 0),
+            "tombstones": by_kind.get(KIND_TOMBSTONE, 0),
+            "grants": by_kind.get(KIND_GRANT, 0) + by_kind.get(KIND_REVOCATION, 0),
+        }
 
     def reweigh(self) -> int:
         """Recompute the stored weights after the weight function changed; return rows changed."""

@@ -23,8 +23,9 @@ from multiaddr import Multiaddr
 from registry_p2p.core import build
 from registry_p2p.core.ids import b58, resource_id_bytes
 from registry_p2p.core.limits import DEFAULT_LIMITS
-from registry_p2p.core.model import Entry, SignedRecord
+from registry_p2p.core.model import Entry, SignedGrant, SignedRecord, SignedResource
 from registry_p2p.core.signing import (
+    GRANT_DOMAIN,
     HOST_DOMAIN,
     RECORD_DOMAIN,
     RESOURCE_DOMAIN,
@@ -293,7 +294,153 @@ def generate() -> dict[str, Any]:
         "signatures.json": sig_rows,
         "entries.json": entry_rows,
         "precedence.json": precedence,
+        "grants.json": _grant_rows(keys, pid),
     }
+
+
+def _grant_rows(keys: dict[str, tuple[str, KeyPair]], pid: dict[str, bytes]) -> list[dict[str, Any]]:
+    """Owner-approved resources (grants.json), kept apart so that older checkers' files are unchanged.
+
+    Rows by `kind`: "signature" (as signatures.json), "resource" (as in entries.json: an
+    owner-approved resource, OK, and one with an unknown policy number, MALFORMED), "grant" (a
+    grant entry validated against `resource` at `now_ms`: `status`), "authorize" (may `record`,
+    with `grant` as its issuer's winning grant entry or absent, be stored under `resource` at
+    `now_ms`: `authorized`) and "precedence" (as precedence.json, grant vs revocation).
+    """
+    alice, bob = keys["alice"][1].private_key, keys["bob"][1].private_key
+    fleet = build.make_resource(alice, "fleet", NOW_MS, policy="owner-approved")
+    open_fleet = build.make_resource(alice, "fleet", NOW_MS - 1)
+    rid = fleet.id
+
+    def grant(at: int = NOW_MS, **kw: Any) -> SignedGrant:
+        return build.make_grant(alice, rid, pid["bob"], at, **kw)
+
+    g = grant(service_prefix="web/", expires_at_ms=NOW_MS + 3_600_000)
+    g_any = grant()
+    rev = grant(revoked=True)
+    rev_later = grant(NOW_MS + 1, revoked=True)
+    g_newer = grant(NOW_MS + 2)
+    signature = sign(alice, GRANT_DOMAIN, g.body)
+    rows: list[dict[str, Any]] = [
+        {
+            "name": "grant_alice",
+            "kind": "signature",
+            "domain": GRANT_DOMAIN.decode(),
+            "key": "alice",
+            "body": g.body.hex(),
+            "signing_bytes": (GRANT_DOMAIN + g.body).hex(),
+            "signature": signature.hex(),
+            "valid": True,
+        },
+        {
+            "name": "grant_alice_wrong_domain",
+            "kind": "signature",
+            "domain": RESOURCE_DOMAIN.decode(),
+            "key": "alice",
+            "body": g.body.hex(),
+            "signing_bytes": (RESOURCE_DOMAIN + g.body).hex(),
+            "signature": signature.hex(),
+            "valid": False,
+        },
+    ]
+
+    def grant_row(name: str, entry: bytes, status: str, resource: SignedResource = fleet, now: int = NOW_MS) -> None:
+        rows.append(
+            {
+                "name": name,
+                "kind": "grant",
+                "resource": resource.encode().hex(),
+                "bytes": entry.hex(),
+                "now_ms": now,
+                "status": status,
+            }
+        )
+
+    by_bob = build.make_grant(bob, rid, pid["bob"], NOW_MS)
+    other = build.make_grant(alice, resource_id_bytes("other", pid["alice"]), pid["bob"], NOW_MS)
+    tampered = g.to_pb()
+    tampered.signature = _flip(g.signature, 7)
+    carried_key = g.to_pb()
+    carried_key.owner_public_key = keys["alice"][1].public_key.serialize()
+    rows.append(
+        {
+            "name": "resource_owner_approved_ok",
+            "kind": "resource",
+            "bytes": fleet.encode().hex(),
+            "now_ms": NOW_MS,
+            "status": "OK",
+        }
+    )
+    # Field 4 (write_policy) = 7, a number no policy has; appended by hand (protobuf enums are open).
+    body = open_fleet.body + b"\x20\x07"
+    rows.append(
+        {
+            "name": "resource_unknown_policy",
+            "kind": "resource",
+            "bytes": pb.Resource(body=body, signature=sign(alice, RESOURCE_DOMAIN, body)).SerializeToString().hex(),
+            "now_ms": NOW_MS,
+            "status": "MALFORMED",
+        }
+    )
+    grant_row("grant_ok", g.encode(), "OK")
+    grant_row("grant_without_prefix_or_expiry_ok", g_any.encode(), "OK")
+    grant_row("revocation_ok", rev.encode(), "OK")
+    grant_row("grant_signed_by_non_owner", by_bob.encode(), "INVALID_SIGNATURE")
+    grant_row("grant_for_another_resource", other.encode(), "INVALID_SIGNATURE")
+    grant_row("grant_tampered_signature", pb.Entry(grant=tampered).SerializeToString(), "INVALID_SIGNATURE")
+    grant_row("grant_from_future", grant(NOW_MS + 60_001).encode(), "FROM_FUTURE")
+    grant_row("grant_expired", g.encode(), "EXPIRED", now=NOW_MS + 3_600_000)
+    grant_row("grant_to_the_owner", build.make_grant(alice, rid, pid["alice"], NOW_MS).encode(), "MALFORMED")
+    grant_row("grant_owner_key_already_in_peer_id", pb.Entry(grant=carried_key).SerializeToString(), "MALFORMED")
+    grant_row(
+        "grant_prefix_too_large",
+        build.make_grant(alice, rid, pid["bob"], NOW_MS, service_prefix="p" * 129, limits=_wide_prefix()).encode(),
+        "TOO_LARGE",
+    )
+    grant_row("grant_unknown_field", g.encode() + b"\xf8\x01\x07", "MALFORMED")
+
+    def authorize(name: str, record: SignedRecord, entry: SignedGrant | None, ok: bool, **kw: Any) -> None:
+        rows.append(
+            {
+                "name": name,
+                "kind": "authorize",
+                "resource": kw.get("resource", fleet).encode().hex(),
+                "record": record.encode().hex(),
+                "grant": entry.encode().hex() if entry is not None else None,
+                "now_ms": kw.get("now", NOW_MS),
+                "authorized": ok,
+            }
+        )
+
+    web = build.make_record(bob, rid, "web/1", b"v", NOW_MS)
+    db = build.make_record(bob, rid, "db/1", b"v", NOW_MS)
+    own = build.make_record(alice, rid, "any", b"v", NOW_MS)
+    authorize("owner_needs_no_grant", own, None, True)
+    authorize("stranger_refused", web, None, False)
+    authorize("granted_prefix_accepted", web, g, True)
+    authorize("granted_other_prefix_refused", db, g, False)
+    authorize("grant_without_prefix_accepts_any", db, g_any, True)
+    authorize("expired_grant_refused", web, g, False, now=NOW_MS + 3_600_000)
+    authorize("revoked_refused", web, rev, False)
+    authorize("open_resource_accepts_stranger", web, None, True, resource=open_fleet)
+    precedence = [
+        ("revocation_beats_grant_same_issued_at", rev, g_any, "a"),
+        ("grant_loses_to_revocation_same_issued_at", g_any, rev, "b"),
+        ("newer_revocation_beats_grant", rev_later, g, "a"),
+        ("newer_grant_beats_revocation", g_newer, rev_later, "a"),
+        ("identical_grants", g, g, "equal"),
+    ]
+    rows.extend(
+        {"name": n, "kind": "precedence", "a": a.encode().hex(), "b": b.encode().hex(), "winner": w}
+        for n, a, b, w in precedence
+    )
+    return rows
+
+
+def _wide_prefix() -> Any:
+    from dataclasses import replace
+
+    return replace(DEFAULT_LIMITS, max_service_id_bytes=1 << 20)
 
 
 def _unbounded() -> Any:

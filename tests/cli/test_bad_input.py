@@ -224,3 +224,28 @@ def test_timeout_bounds_joining_through_a_silent_bootstrap_peer() -> None:
     expected = "registry-p2p: error: timed out after 3 s (--timeout) joining the network through 1 bootstrap peer(s)"
     assert line == expected
     assert took <= 3 + 2, f"resolve --timeout 3 took {took:.1f} s"
+
+
+# Owner-approved resources' verbs: usage errors, caught before anything is signed or sent (run
+# apart from the offline cases above, whose shared fixture runs every one of those first).
+GRANT_CASES = {
+    "grant to a malformed issuer": (
+        ["grant", RID, "not-a-peer"],
+        "Invalid value for 'ISSUER': 'not-a-peer' is not a peer id",
+    ),
+    "grant with a bad duration": (
+        ["grant", RID, PEER, "--expires", "soon"],
+        "'soon' is not a duration (e.g. 90s, 15m, 12h, 30d)",
+    ),
+    "grant with a negative duration": (["grant", RID, PEER, "--expires", "-5m"], "must be a positive duration"),
+    "unknown policy": (["resource", "create", "x", "--policy", "closed"], "'closed' is not one of 'open'"),
+}
+
+
+@pytest.mark.parametrize("name", list(GRANT_CASES))
+def test_grant_and_policy_bad_input(name: str) -> None:
+    args, expected = GRANT_CASES[name]
+    done = cli(*args, "--json")
+    line = failure_line(done)
+    assert line.startswith("registry-p2p: error: ") and expected in line, line
+    assert done.returncode == 2, (done.returncode, line)

@@ -97,6 +97,36 @@ def test_metrics_scrape_shows_counters_moving(net: Net) -> None:
     assert after["process_resident_memory_bytes"] > 0
 
 
+def test_owner_approved_resource_grant_and_revoke(net: Net, tmp_path: Path) -> None:
+    me = ["--data-dir", str(net.me)]
+    member = ["--data-dir", str(tmp_path / "member")]
+    assert cli("keygen", *member).returncode == 0
+    member_id = cli_json("id", *member)["peer_id"]
+    rid = cli_json("resource", "create", "fleet", "--policy", "owner-approved", *me, bootstrap=net.a.addr)[
+        "resource_id"
+    ]
+    refused = cli("register", rid, "--value", "v", "--service-id", "web/1", "--ack", "2", *member, bootstrap=net.b.addr)
+    assert refused.returncode != 0 and "NOT_AUTHORIZED" in refused.stderr, refused.stderr
+    granted = cli_json(
+        "grant", rid, member_id, "--service-prefix", "web/", "--expires", "1h", "--ack", "2", *me, bootstrap=net.a.addr
+    )
+    assert granted["ok"] is True, granted
+    written = cli_json(
+        "register", rid, "--value", "v", "--service-id", "web/1", "--ack", "2", *member, bootstrap=net.b.addr
+    )
+    assert written["ok"] is True, written
+    shown = cli_json("resource", "get", rid, bootstrap=net.c.addr)
+    assert shown["policy"] == "owner-approved"
+    (grant,) = shown["grants"]
+    assert (grant["grantee"], grant["service_prefix"], grant["revoked"]) == (member_id, "web/", False)
+    assert grant["expires_at_ms"] > grant["issued_at_ms"]
+    text = cli("resource", "get", rid, bootstrap=net.c.addr).stdout
+    assert "policy  owner-approved" in text and f"grant   {member_id} service ids 'web/'" in text, text
+    assert cli_json("revoke", rid, member_id, "--ack", "2", *me, bootstrap=net.a.addr)["ok"] is True
+    assert cli_json("resolve", rid, "--ack", "2", bootstrap=net.c.addr) == {"records": []}
+    assert [g["revoked"] for g in cli_json("resource", "get", rid, bootstrap=net.c.addr)["grants"]] == [True]
+
+
 def test_create_register_resolve_restart_unregister(net: Net) -> None:
     """The issue's scenario; it restarts the bootstrap node, so it runs last."""
     me = ["--data-dir", str(net.me)]

@@ -73,7 +73,20 @@ def test_equal_digests_mean_nothing_to_do(alice: KeyPair, resource: SignedResour
     # Equal roots, but the replica's resource is older: the resource alone is sent.
     older = PeerDigest(root, NOW - 1, {})
     assert plan_sync(root, items, NOW, older) == SyncPlan(push_resource=True)
-    assert plan_sync(root, items, NOW, PeerDigest(root, NOW + 1, {})) == NOTHING
+    # Equal roots, the replica's resource newer: we fetch it (its policy may judge what we hold).
+    assert plan_sync(root, items, NOW, PeerDigest(root, NOW + 1, {})) == SyncPlan(pull_resource=True)
+
+
+def test_resource_versions_are_exchanged_whatever_the_entries(alice: KeyPair, resource: SignedResource) -> None:
+    """A replica that missed a newer resource version (e.g. a switch to owner-approved) learns it
+    in the same round as the entries, not only once the entries agree."""
+    rec = build.make_record(alice.private_key, resource.id, "s", b"v", NOW)
+    root, items = Replica.of(rec).digest(NOW)
+    other_root, other_items = Replica.of().digest(NOW)
+    plan = plan_sync(root, items, NOW, PeerDigest(other_root, NOW - 1, dict(other_items)))
+    assert plan.push_resource and plan.push == (identity_digest(rec.identity),) and not plan.pull_resource
+    plan = plan_sync(other_root, other_items, NOW - 1, PeerDigest(root, NOW, dict(items)))
+    assert plan.pull_resource and plan.pull and not plan.push_resource
 
 
 def test_a_replica_without_the_resource_gets_everything_and_is_not_pulled(

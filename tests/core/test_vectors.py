@@ -10,7 +10,8 @@ from libp2p.crypto.serialization import deserialize_private_key, deserialize_pub
 
 from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.core import DEFAULT_LIMITS, RegistryError, Status, b58, resource_id_bytes
-from registry_p2p.core.model import decode_entry
+from registry_p2p.core.grants import is_authorized
+from registry_p2p.core.model import SignedGrant, SignedRecord, decode_entry, decode_resource
 from registry_p2p.core.precedence import wins
 from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.core.validate import check_entry_bytes, check_resource_bytes
@@ -78,3 +79,53 @@ def test_precedence(row: dict) -> None:
     assert a.identity == b.identity
     expected = {"a": (True, False), "b": (False, True), "equal": (False, False)}[row["winner"]]
     assert (wins(a, b), wins(b, a)) == expected
+
+
+GRANTS = load("grants.json")
+
+
+def _grant_rows(kind: str) -> list[dict]:
+    rows = [r for r in GRANTS if r["kind"] == kind]
+    assert rows, kind
+    return rows
+
+
+def test_grant_signatures() -> None:
+    keys = {row["name"]: row for row in load("keys.json")}
+    for row in _grant_rows("signature"):
+        public = deserialize_public_key(bytes.fromhex(keys[row["key"]]["public_key"]))
+        signing_bytes = bytes.fromhex(row["signing_bytes"])
+        assert signing_bytes == row["domain"].encode() + bytes.fromhex(row["body"])
+        assert public.verify(signing_bytes, bytes.fromhex(row["signature"])) == row["valid"], row["name"]
+
+
+@pytest.mark.parametrize("row", [r for r in GRANTS if r["kind"] in ("grant", "resource")], ids=lambda r: r["name"])
+def test_grant_validation_status(row: dict) -> None:
+    verifier = make_verifier()
+    try:
+        if row["kind"] == "resource":
+            check_resource_bytes(bytes.fromhex(row["bytes"]), row["now_ms"], DEFAULT_LIMITS, verifier)
+        else:
+            resource = check_resource_bytes(bytes.fromhex(row["resource"]), row["now_ms"], DEFAULT_LIMITS, verifier)
+            entry = check_entry_bytes(
+                bytes.fromhex(row["bytes"]), row["now_ms"], DEFAULT_LIMITS, verifier, resource.id, resource
+            )
+            assert isinstance(entry, SignedGrant)
+        status = Status.OK
+    except RegistryError as err:
+        status = err.status
+    assert status.name == row["status"]
+
+
+@pytest.mark.parametrize("row", _grant_rows("authorize"), ids=lambda r: r["name"])
+def test_authorization(row: dict) -> None:
+    resource = decode_resource(bytes.fromhex(row["resource"]), DEFAULT_LIMITS)
+    record = decode_entry(bytes.fromhex(row["record"]), DEFAULT_LIMITS)
+    grant = decode_entry(bytes.fromhex(row["grant"]), DEFAULT_LIMITS) if row["grant"] else None
+    assert isinstance(record, SignedRecord) and (grant is None or isinstance(grant, SignedGrant))
+    assert is_authorized(resource, record, grant, row["now_ms"]) == row["authorized"]
+
+
+@pytest.mark.parametrize("row", _grant_rows("precedence"), ids=lambda r: r["name"])
+def test_grant_precedence(row: dict) -> None:
+    test_precedence(row)

@@ -9,9 +9,17 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import PrivateKey
 
 from registry_p2p.adapter.keys import make_verifier
-from registry_p2p.core.build import countersign, make_issuer_part, make_record, make_resource, make_tombstone, renew
+from registry_p2p.core.build import (
+    countersign,
+    make_grant,
+    make_issuer_part,
+    make_record,
+    make_resource,
+    make_tombstone,
+    renew,
+)
 from registry_p2p.core.limits import DEFAULT_LIMITS, Limits
-from registry_p2p.core.model import SignedRecord, SignedResource, SignedTombstone
+from registry_p2p.core.model import POLICY_OWNER_APPROVED, SignedGrant, SignedRecord, SignedResource, SignedTombstone
 from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.store import Store
 
@@ -82,3 +90,26 @@ def tombstone(
 # Used by the crash test's child process and by the parent that checks what survived.
 def crash_batch(n: int, size: int = 20) -> list[SignedRecord]:
     return [record(2 + (i % 5), f"crash-{n}-{i}", at=NOW) for i in range(size)]
+
+
+@functools.cache
+def approved_resource(owner: int = 1, label: str = "fleet", at: int = NOW) -> SignedResource:
+    """An owner-approved resource: only the owner and its grantees may write records."""
+    return make_resource(key(owner), label, at, policy=POLICY_OWNER_APPROVED)
+
+
+def grant(
+    grantee: int,
+    *,
+    res: SignedResource | None = None,
+    at: int = NOW,
+    prefix: str = "",
+    expires_at: int = 0,
+    revoked: bool = False,
+    signer: int = 1,
+) -> SignedGrant:
+    """A grant (or revocation) for `grantee`, signed by key `signer` (the owner by default)."""
+    rid = (res or approved_resource()).id
+    return make_grant(
+        key(signer), rid, pid(grantee), at, service_prefix=prefix, expires_at_ms=expires_at, revoked=revoked
+    )

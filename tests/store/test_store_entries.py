@@ -49,7 +49,7 @@ def test_unknown_resource(make_store: StoreFactory) -> None:
     whole, items = st.put_entries(RID, [record(2), record(3)], NOW)
     assert whole.status == Status.UNKNOWN_RESOURCE
     assert [r.status for r in items] == [Status.UNKNOWN_RESOURCE] * 2
-    assert st.counts() == {"resources": 0, "records": 0, "tombstones": 0}
+    assert st.counts() == {"resources": 0, "records": 0, "tombstones": 0, "grants": 0}
 
 
 def test_resource_sent_along_is_stored_first(make_store: StoreFactory) -> None:
@@ -140,7 +140,7 @@ def test_tombstone_with_newer_issued_at_hides_the_record(store: Store) -> None:
     assert _entries(store, NOW + 1) == []
     assert _entries(store, NOW + 1, tombstones=True) == [tomb.encode()]
     assert store.live_records(RID, NOW + 1) == []
-    assert store.counts() == {"resources": 1, "records": 0, "tombstones": 1}
+    assert store.counts() == {"resources": 1, "records": 0, "tombstones": 1, "grants": 0}
     # The record arriving again (replication, replay) stays deleted.
     assert store.put_entries(RID, [rec], NOW + 2)[1][0].status == Status.SUPERSEDED
 
@@ -163,7 +163,7 @@ def test_later_record_replaces_the_tombstone(store: Store) -> None:
     assert store.put_entries(RID, [record(2, at=NOW - 10), tomb], NOW)[1][1].ok
     assert store.put_entries(RID, [rec], NOW + 10)[1][0].ok
     assert _entries(store, NOW + 10, tombstones=True) == [rec.encode()]
-    assert store.counts() == {"resources": 1, "records": 1, "tombstones": 0}
+    assert store.counts() == {"resources": 1, "records": 1, "tombstones": 0, "grants": 0}
 
 
 def test_replayed_older_issued_at_is_superseded(store: Store) -> None:

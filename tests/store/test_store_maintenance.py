@@ -18,7 +18,7 @@ def test_empty_resource_is_collected_exactly_at_its_ttl(make_store: StoreFactory
     assert st.resource_ids() == [RID]
     assert st.gc(NOW + TTL_MS) == GcResult(0, 0, 1)
     assert st.resource_ids() == []
-    assert st.counts() == {"resources": 0, "records": 0, "tombstones": 0}
+    assert st.counts() == {"resources": 0, "records": 0, "tombstones": 0, "grants": 0}
 
 
 def test_a_resource_lives_while_it_has_live_entries(make_store: StoreFactory) -> None:
@@ -52,10 +52,10 @@ def test_expired_records_and_old_tombstones_are_collected(store: Store) -> None:
     assert store.gc(NOW + 120_000) == GcResult(1, 0, 0)
     lifetime = DEFAULT_LIMITS.tombstone_lifetime_ms
     assert store.gc(NOW + lifetime) == GcResult(1, 1, 0)  # the long record expires with the first tombstone
-    assert store.counts() == {"resources": 1, "records": 0, "tombstones": 1}
+    assert store.counts() == {"resources": 1, "records": 0, "tombstones": 1, "grants": 0}
     # The last tombstone was all that kept the (long past its TTL) resource.
     assert store.gc(NOW + lifetime + 1) == GcResult(0, 1, 1)
-    assert store.counts() == {"resources": 0, "records": 0, "tombstones": 0}
+    assert store.counts() == {"resources": 0, "records": 0, "tombstones": 0, "grants": 0}
 
 
 def test_gc_keeps_live_host_records(store: Store) -> None:
@@ -95,7 +95,7 @@ def test_counts(make_store: StoreFactory) -> None:
     st.put_resource(resource(), NOW)
     st.put_resource(resource(1, "other"), NOW)
     st.put_entries(RID, [record(2, "a"), record(3, "b"), tombstone(4, "c")], NOW)
-    assert st.counts() == {"resources": 2, "records": 2, "tombstones": 1}
+    assert st.counts() == {"resources": 2, "records": 2, "tombstones": 1, "grants": 0}
 
 
 def test_reweigh_updates_the_stored_weights(make_store: StoreFactory) -> None:

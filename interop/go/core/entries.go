@@ -42,24 +42,32 @@ type ResourceInfo struct {
 	Label       string
 	Owner       []byte
 	CreatedAtMs uint64
-	Raw         *pb.Resource
+	// OwnerApproved: records only from the owner and the issuers it grants (write_policy 1).
+	OwnerApproved bool
+	Raw           *pb.Resource
 }
 
-// EntryInfo is a verified, decoded record or tombstone.
+// EntryInfo is a verified, decoded record, tombstone or grant. A grant (Grant true) has the
+// grantee as Issuer, an empty Host and ServiceID (no record has an empty host, so identities
+// never collide), its signature in IssuerSig and Revoked set for a revocation.
 type EntryInfo struct {
-	Tombstone    bool
-	ResourceID   []byte
-	Issuer       []byte
-	Host         []byte
-	ServiceID    string
-	Value        []byte
-	IssuedAtMs   uint64
-	TTLs         uint32
-	HostSignedMs uint64
-	Addrs        [][]byte
-	IssuerSig    []byte
-	HostSig      []byte // tombstones: empty
-	Raw          *pb.Entry
+	Grant          bool
+	Revoked        bool
+	ServicePrefix  string
+	GrantExpiresMs uint64 // 0 = never
+	Tombstone      bool
+	ResourceID     []byte
+	Issuer         []byte
+	Host           []byte
+	ServiceID      string
+	Value          []byte
+	IssuedAtMs     uint64
+	TTLs           uint32
+	HostSignedMs   uint64
+	Addrs          [][]byte
+	IssuerSig      []byte
+	HostSig        []byte // tombstones: empty
+	Raw            *pb.Entry
 
 	issuerBodySha []byte
 }
@@ -77,8 +85,15 @@ func (e *EntryInfo) Identity() string {
 	return b.String()
 }
 
-// ExpiresAtMs is host_signed_at + ttl for records and issued_at + the longest TTL for tombstones.
+// ExpiresAtMs is host_signed_at + ttl for records, issued_at + the longest TTL for tombstones,
+// and for grants their expiry (the largest uint64 when they have none).
 func (e *EntryInfo) ExpiresAtMs() uint64 {
+	if e.Grant {
+		if e.GrantExpiresMs == 0 {
+			return ^uint64(0)
+		}
+		return e.GrantExpiresMs
+	}
 	if e.Tombstone {
 		return e.IssuedAtMs + TombstoneKeepS*1000
 	}
@@ -250,6 +265,9 @@ func ValidateResource(r *pb.Resource, nowMs uint64) (*ResourceInfo, error) {
 	if err := checkKeyField(body.Owner, r.OwnerPublicKey, true, "owner_public_key"); err != nil {
 		return nil, err
 	}
+	if body.WritePolicy != pb.WritePolicy_WRITE_POLICY_OPEN && body.WritePolicy != pb.WritePolicy_WRITE_POLICY_OWNER_APPROVED {
+		return nil, fail(pb.Status_MALFORMED, "unknown write policy %d", body.WritePolicy)
+	}
 	if err := checkCanonical(r, nil, "resource"); err != nil {
 		return nil, err
 	}
@@ -264,7 +282,8 @@ func ValidateResource(r *pb.Resource, nowMs uint64) (*ResourceInfo, error) {
 	}
 	return &ResourceInfo{
 		ID: ResourceID(body.Label, body.Owner), Label: body.Label, Owner: body.Owner,
-		CreatedAtMs: body.CreatedAtMs, Raw: r,
+		CreatedAtMs: body.CreatedAtMs, OwnerApproved: body.WritePolicy == pb.WritePolicy_WRITE_POLICY_OWNER_APPROVED,
+		Raw: r,
 	}, nil
 }
 
@@ -289,6 +308,8 @@ func domainName(d string) string {
 		return "host"
 	case DomainTombstone:
 		return "tombstone"
+	case DomainGrant:
+		return "grant"
 	}
 	return d
 }
@@ -296,6 +317,11 @@ func domainName(d string) string {
 // ParseEntry decodes and validates serialized Entry bytes. expectedRID, when not nil, is
 // the resource the entry must belong to (a mismatch is a forgery: INVALID_SIGNATURE).
 func ParseEntry(raw []byte, nowMs uint64, expectedRID []byte) (*EntryInfo, error) {
+	return ParseEntryWith(raw, nowMs, expectedRID, nil)
+}
+
+// ParseEntryWith is ParseEntry with the resource a grant is checked against (its owner signs it).
+func ParseEntryWith(raw []byte, nowMs uint64, expectedRID []byte, res *ResourceInfo) (*EntryInfo, error) {
 	if len(raw) > MaxFrame {
 		return nil, fail(pb.Status_TOO_LARGE, "entry is over %d bytes", MaxFrame)
 	}
@@ -309,7 +335,7 @@ func ParseEntry(raw []byte, nowMs uint64, expectedRID []byte) (*EntryInfo, error
 	if err := checkCanonical(&e, raw, "entry"); err != nil {
 		return nil, err
 	}
-	return ValidateEntry(&e, nowMs, expectedRID)
+	return ValidateEntryWith(&e, nowMs, expectedRID, res)
 }
 
 // DecodeEntry decodes an entry and checks its static limits, without signatures or time.
@@ -322,19 +348,32 @@ func DecodeEntry(e *pb.Entry) (*EntryInfo, error) {
 		return decodeRecord(e, k.Record)
 	case *pb.Entry_Tombstone:
 		return decodeTombstone(e, k.Tombstone)
+	case *pb.Entry_Grant:
+		return decodeGrant(e, k.Grant)
 	}
-	return nil, fail(pb.Status_MALFORMED, "entry is neither a record nor a tombstone")
+	return nil, fail(pb.Status_MALFORMED, "entry is neither a record, a tombstone nor a grant")
 }
 
 // ValidateEntry decodes a record or tombstone, then checks its resource, time limits and
 // signatures at nowMs (the order of checks follows the Python core).
 func ValidateEntry(e *pb.Entry, nowMs uint64, expectedRID []byte) (*EntryInfo, error) {
+	return ValidateEntryWith(e, nowMs, expectedRID, nil)
+}
+
+// ValidateEntryWith is ValidateEntry with the resource a grant is checked against.
+func ValidateEntryWith(e *pb.Entry, nowMs uint64, expectedRID []byte, res *ResourceInfo) (*EntryInfo, error) {
 	info, err := DecodeEntry(e)
 	if err != nil {
 		return nil, err
 	}
 	if expectedRID != nil && !bytes.Equal(info.ResourceID, expectedRID) {
 		return nil, fail(pb.Status_INVALID_SIGNATURE, "entry is signed for another resource")
+	}
+	if info.Grant {
+		if res == nil {
+			return nil, fail(pb.Status_UNKNOWN_RESOURCE, "a grant is checked against its resource, which is unknown")
+		}
+		return info, validateGrant(info, e.GetGrant(), res, nowMs)
 	}
 	if info.Tombstone {
 		t := e.GetTombstone()
@@ -503,6 +542,13 @@ func Compare(a, b *EntryInfo) int {
 		s1, s2                   []byte
 	}
 	key := func(e *EntryInfo) tuple {
+		if e.Grant {
+			var revoked uint64
+			if e.Revoked {
+				revoked = 1
+			}
+			return tuple{e.IssuedAtMs, revoked, 0, e.IssuerSig, nil}
+		}
 		if e.Tombstone {
 			return tuple{e.IssuedAtMs, 1, 0, e.IssuerSig, nil}
 		}

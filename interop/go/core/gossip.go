@@ -65,6 +65,10 @@ func ParseGossip(data []byte, nowMs uint64, expectedRID []byte) ([]*EntryInfo, e
 			if StatusOf(err) == pb.Status_EXPIRED && len(raws) > 1 {
 				continue
 			}
+			// A grant cannot be judged without its resource (its owner signs it): not a forgery.
+			if StatusOf(err) == pb.Status_UNKNOWN_RESOURCE {
+				continue
+			}
 			return nil, err
 		}
 		infos = append(infos, info)

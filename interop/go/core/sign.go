@@ -14,6 +14,7 @@ const (
 	DomainRecord    = "registry-p2p/record/v1:"
 	DomainHost      = "registry-p2p/host/v1:"
 	DomainTombstone = "registry-p2p/tombstone/v1:"
+	DomainGrant     = "registry-p2p/grant/v1:"
 )
 
 // SigningBytes is domain || body.

@@ -8,6 +8,7 @@
 //   "registry-p2p/record/v1:"    (RecordBody, signed by the issuer)
 //   "registry-p2p/host/v1:"      (HostBody, signed by the host)
 //   "registry-p2p/tombstone/v1:" (TombstoneBody, signed by the issuer)
+//   "registry-p2p/grant/v1:"     (GrantBody, signed by the resource's owner)
 // A verifier checks the signature over the bytes it received and only then decodes them;
 // nothing is re-encoded before verification, so encoders need not be byte-identical.
 //
@@ -39,6 +40,55 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// Who may write records in a resource. OPEN (the default, not encoded) accepts any valid
+// record; OWNER_APPROVED accepts a record only from the owner or from an issuer holding a live,
+// unrevoked owner-signed Grant whose service_prefix begins the record's service_id.
+type WritePolicy int32
+
+const (
+	WritePolicy_WRITE_POLICY_OPEN           WritePolicy = 0
+	WritePolicy_WRITE_POLICY_OWNER_APPROVED WritePolicy = 1
+)
+
+// Enum value maps for WritePolicy.
+var (
+	WritePolicy_name = map[int32]string{
+		0: "WRITE_POLICY_OPEN",
+		1: "WRITE_POLICY_OWNER_APPROVED",
+	}
+	WritePolicy_value = map[string]int32{
+		"WRITE_POLICY_OPEN":           0,
+		"WRITE_POLICY_OWNER_APPROVED": 1,
+	}
+)
+
+func (x WritePolicy) Enum() *WritePolicy {
+	p := new(WritePolicy)
+	*p = x
+	return p
+}
+
+func (x WritePolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WritePolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_registry_proto_enumTypes[0].Descriptor()
+}
+
+func (WritePolicy) Type() protoreflect.EnumType {
+	return &file_registry_proto_enumTypes[0]
+}
+
+func (x WritePolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WritePolicy.Descriptor instead.
+func (WritePolicy) EnumDescriptor() ([]byte, []int) {
+	return file_registry_proto_rawDescGZIP(), []int{0}
+}
 
 type Status int32
 
@@ -103,11 +153,11 @@ func (x Status) String() string {
 }
 
 func (Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_registry_proto_enumTypes[0].Descriptor()
+	return file_registry_proto_enumTypes[1].Descriptor()
 }
 
 func (Status) Type() protoreflect.EnumType {
-	return &file_registry_proto_enumTypes[0]
+	return &file_registry_proto_enumTypes[1]
 }
 
 func (x Status) Number() protoreflect.EnumNumber {
@@ -116,7 +166,7 @@ func (x Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Status.Descriptor instead.
 func (Status) EnumDescriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{0}
+	return file_registry_proto_rawDescGZIP(), []int{1}
 }
 
 type ResourceBody struct {
@@ -124,6 +174,7 @@ type ResourceBody struct {
 	Label         string                 `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"`
 	Owner         []byte                 `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
 	CreatedAtMs   uint64                 `protobuf:"varint,3,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	WritePolicy   WritePolicy            `protobuf:"varint,4,opt,name=write_policy,json=writePolicy,proto3,enum=registry.v1.WritePolicy" json:"write_policy,omitempty"` // absent = OPEN: resources signed before it existed keep their bytes
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -177,6 +228,13 @@ func (x *ResourceBody) GetCreatedAtMs() uint64 {
 		return x.CreatedAtMs
 	}
 	return 0
+}
+
+func (x *ResourceBody) GetWritePolicy() WritePolicy {
+	if x != nil {
+		return x.WritePolicy
+	}
+	return WritePolicy_WRITE_POLICY_OPEN
 }
 
 type Resource struct {
@@ -613,7 +671,156 @@ func (x *Tombstone) GetIssuerPublicKey() []byte {
 	return nil
 }
 
-// A record or a tombstone. This is also exactly what is published on the gossipsub topic
+// The owner's permission for `grantee` to write records in an OWNER_APPROVED resource, or (with
+// `revoked`) its withdrawal. Identity: (resource_id, grantee); per identity the newest
+// issued_at wins, and at equal issued_at a revocation wins over a grant (the same precedence
+// rule as record vs tombstone). A grant whose expires_at_ms (0 = never) has passed authorizes
+// nothing; a revocation lives until expires_at_ms (0 = as long as the resource).
+type GrantBody struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ResourceId    []byte                 `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	Grantee       []byte                 `protobuf:"bytes,2,opt,name=grantee,proto3" json:"grantee,omitempty"`                                  // the issuer allowed to write
+	ServicePrefix string                 `protobuf:"bytes,3,opt,name=service_prefix,json=servicePrefix,proto3" json:"service_prefix,omitempty"` // empty = any service id; otherwise service_id must begin with it
+	IssuedAtMs    uint64                 `protobuf:"varint,4,opt,name=issued_at_ms,json=issuedAtMs,proto3" json:"issued_at_ms,omitempty"`
+	ExpiresAtMs   uint64                 `protobuf:"varint,5,opt,name=expires_at_ms,json=expiresAtMs,proto3" json:"expires_at_ms,omitempty"` // 0 = no expiry
+	Revoked       bool                   `protobuf:"varint,6,opt,name=revoked,proto3" json:"revoked,omitempty"`                              // true: a revocation of every earlier grant to grantee
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantBody) Reset() {
+	*x = GrantBody{}
+	mi := &file_registry_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantBody) ProtoMessage() {}
+
+func (x *GrantBody) ProtoReflect() protoreflect.Message {
+	mi := &file_registry_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantBody.ProtoReflect.Descriptor instead.
+func (*GrantBody) Descriptor() ([]byte, []int) {
+	return file_registry_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GrantBody) GetResourceId() []byte {
+	if x != nil {
+		return x.ResourceId
+	}
+	return nil
+}
+
+func (x *GrantBody) GetGrantee() []byte {
+	if x != nil {
+		return x.Grantee
+	}
+	return nil
+}
+
+func (x *GrantBody) GetServicePrefix() string {
+	if x != nil {
+		return x.ServicePrefix
+	}
+	return ""
+}
+
+func (x *GrantBody) GetIssuedAtMs() uint64 {
+	if x != nil {
+		return x.IssuedAtMs
+	}
+	return 0
+}
+
+func (x *GrantBody) GetExpiresAtMs() uint64 {
+	if x != nil {
+		return x.ExpiresAtMs
+	}
+	return 0
+}
+
+func (x *GrantBody) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+type Grant struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Body           []byte                 `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`                                             // serialized GrantBody
+	Signature      []byte                 `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`                                   // the resource owner's, domain "registry-p2p/grant/v1:"
+	OwnerPublicKey []byte                 `protobuf:"bytes,3,opt,name=owner_public_key,json=ownerPublicKey,proto3" json:"owner_public_key,omitempty"` // optional
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Grant) Reset() {
+	*x = Grant{}
+	mi := &file_registry_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Grant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Grant) ProtoMessage() {}
+
+func (x *Grant) ProtoReflect() protoreflect.Message {
+	mi := &file_registry_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Grant.ProtoReflect.Descriptor instead.
+func (*Grant) Descriptor() ([]byte, []int) {
+	return file_registry_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Grant) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *Grant) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *Grant) GetOwnerPublicKey() []byte {
+	if x != nil {
+		return x.OwnerPublicKey
+	}
+	return nil
+}
+
+// A record, a tombstone or a grant. This is also exactly what is published on the gossipsub topic
 // "/registry/1.0.0/<resource id base58>" (message id = sha256(data)).
 type Entry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -621,6 +828,7 @@ type Entry struct {
 	//
 	//	*Entry_Record
 	//	*Entry_Tombstone
+	//	*Entry_Grant
 	Kind          isEntry_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -628,7 +836,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_registry_proto_msgTypes[7]
+	mi := &file_registry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +848,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[7]
+	mi := &file_registry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +861,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{7}
+	return file_registry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Entry) GetKind() isEntry_Kind {
@@ -681,6 +889,15 @@ func (x *Entry) GetTombstone() *Tombstone {
 	return nil
 }
 
+func (x *Entry) GetGrant() *Grant {
+	if x != nil {
+		if x, ok := x.Kind.(*Entry_Grant); ok {
+			return x.Grant
+		}
+	}
+	return nil
+}
+
 type isEntry_Kind interface {
 	isEntry_Kind()
 }
@@ -693,9 +910,63 @@ type Entry_Tombstone struct {
 	Tombstone *Tombstone `protobuf:"bytes,2,opt,name=tombstone,proto3,oneof"`
 }
 
+type Entry_Grant struct {
+	Grant *Grant `protobuf:"bytes,3,opt,name=grant,proto3,oneof"` // grants and revocations (GrantBody.revoked)
+}
+
 func (*Entry_Record) isEntry_Kind() {}
 
 func (*Entry_Tombstone) isEntry_Kind() {}
+
+func (*Entry_Grant) isEntry_Kind() {}
+
+// Gossip payload carrying several entries accepted by one write (a batch published as one
+// message instead of one message per entry). Its encoding begins with byte 0x7A (field 15,
+// length-delimited), which no serialized Entry begins with (0x0A, 0x12 or 0x1A): a receiver tells
+// the two payload kinds apart by the first byte. At most 256 entries.
+type EntryBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       [][]byte               `protobuf:"bytes,15,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EntryBatch) Reset() {
+	*x = EntryBatch{}
+	mi := &file_registry_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EntryBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EntryBatch) ProtoMessage() {}
+
+func (x *EntryBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_registry_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EntryBatch.ProtoReflect.Descriptor instead.
+func (*EntryBatch) Descriptor() ([]byte, []int) {
+	return file_registry_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *EntryBatch) GetEntries() [][]byte {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
 
 type Result struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -707,7 +978,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_registry_proto_msgTypes[8]
+	mi := &file_registry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +990,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[8]
+	mi := &file_registry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +1003,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{8}
+	return file_registry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Result) GetStatus() Status {
@@ -758,7 +1029,7 @@ type PutResourceRequest struct {
 
 func (x *PutResourceRequest) Reset() {
 	*x = PutResourceRequest{}
-	mi := &file_registry_proto_msgTypes[9]
+	mi := &file_registry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +1041,7 @@ func (x *PutResourceRequest) String() string {
 func (*PutResourceRequest) ProtoMessage() {}
 
 func (x *PutResourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[9]
+	mi := &file_registry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +1054,7 @@ func (x *PutResourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResourceRequest.ProtoReflect.Descriptor instead.
 func (*PutResourceRequest) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{9}
+	return file_registry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PutResourceRequest) GetResource() *Resource {
@@ -802,7 +1073,7 @@ type PutResourceResponse struct {
 
 func (x *PutResourceResponse) Reset() {
 	*x = PutResourceResponse{}
-	mi := &file_registry_proto_msgTypes[10]
+	mi := &file_registry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +1085,7 @@ func (x *PutResourceResponse) String() string {
 func (*PutResourceResponse) ProtoMessage() {}
 
 func (x *PutResourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[10]
+	mi := &file_registry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +1098,7 @@ func (x *PutResourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResourceResponse.ProtoReflect.Descriptor instead.
 func (*PutResourceResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{10}
+	return file_registry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PutResourceResponse) GetResult() *Result {
@@ -846,7 +1117,7 @@ type GetResourceRequest struct {
 
 func (x *GetResourceRequest) Reset() {
 	*x = GetResourceRequest{}
-	mi := &file_registry_proto_msgTypes[11]
+	mi := &file_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +1129,7 @@ func (x *GetResourceRequest) String() string {
 func (*GetResourceRequest) ProtoMessage() {}
 
 func (x *GetResourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[11]
+	mi := &file_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +1142,7 @@ func (x *GetResourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResourceRequest.ProtoReflect.Descriptor instead.
 func (*GetResourceRequest) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{11}
+	return file_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetResourceRequest) GetResourceId() []byte {
@@ -891,7 +1162,7 @@ type GetResourceResponse struct {
 
 func (x *GetResourceResponse) Reset() {
 	*x = GetResourceResponse{}
-	mi := &file_registry_proto_msgTypes[12]
+	mi := &file_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -903,7 +1174,7 @@ func (x *GetResourceResponse) String() string {
 func (*GetResourceResponse) ProtoMessage() {}
 
 func (x *GetResourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[12]
+	mi := &file_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -916,7 +1187,7 @@ func (x *GetResourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResourceResponse.ProtoReflect.Descriptor instead.
 func (*GetResourceResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{12}
+	return file_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetResourceResponse) GetResult() *Result {
@@ -946,7 +1217,7 @@ type PutEntriesRequest struct {
 
 func (x *PutEntriesRequest) Reset() {
 	*x = PutEntriesRequest{}
-	mi := &file_registry_proto_msgTypes[13]
+	mi := &file_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1229,7 @@ func (x *PutEntriesRequest) String() string {
 func (*PutEntriesRequest) ProtoMessage() {}
 
 func (x *PutEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[13]
+	mi := &file_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1242,7 @@ func (x *PutEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutEntriesRequest.ProtoReflect.Descriptor instead.
 func (*PutEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{13}
+	return file_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PutEntriesRequest) GetResourceId() []byte {
@@ -1005,7 +1276,7 @@ type PutEntriesResponse struct {
 
 func (x *PutEntriesResponse) Reset() {
 	*x = PutEntriesResponse{}
-	mi := &file_registry_proto_msgTypes[14]
+	mi := &file_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1288,7 @@ func (x *PutEntriesResponse) String() string {
 func (*PutEntriesResponse) ProtoMessage() {}
 
 func (x *PutEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[14]
+	mi := &file_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1301,7 @@ func (x *PutEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutEntriesResponse.ProtoReflect.Descriptor instead.
 func (*PutEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{14}
+	return file_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PutEntriesResponse) GetResult() *Result {
@@ -1059,7 +1330,7 @@ type GetEntriesRequest struct {
 
 func (x *GetEntriesRequest) Reset() {
 	*x = GetEntriesRequest{}
-	mi := &file_registry_proto_msgTypes[15]
+	mi := &file_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1342,7 @@ func (x *GetEntriesRequest) String() string {
 func (*GetEntriesRequest) ProtoMessage() {}
 
 func (x *GetEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[15]
+	mi := &file_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1355,7 @@ func (x *GetEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntriesRequest.ProtoReflect.Descriptor instead.
 func (*GetEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{15}
+	return file_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetEntriesRequest) GetResourceId() []byte {
@@ -1127,7 +1398,7 @@ type GetEntriesResponse struct {
 
 func (x *GetEntriesResponse) Reset() {
 	*x = GetEntriesResponse{}
-	mi := &file_registry_proto_msgTypes[16]
+	mi := &file_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1410,7 @@ func (x *GetEntriesResponse) String() string {
 func (*GetEntriesResponse) ProtoMessage() {}
 
 func (x *GetEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[16]
+	mi := &file_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1423,7 @@ func (x *GetEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntriesResponse.ProtoReflect.Descriptor instead.
 func (*GetEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{16}
+	return file_registry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetEntriesResponse) GetResult() *Result {
@@ -1193,7 +1464,7 @@ type DigestItem struct {
 
 func (x *DigestItem) Reset() {
 	*x = DigestItem{}
-	mi := &file_registry_proto_msgTypes[17]
+	mi := &file_registry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1205,7 +1476,7 @@ func (x *DigestItem) String() string {
 func (*DigestItem) ProtoMessage() {}
 
 func (x *DigestItem) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[17]
+	mi := &file_registry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1218,7 +1489,7 @@ func (x *DigestItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestItem.ProtoReflect.Descriptor instead.
 func (*DigestItem) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{17}
+	return file_registry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DigestItem) GetIdentity() []byte {
@@ -1245,7 +1516,7 @@ type DigestRequest struct {
 
 func (x *DigestRequest) Reset() {
 	*x = DigestRequest{}
-	mi := &file_registry_proto_msgTypes[18]
+	mi := &file_registry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1257,7 +1528,7 @@ func (x *DigestRequest) String() string {
 func (*DigestRequest) ProtoMessage() {}
 
 func (x *DigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[18]
+	mi := &file_registry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1270,7 +1541,7 @@ func (x *DigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestRequest.ProtoReflect.Descriptor instead.
 func (*DigestRequest) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{18}
+	return file_registry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DigestRequest) GetResourceId() []byte {
@@ -1299,7 +1570,7 @@ type DigestResponse struct {
 
 func (x *DigestResponse) Reset() {
 	*x = DigestResponse{}
-	mi := &file_registry_proto_msgTypes[19]
+	mi := &file_registry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1582,7 @@ func (x *DigestResponse) String() string {
 func (*DigestResponse) ProtoMessage() {}
 
 func (x *DigestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[19]
+	mi := &file_registry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1595,7 @@ func (x *DigestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestResponse.ProtoReflect.Descriptor instead.
 func (*DigestResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{19}
+	return file_registry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DigestResponse) GetResult() *Result {
@@ -1367,7 +1638,7 @@ type HostSignRequest struct {
 
 func (x *HostSignRequest) Reset() {
 	*x = HostSignRequest{}
-	mi := &file_registry_proto_msgTypes[20]
+	mi := &file_registry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1650,7 @@ func (x *HostSignRequest) String() string {
 func (*HostSignRequest) ProtoMessage() {}
 
 func (x *HostSignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[20]
+	mi := &file_registry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1663,7 @@ func (x *HostSignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostSignRequest.ProtoReflect.Descriptor instead.
 func (*HostSignRequest) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{20}
+	return file_registry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *HostSignRequest) GetIssuerBody() []byte {
@@ -1433,7 +1704,7 @@ type HostSignResponse struct {
 
 func (x *HostSignResponse) Reset() {
 	*x = HostSignResponse{}
-	mi := &file_registry_proto_msgTypes[21]
+	mi := &file_registry_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1716,7 @@ func (x *HostSignResponse) String() string {
 func (*HostSignResponse) ProtoMessage() {}
 
 func (x *HostSignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[21]
+	mi := &file_registry_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1729,7 @@ func (x *HostSignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostSignResponse.ProtoReflect.Descriptor instead.
 func (*HostSignResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{21}
+	return file_registry_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HostSignResponse) GetResult() *Result {
@@ -1500,7 +1771,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_registry_proto_msgTypes[22]
+	mi := &file_registry_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1783,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[22]
+	mi := &file_registry_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1796,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{22}
+	return file_registry_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Message) GetRequestId() uint64 {
@@ -1745,11 +2016,12 @@ var File_registry_proto protoreflect.FileDescriptor
 
 const file_registry_proto_rawDesc = "" +
 	"\n" +
-	"\x0eregistry.proto\x12\vregistry.v1\"^\n" +
+	"\x0eregistry.proto\x12\vregistry.v1\"\x9b\x01\n" +
 	"\fResourceBody\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\tR\x05label\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\fR\x05owner\x12\"\n" +
-	"\rcreated_at_ms\x18\x03 \x01(\x04R\vcreatedAtMs\"f\n" +
+	"\rcreated_at_ms\x18\x03 \x01(\x04R\vcreatedAtMs\x12;\n" +
+	"\fwrite_policy\x18\x04 \x01(\x0e2\x18.registry.v1.WritePolicyR\vwritePolicy\"f\n" +
 	"\bResource\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x12(\n" +
@@ -1790,11 +2062,28 @@ const file_registry_proto_rawDesc = "" +
 	"\tTombstone\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x1c\n" +
 	"\tsignature\x18\x02 \x01(\fR\tsignature\x12*\n" +
-	"\x11issuer_public_key\x18\x03 \x01(\fR\x0fissuerPublicKey\"v\n" +
+	"\x11issuer_public_key\x18\x03 \x01(\fR\x0fissuerPublicKey\"\xcd\x01\n" +
+	"\tGrantBody\x12\x1f\n" +
+	"\vresource_id\x18\x01 \x01(\fR\n" +
+	"resourceId\x12\x18\n" +
+	"\agrantee\x18\x02 \x01(\fR\agrantee\x12%\n" +
+	"\x0eservice_prefix\x18\x03 \x01(\tR\rservicePrefix\x12 \n" +
+	"\fissued_at_ms\x18\x04 \x01(\x04R\n" +
+	"issuedAtMs\x12\"\n" +
+	"\rexpires_at_ms\x18\x05 \x01(\x04R\vexpiresAtMs\x12\x18\n" +
+	"\arevoked\x18\x06 \x01(\bR\arevoked\"c\n" +
+	"\x05Grant\x12\x12\n" +
+	"\x04body\x18\x01 \x01(\fR\x04body\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\x12(\n" +
+	"\x10owner_public_key\x18\x03 \x01(\fR\x0eownerPublicKey\"\xa2\x01\n" +
 	"\x05Entry\x12-\n" +
 	"\x06record\x18\x01 \x01(\v2\x13.registry.v1.RecordH\x00R\x06record\x126\n" +
-	"\ttombstone\x18\x02 \x01(\v2\x16.registry.v1.TombstoneH\x00R\ttombstoneB\x06\n" +
-	"\x04kind\"I\n" +
+	"\ttombstone\x18\x02 \x01(\v2\x16.registry.v1.TombstoneH\x00R\ttombstone\x12*\n" +
+	"\x05grant\x18\x03 \x01(\v2\x12.registry.v1.GrantH\x00R\x05grantB\x06\n" +
+	"\x04kind\"&\n" +
+	"\n" +
+	"EntryBatch\x12\x18\n" +
+	"\aentries\x18\x0f \x03(\fR\aentries\"I\n" +
 	"\x06Result\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.registry.v1.StatusR\x06status\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\"G\n" +
@@ -1869,7 +2158,10 @@ const file_registry_proto_rawDesc = "" +
 	"\thost_sign\x18\x14 \x01(\v2\x1c.registry.v1.HostSignRequestH\x00R\bhostSign\x12M\n" +
 	"\x12host_sign_response\x18\x15 \x01(\v2\x1d.registry.v1.HostSignResponseH\x00R\x10hostSignResponse\x12+\n" +
 	"\x05error\x18\x1e \x01(\v2\x13.registry.v1.ResultH\x00R\x05errorB\x06\n" +
-	"\x04body*\xe2\x01\n" +
+	"\x04body*E\n" +
+	"\vWritePolicy\x12\x15\n" +
+	"\x11WRITE_POLICY_OPEN\x10\x00\x12\x1f\n" +
+	"\x1bWRITE_POLICY_OWNER_APPROVED\x10\x01*\xe2\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\r\n" +
 	"\tMALFORMED\x10\x01\x12\r\n" +
@@ -1899,70 +2191,76 @@ func file_registry_proto_rawDescGZIP() []byte {
 	return file_registry_proto_rawDescData
 }
 
-var file_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_registry_proto_goTypes = []any{
-	(Status)(0),                 // 0: registry.v1.Status
-	(*ResourceBody)(nil),        // 1: registry.v1.ResourceBody
-	(*Resource)(nil),            // 2: registry.v1.Resource
-	(*RecordBody)(nil),          // 3: registry.v1.RecordBody
-	(*HostBody)(nil),            // 4: registry.v1.HostBody
-	(*Record)(nil),              // 5: registry.v1.Record
-	(*TombstoneBody)(nil),       // 6: registry.v1.TombstoneBody
-	(*Tombstone)(nil),           // 7: registry.v1.Tombstone
-	(*Entry)(nil),               // 8: registry.v1.Entry
-	(*Result)(nil),              // 9: registry.v1.Result
-	(*PutResourceRequest)(nil),  // 10: registry.v1.PutResourceRequest
-	(*PutResourceResponse)(nil), // 11: registry.v1.PutResourceResponse
-	(*GetResourceRequest)(nil),  // 12: registry.v1.GetResourceRequest
-	(*GetResourceResponse)(nil), // 13: registry.v1.GetResourceResponse
-	(*PutEntriesRequest)(nil),   // 14: registry.v1.PutEntriesRequest
-	(*PutEntriesResponse)(nil),  // 15: registry.v1.PutEntriesResponse
-	(*GetEntriesRequest)(nil),   // 16: registry.v1.GetEntriesRequest
-	(*GetEntriesResponse)(nil),  // 17: registry.v1.GetEntriesResponse
-	(*DigestItem)(nil),          // 18: registry.v1.DigestItem
-	(*DigestRequest)(nil),       // 19: registry.v1.DigestRequest
-	(*DigestResponse)(nil),      // 20: registry.v1.DigestResponse
-	(*HostSignRequest)(nil),     // 21: registry.v1.HostSignRequest
-	(*HostSignResponse)(nil),    // 22: registry.v1.HostSignResponse
-	(*Message)(nil),             // 23: registry.v1.Message
+	(WritePolicy)(0),            // 0: registry.v1.WritePolicy
+	(Status)(0),                 // 1: registry.v1.Status
+	(*ResourceBody)(nil),        // 2: registry.v1.ResourceBody
+	(*Resource)(nil),            // 3: registry.v1.Resource
+	(*RecordBody)(nil),          // 4: registry.v1.RecordBody
+	(*HostBody)(nil),            // 5: registry.v1.HostBody
+	(*Record)(nil),              // 6: registry.v1.Record
+	(*TombstoneBody)(nil),       // 7: registry.v1.TombstoneBody
+	(*Tombstone)(nil),           // 8: registry.v1.Tombstone
+	(*GrantBody)(nil),           // 9: registry.v1.GrantBody
+	(*Grant)(nil),               // 10: registry.v1.Grant
+	(*Entry)(nil),               // 11: registry.v1.Entry
+	(*EntryBatch)(nil),          // 12: registry.v1.EntryBatch
+	(*Result)(nil),              // 13: registry.v1.Result
+	(*PutResourceRequest)(nil),  // 14: registry.v1.PutResourceRequest
+	(*PutResourceResponse)(nil), // 15: registry.v1.PutResourceResponse
+	(*GetResourceRequest)(nil),  // 16: registry.v1.GetResourceRequest
+	(*GetResourceResponse)(nil), // 17: registry.v1.GetResourceResponse
+	(*PutEntriesRequest)(nil),   // 18: registry.v1.PutEntriesRequest
+	(*PutEntriesResponse)(nil),  // 19: registry.v1.PutEntriesResponse
+	(*GetEntriesRequest)(nil),   // 20: registry.v1.GetEntriesRequest
+	(*GetEntriesResponse)(nil),  // 21: registry.v1.GetEntriesResponse
+	(*DigestItem)(nil),          // 22: registry.v1.DigestItem
+	(*DigestRequest)(nil),       // 23: registry.v1.DigestRequest
+	(*DigestResponse)(nil),      // 24: registry.v1.DigestResponse
+	(*HostSignRequest)(nil),     // 25: registry.v1.HostSignRequest
+	(*HostSignResponse)(nil),    // 26: registry.v1.HostSignResponse
+	(*Message)(nil),             // 27: registry.v1.Message
 }
 var file_registry_proto_depIdxs = []int32{
-	5,  // 0: registry.v1.Entry.record:type_name -> registry.v1.Record
-	7,  // 1: registry.v1.Entry.tombstone:type_name -> registry.v1.Tombstone
-	0,  // 2: registry.v1.Result.status:type_name -> registry.v1.Status
-	2,  // 3: registry.v1.PutResourceRequest.resource:type_name -> registry.v1.Resource
-	9,  // 4: registry.v1.PutResourceResponse.result:type_name -> registry.v1.Result
-	9,  // 5: registry.v1.GetResourceResponse.result:type_name -> registry.v1.Result
-	2,  // 6: registry.v1.GetResourceResponse.resource:type_name -> registry.v1.Resource
-	2,  // 7: registry.v1.PutEntriesRequest.resource:type_name -> registry.v1.Resource
-	9,  // 8: registry.v1.PutEntriesResponse.result:type_name -> registry.v1.Result
-	9,  // 9: registry.v1.PutEntriesResponse.results:type_name -> registry.v1.Result
-	9,  // 10: registry.v1.GetEntriesResponse.result:type_name -> registry.v1.Result
-	2,  // 11: registry.v1.GetEntriesResponse.resource:type_name -> registry.v1.Resource
-	9,  // 12: registry.v1.DigestResponse.result:type_name -> registry.v1.Result
-	18, // 13: registry.v1.DigestResponse.items:type_name -> registry.v1.DigestItem
-	2,  // 14: registry.v1.HostSignRequest.resource:type_name -> registry.v1.Resource
-	9,  // 15: registry.v1.HostSignResponse.result:type_name -> registry.v1.Result
-	5,  // 16: registry.v1.HostSignResponse.record:type_name -> registry.v1.Record
-	10, // 17: registry.v1.Message.put_resource:type_name -> registry.v1.PutResourceRequest
-	11, // 18: registry.v1.Message.put_resource_response:type_name -> registry.v1.PutResourceResponse
-	12, // 19: registry.v1.Message.get_resource:type_name -> registry.v1.GetResourceRequest
-	13, // 20: registry.v1.Message.get_resource_response:type_name -> registry.v1.GetResourceResponse
-	14, // 21: registry.v1.Message.put_entries:type_name -> registry.v1.PutEntriesRequest
-	15, // 22: registry.v1.Message.put_entries_response:type_name -> registry.v1.PutEntriesResponse
-	16, // 23: registry.v1.Message.get_entries:type_name -> registry.v1.GetEntriesRequest
-	17, // 24: registry.v1.Message.get_entries_response:type_name -> registry.v1.GetEntriesResponse
-	19, // 25: registry.v1.Message.digest:type_name -> registry.v1.DigestRequest
-	20, // 26: registry.v1.Message.digest_response:type_name -> registry.v1.DigestResponse
-	21, // 27: registry.v1.Message.host_sign:type_name -> registry.v1.HostSignRequest
-	22, // 28: registry.v1.Message.host_sign_response:type_name -> registry.v1.HostSignResponse
-	9,  // 29: registry.v1.Message.error:type_name -> registry.v1.Result
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	0,  // 0: registry.v1.ResourceBody.write_policy:type_name -> registry.v1.WritePolicy
+	6,  // 1: registry.v1.Entry.record:type_name -> registry.v1.Record
+	8,  // 2: registry.v1.Entry.tombstone:type_name -> registry.v1.Tombstone
+	10, // 3: registry.v1.Entry.grant:type_name -> registry.v1.Grant
+	1,  // 4: registry.v1.Result.status:type_name -> registry.v1.Status
+	3,  // 5: registry.v1.PutResourceRequest.resource:type_name -> registry.v1.Resource
+	13, // 6: registry.v1.PutResourceResponse.result:type_name -> registry.v1.Result
+	13, // 7: registry.v1.GetResourceResponse.result:type_name -> registry.v1.Result
+	3,  // 8: registry.v1.GetResourceResponse.resource:type_name -> registry.v1.Resource
+	3,  // 9: registry.v1.PutEntriesRequest.resource:type_name -> registry.v1.Resource
+	13, // 10: registry.v1.PutEntriesResponse.result:type_name -> registry.v1.Result
+	13, // 11: registry.v1.PutEntriesResponse.results:type_name -> registry.v1.Result
+	13, // 12: registry.v1.GetEntriesResponse.result:type_name -> registry.v1.Result
+	3,  // 13: registry.v1.GetEntriesResponse.resource:type_name -> registry.v1.Resource
+	13, // 14: registry.v1.DigestResponse.result:type_name -> registry.v1.Result
+	22, // 15: registry.v1.DigestResponse.items:type_name -> registry.v1.DigestItem
+	3,  // 16: registry.v1.HostSignRequest.resource:type_name -> registry.v1.Resource
+	13, // 17: registry.v1.HostSignResponse.result:type_name -> registry.v1.Result
+	6,  // 18: registry.v1.HostSignResponse.record:type_name -> registry.v1.Record
+	14, // 19: registry.v1.Message.put_resource:type_name -> registry.v1.PutResourceRequest
+	15, // 20: registry.v1.Message.put_resource_response:type_name -> registry.v1.PutResourceResponse
+	16, // 21: registry.v1.Message.get_resource:type_name -> registry.v1.GetResourceRequest
+	17, // 22: registry.v1.Message.get_resource_response:type_name -> registry.v1.GetResourceResponse
+	18, // 23: registry.v1.Message.put_entries:type_name -> registry.v1.PutEntriesRequest
+	19, // 24: registry.v1.Message.put_entries_response:type_name -> registry.v1.PutEntriesResponse
+	20, // 25: registry.v1.Message.get_entries:type_name -> registry.v1.GetEntriesRequest
+	21, // 26: registry.v1.Message.get_entries_response:type_name -> registry.v1.GetEntriesResponse
+	23, // 27: registry.v1.Message.digest:type_name -> registry.v1.DigestRequest
+	24, // 28: registry.v1.Message.digest_response:type_name -> registry.v1.DigestResponse
+	25, // 29: registry.v1.Message.host_sign:type_name -> registry.v1.HostSignRequest
+	26, // 30: registry.v1.Message.host_sign_response:type_name -> registry.v1.HostSignResponse
+	13, // 31: registry.v1.Message.error:type_name -> registry.v1.Result
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_registry_proto_init() }
@@ -1970,11 +2268,12 @@ func file_registry_proto_init() {
 	if File_registry_proto != nil {
 		return
 	}
-	file_registry_proto_msgTypes[7].OneofWrappers = []any{
+	file_registry_proto_msgTypes[9].OneofWrappers = []any{
 		(*Entry_Record)(nil),
 		(*Entry_Tombstone)(nil),
+		(*Entry_Grant)(nil),
 	}
-	file_registry_proto_msgTypes[22].OneofWrappers = []any{
+	file_registry_proto_msgTypes[25].OneofWrappers = []any{
 		(*Message_PutResource)(nil),
 		(*Message_PutResourceResponse)(nil),
 		(*Message_GetResource)(nil),
@@ -1994,8 +2293,8 @@ func file_registry_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_registry_proto_rawDesc), len(file_registry_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   23,
+			NumEnums:      2,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

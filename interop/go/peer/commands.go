@@ -11,6 +11,7 @@ import (
 	"io"
 	"sync"
 
+	corepeer "github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"registryp2p/interop/go/core"
@@ -31,6 +32,12 @@ type Command struct {
 	ValueBase64 string          `json:"value_base64,omitempty"`
 	TTLs        uint32          `json:"ttl_s,omitempty"`
 	DataHex     string          `json:"data_hex,omitempty"`
+	// create_resource: "open" (default) or "owner-approved"; grant: the grantee and its scope.
+	Policy        string `json:"policy,omitempty"`
+	Grantee       string `json:"grantee,omitempty"`
+	ServicePrefix string `json:"service_prefix,omitempty"`
+	ExpiresInMs   uint64 `json:"expires_in_ms,omitempty"`
+	Revoked       bool   `json:"revoked,omitempty"`
 }
 
 // Server reads commands from an io.Reader and writes replies and events as JSON lines.
@@ -206,7 +213,10 @@ func (s *Server) Handle(ctx context.Context, c Command) (map[string]any, error) 
 		return map[string]any{"valid": true, "error": nil}, nil
 
 	case "create_resource":
-		id, w, err := n.CreateResource(ctx, c.Label, ackOf(c))
+		if c.Policy != "" && c.Policy != "open" && c.Policy != "owner-approved" {
+			return nil, fmt.Errorf("unknown policy %q", c.Policy)
+		}
+		id, w, err := n.CreateResource(ctx, c.Label, ackOf(c), c.Policy == "owner-approved")
 		if err != nil {
 			return nil, err
 		}
@@ -230,10 +240,29 @@ func (s *Server) Handle(ctx context.Context, c Command) (map[string]any, error) 
 		if r == nil {
 			return map[string]any{"resource": nil}, nil
 		}
+		policy := "open"
+		if r.OwnerApproved {
+			policy = "owner-approved"
+		}
 		return map[string]any{"resource": map[string]any{
 			"resource_id": core.EncodeID(r.ID), "label": r.Label, "owner": core.PeerString(r.Owner),
-			"created_at_ms": r.CreatedAtMs,
+			"created_at_ms": r.CreatedAtMs, "policy": policy,
 		}}, nil
+
+	case "grant":
+		id, err := rid()
+		if err != nil {
+			return nil, err
+		}
+		grantee, err := corepeer.Decode(c.Grantee)
+		if err != nil {
+			return nil, fmt.Errorf("grantee: %w", err)
+		}
+		w, err := n.Grant(ctx, id, []byte(grantee), c.ServicePrefix, c.ExpiresInMs, c.Revoked, ackOf(c))
+		if err != nil {
+			return nil, err
+		}
+		return writeReply(w), nil
 
 	case "register":
 		id, err := rid()

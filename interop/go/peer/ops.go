@@ -96,11 +96,16 @@ func (n *Node) fanOut(ctx context.Context, peers []corepeer.ID, enough int,
 }
 
 // CreateResource signs a resource, stores it in the DHT and sends PutResource to the replica set.
-func (n *Node) CreateResource(ctx context.Context, label string, ack int) (string, *WriteResult, error) {
+// ownerApproved makes a resource whose records only the owner and its grantees may write.
+func (n *Node) CreateResource(ctx context.Context, label string, ack int, ownerApproved bool) (string, *WriteResult, error) {
 	if len(label) > core.MaxLabel {
 		return "", nil, fmt.Errorf("label is longer than %d bytes", core.MaxLabel)
 	}
-	res, rid, err := core.NewResource(n.key, label, n.issuedNow())
+	newResource := core.NewResource
+	if ownerApproved {
+		newResource = core.NewOwnerApprovedResource
+	}
+	res, rid, err := newResource(n.key, label, n.issuedNow())
 	if err != nil {
 		return "", nil, err
 	}
@@ -266,6 +271,33 @@ func (n *Node) Register(ctx context.Context, rid []byte, serviceID string, value
 	return n.writeEntry(ctx, rid, entry, ack)
 }
 
+// Grant writes, as the resource's owner, a grant for grantee (revoked: a revocation);
+// expiresInMs 0 = no expiry.
+func (n *Node) Grant(ctx context.Context, rid, grantee []byte, servicePrefix string, expiresInMs uint64, revoked bool, ack int) (*WriteResult, error) {
+	raw := n.resourceFor(ctx, rid)
+	if raw == nil {
+		return nil, errors.New("UNKNOWN_RESOURCE: resource not found")
+	}
+	res, err := core.ValidateResource(raw, core.NowMs())
+	if err != nil {
+		return nil, err
+	}
+	now := n.issuedNow()
+	var expires uint64
+	if expiresInMs != 0 {
+		expires = now + expiresInMs
+	}
+	g, err := core.NewGrant(n.key, rid, grantee, servicePrefix, now, expires, revoked)
+	if err != nil {
+		return nil, err
+	}
+	entry := &pb.Entry{Kind: &pb.Entry_Grant{Grant: g}}
+	if _, err := core.ValidateEntryWith(entry, core.NowMs(), rid, res); err != nil {
+		return nil, err
+	}
+	return n.writeEntry(ctx, rid, entry, ack)
+}
+
 // Unregister writes a signed tombstone for this node's self-hosted record.
 func (n *Node) Unregister(ctx context.Context, rid []byte, serviceID string, ack int) (*WriteResult, error) {
 	t, err := core.NewTombstone(n.key, rid, []byte(n.ID()), serviceID, n.issuedNow())
@@ -280,29 +312,39 @@ func (n *Node) Unregister(ctx context.Context, rid []byte, serviceID string, ack
 }
 
 // fetchEntries pages through GetEntries on one replica and verifies every entry.
-func (n *Node) fetchEntries(ctx context.Context, p corepeer.ID, rid []byte) ([]*core.EntryInfo, error) {
+// The replica's copy of the resource (from the first page) is returned too, verified; grants
+// are checked against it.
+func (n *Node) fetchEntries(ctx context.Context, p corepeer.ID, rid []byte) ([]*core.EntryInfo, *core.ResourceInfo, error) {
 	var out []*core.EntryInfo
+	var res *core.ResourceInfo
 	var cursor []byte
 	for page := 0; page < 10000; page++ {
 		resp, err := n.rpc.Call(ctx, p, &pb.Message{Body: &pb.Message_GetEntries{GetEntries: &pb.GetEntriesRequest{
 			ResourceId: rid, Cursor: cursor, IncludeTombstones: true,
 		}}})
 		if err != nil {
-			return out, err
+			return out, res, err
 		}
 		gr := resp.GetGetEntriesResponse()
 		if gr == nil {
-			return out, errors.New("MALFORMED answer")
+			return out, res, errors.New("MALFORMED answer")
 		}
 		if r := gr.GetResult(); r != nil && r.Status == pb.Status_UNKNOWN_RESOURCE {
-			return out, nil // an answer: this replica has nothing
+			return out, res, nil // an answer: this replica has nothing
 		}
 		if err := resultErr(gr.GetResult()); err != nil {
-			return out, err
+			return out, res, err
 		}
 		now := core.NowMs()
+		if res == nil && gr.GetResource() != nil {
+			if info, err := core.ValidateResource(gr.GetResource(), now); err == nil && bytes.Equal(info.ID, rid) {
+				res = info
+			} else {
+				n.logf("dropping resource copy from %s: %v", p, err)
+			}
+		}
 		for _, e := range gr.GetEntries() {
-			info, err := core.ParseEntry(e, now, rid)
+			info, err := core.ParseEntryWith(e, now, rid, res)
 			if err != nil {
 				if core.StatusOf(err) != pb.Status_EXPIRED {
 					n.logf("dropping entry from %s: %v", p, err)
@@ -312,14 +354,14 @@ func (n *Node) fetchEntries(ctx context.Context, p corepeer.ID, rid []byte) ([]*
 			out = append(out, info)
 		}
 		if len(gr.GetNextCursor()) == 0 {
-			return out, nil
+			return out, res, nil
 		}
 		if bytes.Equal(gr.GetNextCursor(), cursor) {
-			return out, errors.New("cursor did not advance")
+			return out, res, errors.New("cursor did not advance")
 		}
 		cursor = gr.GetNextCursor()
 	}
-	return out, errors.New("too many pages")
+	return out, res, errors.New("too many pages")
 }
 
 // Resolve gathers entries from the replica set, merges them by precedence and returns the
@@ -331,12 +373,16 @@ func (n *Node) Resolve(ctx context.Context, rid []byte, ack int) ([]*core.EntryI
 	}
 	var mu sync.Mutex
 	merged := core.Merge{}
+	var newest *core.ResourceInfo
 	answers, errs := n.fanOut(ctx, replicas, ack, func(ctx context.Context, p corepeer.ID) error {
-		got, err := n.fetchEntries(ctx, p, rid)
+		got, res, err := n.fetchEntries(ctx, p, rid)
 		mu.Lock()
 		defer mu.Unlock()
 		for _, e := range got {
 			merged.Add(e)
+		}
+		if res != nil && (newest == nil || res.CreatedAtMs > newest.CreatedAtMs) {
+			newest = res
 		}
 		return err
 	})
@@ -347,8 +393,9 @@ func (n *Node) Resolve(ctx context.Context, rid []byte, ack int) ([]*core.EntryI
 	defer mu.Unlock()
 	now := core.NowMs()
 	var out []*core.EntryInfo
-	for _, e := range merged {
-		if !e.Tombstone && now < e.ExpiresAtMs() {
+	// The newest copy's write policy decides which records stand, judged by the merged grants.
+	for _, e := range core.FilterAuthorized(newest, merged, now) {
+		if !e.Tombstone && !e.Grant && now < e.ExpiresAtMs() {
 			out = append(out, e)
 		}
 	}

@@ -101,6 +101,9 @@ func (n *Node) Watch(ctx context.Context, rid []byte) error {
 				continue
 			}
 			for _, info := range infos {
+				if info.Grant {
+					continue // grants change no service; the replicas drop what a revocation withdraws
+				}
 				if state.Add(info) {
 					n.events(watchEvent(info))
 				}

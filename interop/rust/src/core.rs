@@ -17,6 +17,8 @@ pub const RESOURCE_DOMAIN: &[u8] = b"registry-p2p/resource/v1:";
 pub const RECORD_DOMAIN: &[u8] = b"registry-p2p/record/v1:";
 pub const HOST_DOMAIN: &[u8] = b"registry-p2p/host/v1:";
 pub const TOMBSTONE_DOMAIN: &[u8] = b"registry-p2p/tombstone/v1:";
+/// A GrantBody, signed by the resource's owner (the grant names no signer; its resource does).
+pub const GRANT_DOMAIN: &[u8] = b"registry-p2p/grant/v1:";
 /// DHT validator namespace and value-key prefix: `/reg/<b58 id>`, at most 49 bytes. (Not
 /// `/registry/<b58 id>`: py-libp2p 0.8.1 refuses FIND_NODE for keys over 50 bytes that are not
 /// multihashes, so lookups for that 53-54 byte key never left a Python node.)
@@ -227,11 +229,14 @@ pub struct ResourceInfo {
     pub label: String,
     pub owner: Vec<u8>,
     pub created_at_ms: u64,
+    /// write_policy OWNER_APPROVED: records only from the owner and the issuers it grants.
+    pub owner_approved: bool,
 }
 
 pub fn make_resource(key: &Keypair, label: &str, created_at_ms: u64) -> (pb::Resource, [u8; 32]) {
     let owner = own_peer_id_bytes(key);
-    let body = pb::ResourceBody { label: label.to_string(), owner: owner.clone(), created_at_ms }.encode_to_vec();
+    let body = pb::ResourceBody { label: label.to_string(), owner: owner.clone(), created_at_ms, write_policy: 0 }
+        .encode_to_vec();
     let signature = sign(key, RESOURCE_DOMAIN, &body);
     let res = pb::Resource { body, signature, owner_public_key: public_key_field(key) };
     (res, resource_id(label, &owner))
@@ -273,13 +278,16 @@ pub fn validate_resource(res: &pb::Resource, now_ms: u64) -> Result<ResourceInfo
     }
     parse_peer_id(&body.owner)?;
     check_key_field(&body.owner, &res.owner_public_key, true, "owner_public_key")?;
+    let policy = pb::WritePolicy::try_from(body.write_policy)
+        .map_err(|_| malformed(format!("unknown write policy {}", body.write_policy)))?;
     if res.encoded_len() > MAX_RESOURCE_BYTES {
         return Err(Invalid::new(Status::TooLarge, format!("resource is over {MAX_RESOURCE_BYTES} bytes")));
     }
     not_future(body.created_at_ms, now_ms, "resource created_at")?;
     verify(&body.owner, RESOURCE_DOMAIN, &res.body, &res.signature, &res.owner_public_key)?;
     let id = resource_id(&body.label, &body.owner);
-    Ok(ResourceInfo { id, label: body.label, owner: body.owner, created_at_ms: body.created_at_ms })
+    let owner_approved = policy == pb::WritePolicy::OwnerApproved;
+    Ok(ResourceInfo { id, label: body.label, owner: body.owner, created_at_ms: body.created_at_ms, owner_approved })
 }
 
 pub fn validate_resource_bytes(bytes: &[u8], now_ms: u64) -> Result<ResourceInfo, Invalid> {
@@ -319,11 +327,13 @@ pub fn select_dht_record(key: &[u8], values: &[Vec<u8>], now_ms: u64) -> Option<
 
 // ---------------------------------------------------------------- entries
 
-/// A decoded record or tombstone (bodies decoded from the carried bytes).
+/// A decoded record, tombstone or grant (bodies decoded from the carried bytes). A grant's
+/// identity is (resource_id, grantee, b"", ""): no record has an empty host.
 #[derive(Debug, Clone)]
 pub enum Decoded {
     Record { raw: pb::Record, body: pb::RecordBody, host: pb::HostBody },
     Tombstone { raw: pb::Tombstone, body: pb::TombstoneBody },
+    Grant { raw: pb::Grant, body: pb::GrantBody },
 }
 
 pub type Identity = (Vec<u8>, Vec<u8>, Vec<u8>, String);
@@ -341,6 +351,16 @@ impl Decoded {
             Decoded::Tombstone { body, .. } => {
                 (body.resource_id.clone(), body.issuer.clone(), body.host.clone(), body.service_id.clone())
             }
+            Decoded::Grant { body, .. } => (body.resource_id.clone(), body.grantee.clone(), Vec::new(), String::new()),
+        }
+    }
+
+    /// The issuer of a record or tombstone; the grantee of a grant.
+    pub fn issuer(&self) -> &[u8] {
+        match self {
+            Decoded::Record { body, .. } => &body.issuer,
+            Decoded::Tombstone { body, .. } => &body.issuer,
+            Decoded::Grant { body, .. } => &body.grantee,
         }
     }
 
@@ -348,6 +368,7 @@ impl Decoded {
         match self {
             Decoded::Record { body, .. } => &body.resource_id,
             Decoded::Tombstone { body, .. } => &body.resource_id,
+            Decoded::Grant { body, .. } => &body.resource_id,
         }
     }
 
@@ -355,6 +376,7 @@ impl Decoded {
         match self {
             Decoded::Record { body, .. } => body.issued_at_ms,
             Decoded::Tombstone { body, .. } => body.issued_at_ms,
+            Decoded::Grant { body, .. } => body.issued_at_ms,
         }
     }
 
@@ -368,6 +390,8 @@ impl Decoded {
                 raw.issuer_signature.clone(),
             ),
             Decoded::Tombstone { raw, body } => (body.issued_at_ms, 1, 0, raw.signature.clone(), Vec::new()),
+            // A revocation beats a grant of the same instant, as a tombstone beats a record.
+            Decoded::Grant { raw, body } => (body.issued_at_ms, u8::from(body.revoked), 0, raw.signature.clone(), Vec::new()),
         }
     }
 
@@ -375,9 +399,12 @@ impl Decoded {
         matches!(self, Decoded::Tombstone { .. })
     }
 
-    /// Records expire at host_signed_at + ttl; tombstones are kept for the longest TTL.
+    /// Records expire at host_signed_at + ttl; tombstones are kept for the longest TTL; grants
+    /// until their expiry (none: u64::MAX).
     pub fn expires_at_ms(&self) -> u64 {
         match self {
+            Decoded::Grant { body, .. } if body.expires_at_ms == 0 => u64::MAX,
+            Decoded::Grant { body, .. } => body.expires_at_ms,
             Decoded::Record { body, host, .. } => host.host_signed_at_ms.saturating_add(body.ttl_s as u64 * 1000),
             Decoded::Tombstone { body, .. } => body.issued_at_ms.saturating_add(TOMBSTONE_LIFETIME_MS),
         }
@@ -387,6 +414,7 @@ impl Decoded {
         let kind = match self {
             Decoded::Record { raw, .. } => pb::entry::Kind::Record(raw.clone()),
             Decoded::Tombstone { raw, .. } => pb::entry::Kind::Tombstone(raw.clone()),
+            Decoded::Grant { raw, .. } => pb::entry::Kind::Grant(raw.clone()),
         };
         pb::Entry { kind: Some(kind) }
     }
@@ -418,7 +446,11 @@ pub fn decode_entry(entry: &pb::Entry) -> Result<Decoded, Invalid> {
             let body = pb::TombstoneBody::decode(t.body.as_slice()).map_err(|e| malformed(format!("tombstone body: {e}")))?;
             Ok(Decoded::Tombstone { raw: t.clone(), body })
         }
-        None => Err(malformed("entry is neither a record nor a tombstone")),
+        Some(pb::entry::Kind::Grant(g)) => {
+            let body = pb::GrantBody::decode(g.body.as_slice()).map_err(|e| malformed(format!("grant body: {e}")))?;
+            Ok(Decoded::Grant { raw: g.clone(), body })
+        }
+        None => Err(malformed("entry is neither a record, a tombstone nor a grant")),
     }
 }
 
@@ -488,12 +520,30 @@ pub fn check_structure(d: &Decoded) -> Result<(), Invalid> {
             parse_peer_id(&body.host)?;
             check_key_field(&body.issuer, &raw.issuer_public_key, true, "issuer_public_key")
         }
+        Decoded::Grant { body, .. } => {
+            if body.service_prefix.len() > MAX_SERVICE_ID {
+                return Err(Invalid::new(Status::TooLarge, format!("service prefix is over {MAX_SERVICE_ID} bytes")));
+            }
+            check_rid(&body.resource_id)?;
+            parse_peer_id(&body.grantee)?;
+            Ok(())
+        }
     }
 }
 
 /// Full validation of an entry at `now_ms` (optionally for the resource `expected_rid`), in the
 /// contract's order: sizes, structure, resource id, future, expiry, signatures.
 pub fn validate_entry(entry: &pb::Entry, now_ms: u64, expected_rid: Option<&[u8]>) -> Result<Decoded, Invalid> {
+    validate_entry_with(entry, now_ms, expected_rid, None)
+}
+
+/// `validate_entry` with the resource a grant is checked against (its owner signs grants).
+pub fn validate_entry_with(
+    entry: &pb::Entry,
+    now_ms: u64,
+    expected_rid: Option<&[u8]>,
+    resource: Option<&ResourceInfo>,
+) -> Result<Decoded, Invalid> {
     let d = decode_entry(entry)?;
     check_structure(&d)?;
     if expected_rid.is_some_and(|r| r != d.resource_id()) {
@@ -521,18 +571,84 @@ pub fn validate_entry(entry: &pb::Entry, now_ms: u64, expected_rid: Option<&[u8]
             }
             verify(&body.issuer, TOMBSTONE_DOMAIN, &raw.body, &raw.signature, &raw.issuer_public_key)?;
         }
+        Decoded::Grant { raw, body } => {
+            let res = resource.ok_or_else(|| {
+                Invalid::new(Status::UnknownResource, "a grant is checked against its resource, which is unknown")
+            })?;
+            if body.resource_id != res.id {
+                return Err(Invalid::new(Status::InvalidSignature, "grant is signed for another resource"));
+            }
+            if body.grantee == res.owner {
+                return Err(malformed("the owner needs no grant to write in its own resource"));
+            }
+            not_future(body.issued_at_ms, now_ms, "grant issued_at")?;
+            if body.expires_at_ms != 0 && body.expires_at_ms <= now_ms {
+                return Err(Invalid::new(Status::Expired, "grant expired"));
+            }
+            if body.expires_at_ms != 0 && body.expires_at_ms <= body.issued_at_ms {
+                return Err(malformed("grant expires before it is issued"));
+            }
+            check_key_field(&res.owner, &raw.owner_public_key, true, "owner_public_key")?;
+            verify(&res.owner, GRANT_DOMAIN, &raw.body, &raw.signature, &raw.owner_public_key)?;
+        }
     }
     Ok(d)
 }
 
+/// A grant entry (the issuer's winning one, or None) lets it write `service_id` at `now_ms`.
+pub fn grant_allows(grant: Option<&Decoded>, service_id: &str, now_ms: u64) -> bool {
+    match grant {
+        Some(Decoded::Grant { body, .. }) => {
+            !body.revoked
+                && (body.expires_at_ms == 0 || body.expires_at_ms > now_ms)
+                && service_id.starts_with(&body.service_prefix)
+        }
+        _ => false,
+    }
+}
+
+/// May record or tombstone `d` stand under `res`'s write policy, given its issuer's winning grant entry?
+pub fn authorized(res: &ResourceInfo, d: &Decoded, grant: Option<&Decoded>, now_ms: u64) -> bool {
+    if !res.owner_approved || d.issuer() == res.owner.as_slice() {
+        return true;
+    }
+    match d {
+        Decoded::Grant { .. } => true,
+        Decoded::Tombstone { .. } => grant.is_some(),
+        Decoded::Record { body, .. } => grant_allows(grant, &body.service_id, now_ms),
+    }
+}
+
+/// Merged entries less what `res`'s policy refuses, judged by the grants among them.
+pub fn filter_authorized(res: Option<&ResourceInfo>, merged: Vec<Decoded>, now_ms: u64) -> Vec<Decoded> {
+    let Some(res) = res.filter(|r| r.owner_approved) else {
+        return merged;
+    };
+    let grants: std::collections::HashMap<Vec<u8>, Decoded> = merged
+        .iter()
+        .filter(|d| matches!(d, Decoded::Grant { .. }))
+        .map(|d| (d.issuer().to_vec(), d.clone()))
+        .collect();
+    merged.into_iter().filter(|d| authorized(res, d, grants.get(d.issuer()), now_ms)).collect()
+}
+
 pub fn validate_entry_bytes(bytes: &[u8], now_ms: u64, expected_rid: Option<&[u8]>) -> Result<Decoded, Invalid> {
+    validate_entry_bytes_with(bytes, now_ms, expected_rid, None)
+}
+
+pub fn validate_entry_bytes_with(
+    bytes: &[u8],
+    now_ms: u64,
+    expected_rid: Option<&[u8]>,
+    resource: Option<&ResourceInfo>,
+) -> Result<Decoded, Invalid> {
     if bytes.len() > MAX_MESSAGE {
         return Err(Invalid::new(Status::TooLarge, "entry exceeds 1 MiB"));
     }
     let entry = pb::Entry::decode(bytes).map_err(|e| malformed(format!("entry: {e}")))?;
     check_structure(&decode_entry(&entry)?)?;
     check_canonical(&entry, bytes, "entry")?;
-    validate_entry(&entry, now_ms, expected_rid)
+    validate_entry_with(&entry, now_ms, expected_rid, resource)
 }
 
 /// First byte of a serialized EntryBatch (field 15, length-delimited); no serialized Entry
@@ -544,7 +660,11 @@ pub const MAX_BATCH_ENTRIES: usize = 256;
 /// expired in transit inside a batch is skipped; any other invalid entry fails the payload.
 pub fn validate_gossip(data: &[u8], now_ms: u64, expected_rid: Option<&[u8]>) -> Result<Vec<Decoded>, Invalid> {
     if data.first() != Some(&BATCH_TAG) {
-        return validate_entry_bytes(data, now_ms, expected_rid).map(|d| vec![d]);
+        return match validate_entry_bytes(data, now_ms, expected_rid) {
+            Ok(d) => Ok(vec![d]),
+            Err(e) if e.status == Status::UnknownResource => Ok(Vec::new()),
+            Err(e) => Err(e),
+        };
     }
     let batch = pb::EntryBatch::decode(data).map_err(|e| malformed(format!("entry batch: {e}")))?;
     if batch.entries.is_empty() {
@@ -558,6 +678,8 @@ pub fn validate_gossip(data: &[u8], now_ms: u64, expected_rid: Option<&[u8]>) ->
         match validate_entry_bytes(raw, now_ms, expected_rid) {
             Ok(d) => out.push(d),
             Err(e) if e.status == Status::Expired => continue,
+            // A grant cannot be judged without its resource: not a forgery.
+            Err(e) if e.status == Status::UnknownResource => continue,
             Err(e) => return Err(e),
         }
     }
@@ -631,7 +753,7 @@ pub fn merge(entries: impl IntoIterator<Item = Decoded>) -> Vec<Decoded> {
 /// Live records after a merge: tombstoned and expired ones removed, newest issued_at first.
 pub fn live_records(merged: Vec<Decoded>, now_ms: u64) -> Vec<Decoded> {
     let mut out: Vec<Decoded> =
-        merged.into_iter().filter(|e| !e.is_tombstone() && now_ms < e.expires_at_ms()).collect();
+        merged.into_iter().filter(|e| matches!(e, Decoded::Record { .. }) && now_ms < e.expires_at_ms()).collect();
     out.sort_by(|a, b| b.issued_at_ms().cmp(&a.issued_at_ms()).then_with(|| a.identity().cmp(&b.identity())));
     out
 }

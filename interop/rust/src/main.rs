@@ -240,9 +240,11 @@ impl App {
         Ok(obj(json!({"acks": acks, "errors": errors, "success": acks >= ack, "replicas": replicas.len()})))
     }
 
-    async fn get_entries_from(&self, peer: PeerId, rid: &[u8; 32]) -> Result<Vec<Vec<u8>>, String> {
+    /// Every entry a replica holds, and its copy of the resource (first page), which grants are checked against.
+    async fn get_entries_from(&self, peer: PeerId, rid: &[u8; 32]) -> Result<(Vec<Vec<u8>>, Option<pb::Resource>), String> {
         let mut cursor = Vec::new();
         let mut out = Vec::new();
+        let mut resource: Option<pb::Resource> = None;
         for _ in 0..1000 {
             let msg = self.msg(Body::GetEntries(pb::GetEntriesRequest {
                 resource_id: rid.to_vec(),
@@ -256,8 +258,11 @@ impl App {
                         return Err(s);
                     }
                     out.extend(r.entries);
+                    if resource.is_none() {
+                        resource = r.resource;
+                    }
                     if r.next_cursor.is_empty() || r.next_cursor == cursor {
-                        return Ok(out);
+                        return Ok((out, resource));
                     }
                     cursor = r.next_cursor;
                 }
@@ -265,7 +270,7 @@ impl App {
                 _ => return Err("unexpected response".into()),
             }
         }
-        Ok(out)
+        Ok((out, resource))
     }
 
     async fn resolve(&self, rid: &[u8; 32], ack: usize) -> (Vec<Decoded>, usize, BTreeMap<String, String>) {
@@ -273,6 +278,7 @@ impl App {
         let mut futs: FuturesUnordered<_> =
             replicas.iter().map(|p| async move { (*p, self.get_entries_from(*p, rid).await) }).collect();
         let mut all = Vec::new();
+        let mut newest: Option<core::ResourceInfo> = None;
         let mut answers = 0;
         let mut errors = BTreeMap::new();
         let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
@@ -284,11 +290,17 @@ impl App {
                 Ok(None) | Err(_) => break,
             };
             match next {
-                (p, Ok(entries)) => {
+                (p, Ok((entries, resource))) => {
                     answers += 1;
                     let now = core::now_ms();
+                    let copy = resource.and_then(|r| core::validate_resource(&r, now).ok()).filter(|r| r.id == *rid);
+                    if let Some(c) = &copy {
+                        if newest.as_ref().is_none_or(|n| c.created_at_ms > n.created_at_ms) {
+                            newest = Some(c.clone());
+                        }
+                    }
                     for e in entries {
-                        match core::validate_entry_bytes(&e, now, Some(rid)) {
+                        match core::validate_entry_bytes_with(&e, now, Some(rid), copy.as_ref()) {
                             Ok(d) => all.push(d),
                             Err(err) if err.status == Status::Expired => {}
                             Err(err) => tracing::warn!(peer = %p, "invalid entry dropped: {err}"),
@@ -303,7 +315,9 @@ impl App {
                 }
             }
         }
-        (core::live_records(core::merge(all), core::now_ms()), answers, errors)
+        // The newest copy's write policy decides which records stand, judged by the merged grants.
+        let now = core::now_ms();
+        (core::live_records(core::filter_authorized(newest.as_ref(), core::merge(all), now), now), answers, errors)
     }
 }
 

@@ -523,6 +523,13 @@ pub fn watch_event(rid: &[u8], d: &Decoded) -> serde_json::Value {
             "expires_at_ms": d.expires_at_ms(),
             "addrs": addrs_text(&host.addrs),
         }),
+        Decoded::Grant { body, .. } => json!({
+            "event": "watch",
+            "resource_id": core::b58(rid),
+            "kind": if body.revoked { "revoked" } else { "granted" },
+            "issuer": core::b58(&body.grantee),
+            "issued_at_ms": body.issued_at_ms,
+        }),
         Decoded::Tombstone { body, .. } => json!({
             "event": "watch",
             "resource_id": core::b58(rid),

@@ -213,3 +213,95 @@ fn precedence_json() {
     }
     eprintln!("precedence.json: {} cases ok", cases.len());
 }
+
+/// grants.json: owner-approved resources (INTEROP-CONTRACT.md, "Test vectors").
+#[test]
+fn grants_json() {
+    let keys = keys();
+    let cases = load("grants.json");
+    let mut kinds = std::collections::BTreeMap::new();
+    let mut failures = Vec::new();
+    for c in &cases {
+        let n = name(c);
+        let kind = s(c, "kind");
+        *kinds.entry(kind.to_string()).or_insert(0) += 1;
+        match kind {
+            "signature" => {
+                let key = keys
+                    .iter()
+                    .find(|k| k.name == s(c, "key"))
+                    .unwrap_or_else(|| panic!("{n}: unknown key"));
+                let (dom, body, sig) = (domain(c), hx(c, "body"), hx(c, "signature"));
+                let ok = core::verify(&key.peer_id_bytes, &dom, &body, &sig, &[]).is_ok();
+                assert_eq!(ok, boolish(c, "valid"), "{n}: core::verify");
+                if ok {
+                    assert_eq!(dom.as_slice(), core::GRANT_DOMAIN, "{n}");
+                    assert_eq!(
+                        core::sign(&key.keypair, &dom, &body),
+                        sig,
+                        "{n}: ed25519 signature"
+                    );
+                }
+            }
+            "resource" | "grant" => {
+                let now = u64ish(c, "now_ms");
+                let got = if kind == "resource" {
+                    core::validate_resource_bytes(&hx(c, "bytes"), now).map(|_| ())
+                } else {
+                    let res = core::validate_resource_bytes(&hx(c, "resource"), now)
+                        .unwrap_or_else(|e| panic!("{n}: resource: {e}"));
+                    core::validate_entry_bytes_with(&hx(c, "bytes"), now, Some(&res.id), Some(&res))
+                        .map(|d| {
+                            assert!(matches!(d, core::Decoded::Grant { .. }), "{n}: not a grant");
+                        })
+                };
+                let got = match got {
+                    Ok(()) => "OK".to_string(),
+                    Err(e) => e.status.as_str_name().to_string(),
+                };
+                if got != s(c, "status") {
+                    failures.push(format!("{n}: expected {}, got {got}", s(c, "status")));
+                }
+            }
+            "authorize" => {
+                let now = u64ish(c, "now_ms");
+                let res = core::validate_resource_bytes(&hx(c, "resource"), now)
+                    .unwrap_or_else(|e| panic!("{n}: {e}"));
+                let record = core::decode_entry_bytes(&hx(c, "record"))
+                    .unwrap_or_else(|e| panic!("{n}: {e}"));
+                let grant = match c.get("grant") {
+                    Some(Value::String(g)) => Some(
+                        core::decode_entry_bytes(&hex::decode(g).unwrap())
+                            .unwrap_or_else(|e| panic!("{n}: {e}")),
+                    ),
+                    _ => None,
+                };
+                let got = core::authorized(&res, &record, grant.as_ref(), now);
+                assert_eq!(got, boolish(c, "authorized"), "{n}: authorized");
+            }
+            "precedence" => {
+                let a =
+                    core::decode_entry_bytes(&hx(c, "a")).unwrap_or_else(|e| panic!("{n}: a: {e}"));
+                let b =
+                    core::decode_entry_bytes(&hx(c, "b")).unwrap_or_else(|e| panic!("{n}: b: {e}"));
+                assert_eq!(a.identity(), b.identity(), "{n}");
+                let got = match core::compare(&a, &b) {
+                    Ordering::Greater => "a",
+                    Ordering::Less => "b",
+                    Ordering::Equal => "equal",
+                };
+                assert_eq!(got, s(c, "winner"), "{n}: precedence winner");
+            }
+            k => panic!("{n}: unknown kind {k}"),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "grants.json mismatches:\n{}",
+        failures.join("\n")
+    );
+    for kind in ["signature", "resource", "grant", "authorize", "precedence"] {
+        assert!(kinds.get(kind).copied().unwrap_or(0) > 0, "no {kind} cases");
+    }
+    eprintln!("grants.json: {} cases ok", cases.len());
+}
