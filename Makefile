@@ -46,7 +46,7 @@ demo: venv
 
 # Regenerate the Python protobuf code (grpcio-tools' bundled protoc: no system protoc needed).
 proto: venv
-	$(PY) -m grpc_tools.protoc -Iprotocols --python_out=registry_p2p/pb --pyi_out=registry_p2p/pb protocols/registry.proto
+	$(PY) -m grpc_tools.protoc -Iprotocols --python_out=registry_p2p/pb --pyi_out=registry_p2p/pb protocols/registry.proto protocols/rendezvous.proto
 
 vectors: venv
 	$(PY) -m registry_p2p.tools.gen_vectors

@@ -7,6 +7,7 @@ import hashlib
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.limits import Limits
 from registry_p2p.core.model import Entry, SignedRecord, SignedResource, SignedTombstone, decode_entry, decode_resource
+from registry_p2p.core.rendezvous import check_registration_record
 from registry_p2p.core.signing import HOST_DOMAIN, RECORD_DOMAIN, RESOURCE_DOMAIN, TOMBSTONE_DOMAIN, Verifier
 
 
@@ -36,6 +37,7 @@ def validate_record(record: SignedRecord, now_ms: int, limits: Limits, verifier:
         verifier.verify(
             record.issuer, RECORD_DOMAIN, record.issuer_body, record.issuer_signature, record.issuer_public_key
         )
+    check_registration_record(record, verifier)
 
 
 def validate_tombstone(tombstone: SignedTombstone, now_ms: int, limits: Limits, verifier: Verifier) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 
+from registry_p2p.core import rendezvous
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.limits import DEFAULT_LIMITS, Limits
 from registry_p2p.core.model import (
@@ -232,7 +233,14 @@ class Store:
         stored = self._resource_row(new.id)
         if stored is None:
             owned = self._db.execute("SELECT count(*) FROM resources WHERE owner = ?", (new.owner,)).fetchone()[0]
-            if owned >= self.limits.max_resources_per_owner:
+            if new.owner == rendezvous.OWNER:
+                if owned >= self.limits.max_rendezvous_namespaces:
+                    return ItemResult(
+                        Status.LIMIT_EXCEEDED,
+                        f"this node already holds {owned} rendezvous namespaces"
+                        f" (limit {self.limits.max_rendezvous_namespaces})",
+                    )
+            elif owned >= self.limits.max_resources_per_owner:
                 return ItemResult(
                     Status.LIMIT_EXCEEDED,
                     f"this owner already has {owned} resources on this node"
@@ -590,6 +598,8 @@ class Store:
         Returns a refusal, the record to evict in its favour, or None when there is room.
         """
         db = self._db
+        if record.issuer == rendezvous.OWNER:
+            return self._rendezvous_room(rk, record, now_ms)
         count = batch.issuers.get(record.issuer)
         if count is None:
             count = db.execute(
@@ -655,6 +665,45 @@ class Store:
         return victim
 
     # ---------------------------------------------------------------- reading entries
+
+    def _rendezvous_room(self, rk: int, record: SignedRecord, now_ms: int) -> ItemResult | None:
+        """Quotas of a new rendezvous registration: per peer (the spec's 1,000), per namespace, in all."""
+        db = self._db
+        live = "issuer = ? AND expires_at_ms > ? AND is_tombstone = 0"
+        peer = db.execute(
+            f"SELECT count(*) FROM entries WHERE {live} AND service_id = ?",
+            (rendezvous.OWNER, now_ms, record.service_id),
+        ).fetchone()[0]
+        if peer >= rendezvous.MAX_REGISTRATIONS_PER_PEER:
+            return ItemResult(
+                Status.LIMIT_EXCEEDED,
+                f"this peer already has {peer} rendezvous registrations on this node"
+                f" (limit {rendezvous.MAX_REGISTRATIONS_PER_PEER})",
+            )
+        here = db.execute(f"SELECT count(*) FROM entries WHERE {live} AND rk = ?", (rendezvous.OWNER, now_ms, rk))
+        count = here.fetchone()[0]
+        if count >= self.limits.max_registrations_per_namespace:
+            return ItemResult(
+                Status.LIMIT_EXCEEDED,
+                f"this namespace holds {count} registrations (limit {self.limits.max_registrations_per_namespace})",
+            )
+        total = db.execute(f"SELECT count(*) FROM entries WHERE {live}", (rendezvous.OWNER, now_ms)).fetchone()[0]
+        if total >= self.limits.max_rendezvous_registrations:
+            return ItemResult(
+                Status.LIMIT_EXCEEDED,
+                f"this node holds {total} rendezvous registrations (limit {self.limits.max_rendezvous_registrations})",
+            )
+        return None
+
+    def rendezvous_registrations(self, peer_service_id: str, now_ms: int) -> int:
+        """How many live rendezvous registrations of this peer (base58 id) the node holds."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*) FROM entries WHERE issuer = ? AND expires_at_ms > ? AND is_tombstone = 0"
+                " AND service_id = ?",
+                (rendezvous.OWNER, now_ms, peer_service_id),
+            ).fetchone()
+            return int(row[0])
 
     def _decode(self, raw: bytes) -> Entry:
         # Keyed by the exact bytes rather than the entry's version: two encodings of one signed entry
