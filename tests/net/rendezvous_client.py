@@ -16,6 +16,7 @@ from libp2p.peer.id import ID
 from libp2p.peer.peer_record import PeerRecord
 from multiaddr import Multiaddr
 
+from registry_p2p.core.ids import uvarint
 from registry_p2p.core.rendezvous import PROTOCOL_ID
 from registry_p2p.net.framing import FrameReader, encode_frame
 from registry_p2p.pb import rendezvous_pb2 as rpb
@@ -94,3 +95,6 @@ async def ask_once(host: Any, point: Any, message: rpb.Message) -> rpb.Message:
 def status(reply: rpb.Message) -> str:
     body = reply.registerResponse if reply.type == M.REGISTER_RESPONSE else reply.discoverResponse
     return M.ResponseStatus.Name(body.status)
+
+
+__all__ = ["uvarint"]

@@ -6,6 +6,9 @@ tests/net/rendezvous_client.py, with envelopes sealed by py-libp2p.
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import replace
+
 import trio
 from libp2p.crypto.ed25519 import create_new_key_pair
 
@@ -101,4 +104,110 @@ async def test_cookies_page_through_a_thousand_registrations_at_another_node_the
             assert rc.status(await s.ask(rc.register("crowd", late))) == "OK"
             polled = await s.ask(rc.discover("crowd", cookie=cookie))
             assert [r.signedPeerRecord for r in polled.discoverResponse.registrations] == [late]
+            await s.close()
+
+
+def _tampered(signed: bytes, **fields: bytes) -> bytes:
+    envelope = rpb.Envelope.FromString(signed)
+    for name, value in fields.items():
+        setattr(envelope, name, value)
+    return envelope.SerializeToString()
+
+
+async def test_bad_input_gets_the_specs_status_stores_nothing_and_the_node_keeps_serving() -> None:
+    with trio.fail_after(120):
+        async with network(3, cfg(k=3)) as net:
+            a, b, _ = net.nodes
+            alice = await net.extra(serve=False)
+            key = alice.host.get_private_key()
+            mallory = create_new_key_pair().private_key
+            good = rc.envelope(key)
+            sig = rpb.Envelope.FromString(good).signature
+            other_peer = rpb.PeerRecord(peer_id=peer_id_bytes_of(mallory), seq=1).SerializeToString()
+            s = await rc.session(alice.host, a)  # every request on one stream: none of them breaks it
+            cases = {
+                "someone else's envelope": (rc.register("ns", rc.envelope(mallory)), "E_NOT_AUTHORIZED"),
+                "bad signature": (
+                    rc.register("ns", _tampered(good, signature=bytes([sig[0] ^ 1]) + sig[1:])),
+                    "E_INVALID_SIGNED_PEER_RECORD",
+                ),
+                "a record of another peer": (
+                    rc.register("ns", _tampered(good, payload=other_peer)),
+                    "E_INVALID_SIGNED_PEER_RECORD",
+                ),
+                "not a peer record": (
+                    rc.register("ns", _tampered(good, payload_type=b"\x03\x02")),
+                    "E_INVALID_SIGNED_PEER_RECORD",
+                ),
+                "no envelope": (rc.register("ns", b"\x01\x02\x03"), "E_INVALID_SIGNED_PEER_RECORD"),
+                "ttl under 2 h": (rc.register("ns", good, ttl=rv.MIN_TTL_S - 1), "E_INVALID_TTL"),
+                "ttl over 72 h": (rc.register("ns", good, ttl=rv.MAX_TTL_S + 1), "E_INVALID_TTL"),
+                "negative ttl": (rc.register("ns", good, ttl=-1), "E_INVALID_TTL"),
+                "256-byte namespace": (rc.register("n" * 256, good), "E_INVALID_NAMESPACE"),
+                "empty namespace": (rc.register("", good), "E_INVALID_NAMESPACE"),
+                "256-byte discover": (rc.discover("é" * 128), "E_INVALID_NAMESPACE"),
+            }
+            for name, (message, expected) in cases.items():
+                reply = await s.ask(message)
+                assert reply.type == (M.REGISTER_RESPONSE if message.type == M.REGISTER else M.DISCOVER_RESPONSE)
+                assert rc.status(reply) == expected, name
+            # Cookies: of another namespace, with a forged tag, too short.
+            assert rc.status(await s.ask(rc.register("ns", good, ttl=rv.MAX_TTL_S))) == "OK"
+            cookie = (await s.ask(rc.discover("ns"))).discoverResponse.cookie
+            forged = cookie[:6] + bytes([cookie[6] ^ 0x80, cookie[7]]) + cookie[8:]
+            for name, (ns, bad) in {
+                "another namespace": ("other", cookie[:8] + b"other"),
+                "the same cookie for another namespace": ("other", cookie),
+                "forged tag": ("ns", forged),
+                "too short": ("ns", b"\x00\x01"),
+            }.items():
+                assert rc.status(await s.ask(rc.discover(ns, cookie=bad))) == "E_INVALID_COOKIE", name
+            await s.close()
+            # The registry protocol is no way around it: a registration record with a forged
+            # envelope, signed with the (public) namespace key, is refused by the replicas.
+            resource = a.registry.rendezvous.resource("ns")  # type: ignore[union-attr]
+            forged_record = build.make_record(
+                rendezvous_key(), resource.id, rv.service_id_of(peer_id_bytes_of(mallory)), good, a.registry.clock_ms()
+            )
+            put = await alice.registry.writes.write(resource, [forged_record.encode()], 3, extra=[])
+            assert put.acks == 0 and set(put.errors.values()) <= {"INVALID_SIGNATURE"}, put.errors
+            # Garbage frames reset their stream only: not a Message, an endless length, over 1 MiB,
+            # a response type sent to a server.
+            server = b.registry.rendezvous_server
+            assert server is not None
+            resets = server.stats.resets
+            for garbage in (b"\x05hello", b"\xff" * 11, rc.uvarint(2 * 1024 * 1024) + b"x", b"\x02\x08\x01"):
+                g = await rc.session(alice.host, b)
+                await g.send_raw(garbage)
+                with trio.fail_after(10), contextlib.suppress(Exception):  # a reset reads as an error
+                    await g.reader.read_frame()
+            assert server.stats.resets == resets + 4
+            # Nothing but the one good registration was stored, and both nodes still answer.
+            for point in (a, b):
+                reply = await rc.ask_once(alice.host, point, rc.discover("ns"))
+                assert [r.signedPeerRecord for r in reply.discoverResponse.registrations] == [good]
+                assert reply.discoverResponse.registrations[0].ttl > rv.MAX_TTL_S - 60
+            assert a.store is not None and a.store.rendezvous_registrations(b58(peer_id_bytes_of(mallory)), 0) == 0
+
+
+async def test_a_peer_holds_at_most_1000_registrations() -> None:
+    base = cfg(k=1)
+    config = replace(base, limits=replace(base.limits, requests_per_second=10_000.0, request_burst=10_000))
+    with trio.fail_after(120):
+        async with network(1, config) as net:
+            (point,) = net.nodes
+            alice = await net.extra(serve=False, config=config)
+            signed = rc.envelope(alice.host.get_private_key())
+            s = await rc.session(alice.host, point)
+            for i in range(rv.MAX_REGISTRATIONS_PER_PEER):
+                await s.send(rc.register(f"ns-{i}", signed))
+            for i in range(rv.MAX_REGISTRATIONS_PER_PEER):
+                frame = await s.reader.read_frame()
+                assert frame is not None and rc.status(M.FromString(frame)) == "OK", i
+            assert rc.status(await s.ask(rc.register("one-too-many", signed))) == "E_NOT_AUTHORIZED"
+            assert rc.status(await s.ask(rc.register("ns-7", signed))) == "OK"  # a refresh is no new one
+            reply = await s.ask(rc.discover("one-too-many"))
+            assert rc.status(reply) == "OK" and list(reply.discoverResponse.registrations) == []
+            everything = await s.ask(rc.discover("", limit=1000))
+            assert len(everything.discoverResponse.registrations) == 1000
             await s.close()
