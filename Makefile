@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck unit demo proto vectors bench bench-store clean interop interop-build
+.PHONY: venv test lint typecheck unit demo proto vectors bench bench-rendezvous bench-store clean interop interop-build
 
 venv: $(STAMP)
 
@@ -54,6 +54,9 @@ vectors: venv
 # The registry against py-libp2p's own DHT records on a 20-node loopback network (ARGS="--json F").
 bench: venv
 	$(PY) -m registry_p2p.tools.bench $(ARGS)
+
+bench-rendezvous: venv
+	$(PY) -m registry_p2p.tools.bench_rendezvous $(ARGS)
 
 bench-store: venv
 	$(PY) -m registry_p2p.tools.bench_store

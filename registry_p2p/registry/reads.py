@@ -42,12 +42,15 @@ class Reads:
             self.ctx.on_latency("resolve", trio.current_time() - started)
         return [Record.of(r, self.ctx.config.weight, addr_text=addr_text) for r in records]
 
-    async def collect(self, rid: bytes, ack: int, timeout: float | None = None) -> dict[Any, Entry]:
+    async def collect(
+        self, rid: bytes, ack: int, timeout: float | None = None, memo: dict[bytes, Entry | None] | None = None
+    ) -> dict[Any, Entry]:
+        """`memo`: raw entries already decoded and validated (a caller's own, kept across reads)."""
         peers = await self.ctx.routing.replica_set(rid)
         if ack > len(peers):
             raise RegistryError(Status.UNAVAILABLE, f"ack={ack} but the replica set has {len(peers)} peers reachable")
         answers: dict[ID, list[Entry]] = {}
-        memo: dict[bytes, Entry | None] = {}
+        memo = {} if memo is None else memo
 
         async def ask(peer: ID) -> list[Entry] | None:
             pairs = await self.fetch_entries(peer, rid, memo)

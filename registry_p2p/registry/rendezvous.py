@@ -17,7 +17,7 @@ from registry_p2p.adapter.keys import rendezvous_key
 from registry_p2p.core import build
 from registry_p2p.core import rendezvous as rv
 from registry_p2p.core.errors import RegistryError, Status
-from registry_p2p.core.model import SignedRecord, SignedResource
+from registry_p2p.core.model import Entry, SignedRecord, SignedResource
 from registry_p2p.core.precedence import live_records
 from registry_p2p.registry.context import Context
 from registry_p2p.registry.reads import Reads
@@ -28,6 +28,7 @@ log = logging.getLogger("registry_p2p.rendezvous")
 # A write waits for this many replicas (fewer when the replica set is smaller), so that the
 # registration survives the node it was sent to; the rest of the replica set gets it after.
 WRITE_ACK = 2
+MEMO_SIZE = 50_000
 
 
 class Rendezvous:
@@ -40,6 +41,10 @@ class Rendezvous:
         self.key = rendezvous_key()
         self.cookies = rv.Cookies(cookie_key or secrets.token_bytes(32))
         self._resources: dict[str, SignedResource] = {}
+        # Registration records already decoded and validated, by their raw bytes: a DISCOVER of
+        # 1,000 registrations otherwise decodes and checks 1,000 records (and envelopes) each
+        # time. Valid stays valid but for expiry, which every read checks against `now` anew.
+        self._checked: dict[bytes, Entry | None] = {}
         self.on_latency = ctx.on_latency
 
     def resource(self, ns: str) -> SignedResource:
@@ -101,14 +106,22 @@ class Rendezvous:
     async def _namespace(self, ns: str, now: int) -> list[rv.Found]:
         rid = rv.namespace_resource_id(ns)
         try:
-            state = await self.reads.collect(rid, 1)
+            state = await self.reads.collect(rid, 1, memo=self._checked)
         except RegistryError as err:
             if self.ctx.store is None:
                 raise rv.RendezvousError(rv.Code.E_UNAVAILABLE, err.text) from err
             # No replica answered: what this node holds itself is the best answer it has.
             log.info("discover of %r from the local store only: %s", ns, err.text)
             return _found(ns, self.ctx.store.live_records(rid, now))
+        finally:
+            self._prune_checked()
         return _found(ns, live_records(state.values(), now))
+
+    def _prune_checked(self) -> None:
+        for raw in [raw for raw, entry in self._checked.items() if entry is None]:
+            del self._checked[raw]  # refusals are not remembered: a FROM_FUTURE one may become valid
+        if len(self._checked) > MEMO_SIZE:
+            self._checked.clear()
 
     def _every_local_namespace(self, now: int) -> list[rv.Found]:
         """An empty namespace: every registration this node holds (no node knows every namespace)."""
