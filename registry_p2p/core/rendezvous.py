@@ -43,6 +43,12 @@ MAX_DISCOVER_LIMIT = 1000
 
 ENVELOPE_DOMAIN = b"libp2p-peer-record"
 PEER_RECORD_PAYLOAD_TYPE = b"\x03\x01"
+# rust-libp2p's rendezvous crate (0.18, in libp2p 0.57) signs and reads peer records only in its
+# older encoding: the same PeerRecord protobuf under another domain and payload type. A server
+# that refused it would refuse every unmodified Rust client, so both are accepted.
+LEGACY_ENVELOPE_DOMAIN = b"libp2p-routing-state"
+LEGACY_PAYLOAD_TYPE = b"/libp2p/routing-state-record"
+ENVELOPE_ENCODINGS = {PEER_RECORD_PAYLOAD_TYPE: ENVELOPE_DOMAIN, LEGACY_PAYLOAD_TYPE: LEGACY_ENVELOPE_DOMAIN}
 
 # The well-known owner (and issuer and host) of every namespace resource. Its private key is
 # ed25519 with this 32-byte seed; `adapter/keys.rendezvous_key()` builds it and a test checks
@@ -113,15 +119,18 @@ class SignedPeerRecord:
 
 
 def envelope_signed_bytes(payload_type: bytes, payload: bytes) -> bytes:
-    """What an envelope's signature covers (RFC 0002): each field length-prefixed."""
-    return b"".join(uvarint(len(part)) + part for part in (ENVELOPE_DOMAIN, payload_type, payload))
+    """What an envelope's signature covers (RFC 0002): each field length-prefixed, the domain
+    being the one of its payload type."""
+    domain = ENVELOPE_ENCODINGS[payload_type]
+    return b"".join(uvarint(len(part)) + part for part in (domain, payload_type, payload))
 
 
 def open_envelope(data: bytes, verifier: Verifier) -> SignedPeerRecord:
-    """Check a signed peer record envelope; raise E_INVALID_SIGNED_PEER_RECORD on any flaw."""
+    """Check a signed peer record envelope (the spec's encoding or rust-libp2p's older one);
+    raise E_INVALID_SIGNED_PEER_RECORD on any flaw."""
     try:
         envelope = rpb.Envelope.FromString(data)
-        if envelope.payload_type != PEER_RECORD_PAYLOAD_TYPE:
+        if envelope.payload_type not in ENVELOPE_ENCODINGS:
             raise RendezvousError(Code.E_INVALID_SIGNED_PEER_RECORD, "envelope payload is not a peer record")
         if not envelope.public_key or not envelope.signature:
             raise RendezvousError(Code.E_INVALID_SIGNED_PEER_RECORD, "envelope has no key or no signature")

@@ -95,3 +95,23 @@ def test_paging_returns_every_registration_once_whatever_the_ties(items: list[tu
 
 def test_positions_follow_issue_time() -> None:
     assert rv.position_of(2, "ns", b"a") > rv.position_of(1, "ns", b"zzz")
+
+
+def test_rust_libp2ps_older_peer_record_encoding_opens_too() -> None:
+    """libp2p-rendezvous 0.18 signs under "libp2p-routing-state", payload type "/libp2p/routing-state-record"."""
+    key = create_new_key_pair().private_key
+    payload = rpb.PeerRecord(peer_id=peer_id_bytes_of(key), seq=3).SerializeToString()
+    unsigned = rv.envelope_signed_bytes(rv.LEGACY_PAYLOAD_TYPE, payload)
+    assert unsigned.startswith(b"\x14libp2p-routing-state\x1c/libp2p/routing-state-record")
+    envelope = rpb.Envelope(
+        public_key=key.get_public_key().serialize(),
+        payload_type=rv.LEGACY_PAYLOAD_TYPE,
+        payload=payload,
+        signature=key.sign(unsigned),
+    ).SerializeToString()
+    assert rv.open_envelope(envelope, make_verifier()).seq == 3
+    # Signed under the other encoding's domain: refused.
+    wrong = rpb.Envelope.FromString(envelope)
+    wrong.signature = key.sign(b"\x12libp2p-peer-record" + unsigned[21:])
+    with pytest.raises(rv.RendezvousError):
+        rv.open_envelope(wrong.SerializeToString(), make_verifier())
