@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -287,7 +288,7 @@ def position_of(issued_at_ms: int, ns: str, peer_id: bytes) -> int:
     Issue times are signed and the same on every replica, so every node orders a namespace the
     same way, and a registration made after a cookie was issued sorts after it (polling).
     """
-    tiebreak = hashlib.sha256(ns.encode("utf-8") + b"\x00" + peer_id).digest()[0] >> (8 - _HASH_BITS)
+    tiebreak = zlib.crc32(peer_id, zlib.crc32(ns.encode("utf-8"))) >> (32 - _HASH_BITS)
     return (min(issued_at_ms, (1 << _TIME_BITS) - 1) << _HASH_BITS) | tiebreak
 
 

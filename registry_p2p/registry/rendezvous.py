@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+from contextlib import suppress
 
 import trio
+from libp2p.peer.id import ID
 
 from registry_p2p.adapter.keys import rendezvous_key
 from registry_p2p.core import build
@@ -19,6 +21,7 @@ from registry_p2p.core import rendezvous as rv
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.model import Entry, SignedRecord, SignedResource
 from registry_p2p.core.precedence import live_records
+from registry_p2p.net.client import PeerUnavailable
 from registry_p2p.registry.context import Context
 from registry_p2p.registry.reads import Reads
 from registry_p2p.registry.writes import Writes
@@ -45,6 +48,8 @@ class Rendezvous:
         # 1,000 registrations otherwise decodes and checks 1,000 records (and envelopes) each
         # time. Valid stays valid but for expiry, which every read checks against `now` anew.
         self._checked: dict[bytes, Entry | None] = {}
+        self._local: dict[str, tuple[tuple[int, int, int], list[rv.Found]]] = {}
+        self._remote: dict[str, tuple[ID, bytes, list[rv.Found]]] = {}
         self.on_latency = ctx.on_latency
 
     def resource(self, ns: str) -> SignedResource:
@@ -105,6 +110,30 @@ class Rendezvous:
 
     async def _namespace(self, ns: str, now: int) -> list[rv.Found]:
         rid = rv.namespace_resource_id(ns)
+        store = self.ctx.store
+        mark = store.change_mark(rid) if store is not None else None
+        if store is not None and mark is not None and self.ctx.routing.is_replica(rid):
+            # A replica answers from its own copy, as it answers any replica read (writes reach it,
+            # anti-entropy repairs it): no request leaves the node. What it found is kept until the
+            # store's entries of the namespace change.
+            cached = self._local.get(ns)
+            if cached is None or cached[0] != mark:
+                cached = (mark, _found(ns, store.live_records(rid, now)))
+                if len(self._local) > 1024:
+                    self._local.clear()
+                self._local[ns] = cached
+            return [f for f in cached[1] if f.expires_at_ms > now]
+        # Another node: the closest replica's digest root says whether what this node found last
+        # time is still what that replica holds (one small request instead of every registration).
+        peers = await self.ctx.routing.replica_set(rid)
+        digest = None
+        if peers and peers[0] != self.ctx.peer_id:
+            known = self._remote.get(ns)
+            root = known[1] if known is not None and known[0] == peers[0] else b""
+            with suppress(PeerUnavailable):
+                digest = await self.ctx.rpc.digest(peers[0], rid, root)
+            if digest is not None and digest.ok and known is not None and root and digest.root == root:
+                return [f for f in known[2] if f.expires_at_ms > now]
         try:
             state = await self.reads.collect(rid, 1, memo=self._checked)
         except RegistryError as err:
@@ -115,7 +144,12 @@ class Rendezvous:
             return _found(ns, self.ctx.store.live_records(rid, now))
         finally:
             self._prune_checked()
-        return _found(ns, live_records(state.values(), now))
+        found = _found(ns, live_records(state.values(), now))
+        if digest is not None and digest.ok:
+            if len(self._remote) > 1024:
+                self._remote.clear()
+            self._remote[ns] = (peers[0], digest.root, found)
+        return found
 
     def _prune_checked(self) -> None:
         for raw in [raw for raw, entry in self._checked.items() if entry is None]:

@@ -157,6 +157,10 @@ class Store:
         self._lock = threading.RLock()
         self._decoded: OrderedDict[bytes, Entry] = OrderedDict()
         self._decode_cache_size = decode_cache_size
+        # Change marks: a counter per resource bumped by every entry written, and an epoch bumped
+        # by gc, so that a reader can tell in O(1) that a resource's entries are what it last saw.
+        self._changes: dict[int, int] = {}
+        self._epoch = 0
         in_memory = self.path == ":memory:" or self.path == ""
         if not in_memory and not self.path.startswith("file:"):
             # Create it ourselves so that the file (and the -wal/-shm files SQLite derives from its
@@ -507,6 +511,7 @@ class Store:
         return OK
 
     def _write(self, values: tuple[object, ...], rk: int, victim: bytes | None) -> None:
+        self._changes[rk] = self._changes.get(rk, 0) + 1
         """Upsert one row, evicting the row `victim` (an ident) in the same step: both happen or neither."""
         db = self._db
         if victim is not None:
@@ -805,9 +810,16 @@ class Store:
 
     # ---------------------------------------------------------------- maintenance
 
+    def change_mark(self, resource_id: bytes) -> tuple[int, int, int] | None:
+        """Equal marks mean the resource's stored entries have not changed in between (None: not stored)."""
+        with self._lock:
+            rk = self._rk(resource_id)
+            return None if rk is None else (self._epoch, rk, self._changes.get(rk, 0))
+
     def gc(self, now_ms: int) -> GcResult:
         """Drop expired records, tombstones past their lifetime, and empty resources past their TTL."""
         with self._lock, self._transaction() as db:
+            self._epoch += 1
             records = db.execute(
                 "DELETE FROM entries WHERE is_tombstone = 0 AND expires_at_ms <= ?", (now_ms,)
             ).rowcount

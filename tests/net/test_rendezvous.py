@@ -20,7 +20,7 @@ from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.pb import rendezvous_pb2 as rpb
 
 from . import rendezvous_client as rc
-from .harness import cfg, network
+from .harness import cfg, network, settle, wait_for
 
 M = rpb.Message
 
@@ -28,6 +28,7 @@ M = rpb.Message
 async def test_a_registration_is_discoverable_at_every_node_and_survives_the_node_it_was_sent_to() -> None:
     with trio.fail_after(120):
         async with network(4, cfg(k=3)) as net:
+            await settle(net.nodes)  # replica sets are chosen by what identify reports
             a, b, c, _ = net.nodes
             alice = await net.extra(serve=False)
             bob = await net.extra(serve=False)
@@ -64,6 +65,7 @@ async def test_a_registration_is_discoverable_at_every_node_and_survives_the_nod
 async def test_cookies_page_through_a_thousand_registrations_at_another_node_then_poll() -> None:
     with trio.fail_after(180):
         async with network(3, cfg(k=3)) as net:
+            await settle(net.nodes)
             a, b, _ = net.nodes
             reader = await net.extra(serve=False)
             service = a.registry.rendezvous
@@ -80,8 +82,9 @@ async def test_cookies_page_through_a_thousand_registrations_at_another_node_the
                 peers[signed] = peer
                 record = build.make_record(key, resource.id, rv.service_id_of(peer), signed, now + i % 7, 7200)
                 raws.append(record.encode())
-            result = await a.registry.writes.write(resource, raws, 3, extra=[])
-            assert result.acks == 3
+            for start in range(0, len(raws), 100):  # requests of 100: each well within the timeout
+                result = await a.registry.writes.write(resource, raws[start : start + 100], 3, extra=[])
+                assert result.acks == 3, (result.errors, result.replicas)
             seen: list[bytes] = []
             cookie: bytes | None = None
             pages = 0
@@ -211,3 +214,36 @@ async def test_a_peer_holds_at_most_1000_registrations() -> None:
             everything = await s.ask(rc.discover("", limit=1000))
             assert len(everything.discoverResponse.registrations) == 1000
             await s.close()
+
+
+async def test_a_node_outside_the_replica_set_sees_every_change_through_its_cache() -> None:
+    """A non-replica keeps what it found and rereads only when the closest replica's digest
+    root changed; a replica keeps it until its store's entries change."""
+    with trio.fail_after(120):
+        async with network(4, cfg(k=2)) as net:
+            await settle(net.nodes)
+            rid = rv.namespace_resource_id("cached")
+            replicas = {str(p) for p in await net.nodes[0].registry.routing.replica_set(rid, refresh=True)}
+            inside = [n for n in net.nodes if n.peer_id in replicas]
+            outside = [n for n in net.nodes if n.peer_id not in replicas]
+            assert len(inside) == 2 and len(outside) == 2
+            alice, bob = await net.extra(serve=False), await net.extra(serve=False)
+            for reader in (*outside, *inside):  # each node's cache starts empty
+                assert (await rc.ask_once(bob.host, reader, rc.discover("cached"))).discoverResponse.registrations == []
+            signed_by: dict[str, bytes] = {}
+            for client, point in ((alice, outside[0]), (bob, inside[0])):
+                signed = signed_by[client.peer_id] = rc.envelope(client.host.get_private_key())
+                assert rc.status(await rc.ask_once(client.host, point, rc.register("cached", signed))) == "OK"
+                for reader in (*outside, *inside):
+                    reply = await rc.ask_once(bob.host, reader, rc.discover("cached"))
+                    assert signed in [r.signedPeerRecord for r in reply.discoverResponse.registrations]
+            server = outside[1].registry.rendezvous_server
+            assert server is not None
+            s = await rc.session(alice.host, outside[1])
+            await s.send(rc.unregister("cached"))
+            await s.close()
+            await wait_for(lambda: server.stats.requests.get(("UNREGISTER", "OK"), 0) == 1)
+            await outside[1].registry.settle()
+            for reader in (*outside, *inside):
+                reply = await rc.ask_once(bob.host, reader, rc.discover("cached"))
+                assert [r.signedPeerRecord for r in reply.discoverResponse.registrations] == [signed_by[bob.peer_id]]
