@@ -52,6 +52,11 @@ from registry_p2p.node import Node, open_node
 @click.option(
     "--host-policy", type=click.Choice(HOST_POLICIES), help="Whose records this node countersigns [default: self-only]."
 )
+@click.option(
+    "--no-rendezvous",
+    is_flag=True,
+    help="Do not serve libp2p's /rendezvous/1.0.0 (served by default, federated by the registry).",
+)
 @log_option("warning")
 @json_option
 def node(
@@ -62,6 +67,7 @@ def node(
     config_path: str | None,
     metrics: str | None,
     host_policy: str | None,
+    no_rendezvous: bool,
     log_level: str | None,
     as_json: bool,
 ) -> None:
@@ -83,7 +89,17 @@ def node(
     metrics_at = _parse_host_port(metrics or table.get("metrics"))
     out = NodeOutput(as_json)
     run_server(
-        lambda: serve_node(listen_addrs, announce_addrs, boot, directory, config, metrics_at, out), lambda: out.ready
+        lambda: serve_node(
+            listen_addrs,
+            announce_addrs,
+            boot,
+            directory,
+            config,
+            metrics_at,
+            out,
+            rendezvous=not no_rendezvous,
+        ),
+        lambda: out.ready,
     )
     out.event("stopped", "node stopped")
 
@@ -122,6 +138,8 @@ async def serve_node(
     config: RegistryConfig,
     metrics_at: tuple[str, int] | None,
     out: NodeOutput,
+    *,
+    rendezvous: bool = True,
 ) -> None:
     directory = Path(data_dir) if data_dir else None
     lock = None
@@ -146,6 +164,7 @@ async def serve_node(
                         serve=True,
                         require_bootstrap=bool(bootstrap),
                         announce=announce,
+                        rendezvous=rendezvous,
                     )
                 )
             await _run_node(node, directory, metrics_at, out)
