@@ -91,11 +91,31 @@ class Rendezvous:
         return reg.ttl_s
 
     async def unregister(self, unreg: rv.Unregistration) -> None:
+        """Tombstone the peer's registration, if it has one: an UNREGISTER of nothing writes
+        nothing, so it can neither create namespaces (each a resource held for the tombstone's
+        72 h) nor fill the orphan-tombstone quota."""
         resource = self.resource(unreg.ns)
-        tombstone = build.make_tombstone(
-            self.key, resource.id, rv.OWNER, rv.service_id_of(unreg.peer_id), self.ctx.clock_ms(), self.ctx.limits
-        )
+        service_id = rv.service_id_of(unreg.peer_id)
+        now = self.ctx.clock_ms()
+        if not await self._registered(resource.id, service_id, now):
+            return
+        tombstone = build.make_tombstone(self.key, resource.id, rv.OWNER, service_id, now, self.ctx.limits)
+        self._local.pop(unreg.ns, None)
         await self.writes.write(resource, [tombstone.encode()], WRITE_ACK, extra=[])
+
+    async def _registered(self, rid: bytes, service_id: str, now: int) -> bool:
+        store = self.ctx.store
+        if store is not None and any(r.service_id == service_id for r in store.live_records(rid, now)):
+            return True
+        try:
+            state = await self.reads.collect(rid, 1, memo=self._checked)
+        except RegistryError:
+            return False  # no replica holds the namespace
+        finally:
+            self._prune_checked()
+        return any(
+            isinstance(e, SignedRecord) and e.service_id == service_id and e.expires_at_ms > now for e in state.values()
+        )
 
     async def discover(self, disc: rv.Discovery) -> tuple[list[rv.Found], bytes, int]:
         """The next page of registrations, its cookie, and the time it was taken (for TTLs)."""

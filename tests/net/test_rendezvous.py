@@ -185,6 +185,17 @@ async def test_bad_input_gets_the_specs_status_stores_nothing_and_the_node_keeps
                 with trio.fail_after(10), contextlib.suppress(Exception):  # a reset reads as an error
                     await g.reader.read_frame()
             assert server.stats.resets == resets + 4
+            # An UNREGISTER of nothing writes nothing: no namespace appears anywhere.
+            server_a = a.registry.rendezvous_server
+            assert server_a is not None
+            u = await rc.session(alice.host, a)
+            await u.send(rc.unregister("never-registered"))
+            await u.close()
+            await wait_for(lambda: server_a.stats.requests.get(("UNREGISTER", "OK"), 0) == 1)
+            await a.registry.settle()
+            for node in net.nodes:
+                assert node.store is not None
+                assert node.store.get_resource(rv.namespace_resource_id("never-registered")) is None
             # Nothing but the one good registration was stored, and both nodes still answer.
             for point in (a, b):
                 reply = await rc.ask_once(alice.host, point, rc.discover("ns"))
