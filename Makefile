@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck unit demo proto vectors bench bench-store bench-cli clean interop interop-build
+.PHONY: venv test lint typecheck unit demo proto vectors bench bench-rendezvous bench-store bench-cli clean interop interop-build
 
 venv: $(STAMP)
 
@@ -46,7 +46,7 @@ demo: venv
 
 # Regenerate the Python protobuf code (grpcio-tools' bundled protoc: no system protoc needed).
 proto: venv
-	$(PY) -m grpc_tools.protoc -Iprotocols --python_out=registry_p2p/pb --pyi_out=registry_p2p/pb protocols/registry.proto
+	$(PY) -m grpc_tools.protoc -Iprotocols --python_out=registry_p2p/pb --pyi_out=registry_p2p/pb protocols/registry.proto protocols/rendezvous.proto
 
 vectors: venv
 	$(PY) -m registry_p2p.tools.gen_vectors
@@ -54,6 +54,9 @@ vectors: venv
 # The registry against py-libp2p's own DHT records on a 20-node loopback network (ARGS="--json F").
 bench: venv
 	$(PY) -m registry_p2p.tools.bench $(ARGS)
+
+bench-rendezvous: venv
+	$(PY) -m registry_p2p.tools.bench_rendezvous $(ARGS)
 
 bench-store: venv
 	$(PY) -m registry_p2p.tools.bench_store

@@ -124,13 +124,15 @@ async def open_node(
     clock_ms: Callable[[], int] = wall_clock_ms,
     require_bootstrap: bool = False,
     announce: Sequence[str | Multiaddr] = (),
+    rendezvous: bool = True,
 ) -> AsyncIterator[Node]:
     """Start a node; `serve=False` makes a light client (DHT client mode, stores nothing).
 
     With `require_bootstrap`, reaching none of the bootstrap peers raises NodeError; otherwise
     the node keeps dialing them in the background while it has too few peers. `announce`
     replaces the addresses the node advertises (default: its listen addresses, a wildcard
-    expanded to the interfaces behind it, and what its peers observe).
+    expanded to the interfaces behind it, and what its peers observe). A serving node also
+    answers `/rendezvous/1.0.0` unless `rendezvous` is false (DESIGN §11).
     """
     config = config or RegistryConfig()
     config.check()
@@ -200,7 +202,15 @@ async def open_node(
                     await pubsub.wait_until_ready()
                 # One code path: a node is a host with good defaults and the registry mounted on it.
                 async with mount(
-                    host, dht, pubsub, store, config, serve=serve, clock_ms=clock_ms, bootstrap=boot_infos
+                    host,
+                    dht,
+                    pubsub,
+                    store,
+                    config,
+                    serve=serve,
+                    clock_ms=clock_ms,
+                    bootstrap=boot_infos,
+                    rendezvous=rendezvous and serve,
                 ) as registry:
                     try:
                         await join(host, dht, boot_infos, require_bootstrap)

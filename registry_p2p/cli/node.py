@@ -60,6 +60,11 @@ if TYPE_CHECKING:
 @click.option(
     "--host-policy", type=click.Choice(HOST_POLICIES), help="Whose records this node countersigns [default: self-only]."
 )
+@click.option(
+    "--no-rendezvous",
+    is_flag=True,
+    help="Do not serve libp2p's /rendezvous/1.0.0 (served by default, federated by the registry).",
+)
 @log_option("warning")
 @json_option
 def node(
@@ -71,6 +76,7 @@ def node(
     metrics: str | None,
     api: str | None,
     host_policy: str | None,
+    no_rendezvous: bool,
     log_level: str | None,
     as_json: bool,
 ) -> None:
@@ -94,7 +100,17 @@ def node(
     api_at = _parse_api(api or table.get("api"), directory)
     out = NodeOutput(as_json)
     run_server(
-        lambda: serve_node(listen_addrs, announce_addrs, boot, directory, config, metrics_at, out, api_at),
+        lambda: serve_node(
+            listen_addrs,
+            announce_addrs,
+            boot,
+            directory,
+            config,
+            metrics_at,
+            out,
+            api_at,
+            rendezvous=not no_rendezvous,
+        ),
         lambda: out.ready,
     )
     out.event("stopped", "node stopped")
@@ -153,6 +169,8 @@ async def serve_node(
     metrics_at: tuple[str, int] | None,
     out: NodeOutput,
     api_at: tuple[str, int] | None = None,
+    *,
+    rendezvous: bool = True,
 ) -> None:
     from registry_p2p.node import open_node
 
@@ -179,6 +197,7 @@ async def serve_node(
                         serve=True,
                         require_bootstrap=bool(bootstrap),
                         announce=announce,
+                        rendezvous=rendezvous,
                     )
                 )
             await _run_node(node, directory, metrics_at, out, api_at)

@@ -57,6 +57,12 @@ class Limits:
     # Connections a node keeps open (inbound and outbound): above three quarters of it, idle ones
     # (no open stream, past their grace period) are closed, inbound and oldest first.
     max_connections: int = 256
+    # Rendezvous (core/rendezvous.py): namespaces are resources of one well-known owner and
+    # registrations its records, so they get quotas of their own instead of that owner's.
+    # One peer's registrations are capped at the spec's 1,000 (core.rendezvous).
+    max_rendezvous_namespaces: int = 10_000
+    max_registrations_per_namespace: int = 10_000
+    max_rendezvous_registrations: int = 100_000
 
     @property
     def tombstone_lifetime_ms(self) -> int:
@@ -94,6 +100,9 @@ class Limits:
             "reply_bytes_per_second",
             "reply_bytes_burst",
             "max_connections",
+            "max_rendezvous_namespaces",
+            "max_registrations_per_namespace",
+            "max_rendezvous_registrations",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

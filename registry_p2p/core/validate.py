@@ -16,6 +16,7 @@ from registry_p2p.core.model import (
     decode_entry,
     decode_resource,
 )
+from registry_p2p.core.rendezvous import check_registration_record
 from registry_p2p.core.signing import (
     GRANT_DOMAIN,
     HOST_DOMAIN,
@@ -52,6 +53,7 @@ def validate_record(record: SignedRecord, now_ms: int, limits: Limits, verifier:
         verifier.verify(
             record.issuer, RECORD_DOMAIN, record.issuer_body, record.issuer_signature, record.issuer_public_key
         )
+    check_registration_record(record, verifier)
 
 
 def validate_tombstone(tombstone: SignedTombstone, now_ms: int, limits: Limits, verifier: Verifier) -> None:

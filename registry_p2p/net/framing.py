@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from registry_p2p.core.ids import uvarint
 from registry_p2p.core.limits import MIB
@@ -33,7 +33,8 @@ class ByteStream(Protocol):
     async def write(self, data: bytes) -> None: ...
 
 
-def encode_frame(message: pb.Message) -> bytes:
+def encode_frame(message: Message) -> bytes:
+    """A frame of any protobuf message (/registry/1.0.0 and /rendezvous/1.0.0 frame alike)."""
     data = message.SerializeToString()
     return uvarint(len(data)) + data
 

@@ -32,6 +32,7 @@ from registry_p2p.core.ids import b58, resource_id_from_text
 from registry_p2p.core.model import POLICY_OPEN, Entry, Identity, SignedGrant, SignedResource
 from registry_p2p.core.names import DHT_NAMESPACE, PROTOCOL_ID
 from registry_p2p.core.precedence import wins
+from registry_p2p.core.rendezvous import PROTOCOL_ID as RENDEZVOUS_ID
 from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.core.validate import check_entry_bytes
 from registry_p2p.core.views import Event, Grant, Record, Resource, WriteResult
@@ -40,6 +41,7 @@ from registry_p2p.net.addrs import addr_text
 from registry_p2p.net.bootstrap import keep_joined
 from registry_p2p.net.client import RegistryClient
 from registry_p2p.net.notify import Notifier
+from registry_p2p.net.rendezvous import RendezvousServer
 from registry_p2p.net.routing import ResourceValidator, Routing
 from registry_p2p.net.rpc import RegistryRpc
 from registry_p2p.net.server import RegistryServer
@@ -47,6 +49,7 @@ from registry_p2p.registry.context import Background, Context, MaintenanceStats,
 from registry_p2p.registry.execute import Execute
 from registry_p2p.registry.maintenance import Maintenance
 from registry_p2p.registry.reads import Reads
+from registry_p2p.registry.rendezvous import Rendezvous
 from registry_p2p.registry.resources import Resources
 from registry_p2p.registry.writes import Writes
 from registry_p2p.store import Store
@@ -70,6 +73,7 @@ class Registry:
         store: Store | None,
         config: RegistryConfig,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        rendezvous: bool = False,
     ) -> None:
         config.check()
         self.host = host
@@ -131,6 +135,19 @@ class Registry:
         self.writes.lookup_grant = self.reads.grant_of
         self.execute = Execute(self.ctx, self.reads)
         self.maintainer = Maintenance(self.ctx, self.resources, self.reads, self.writes)
+        # /rendezvous/1.0.0 (DESIGN §11): served by storing nodes that enable it.
+        self.rendezvous: Rendezvous | None = None
+        self.rendezvous_server: RendezvousServer | None = None
+        if rendezvous and self.server is not None:
+            self.rendezvous = Rendezvous(self.ctx, self.writes, self.reads)
+            self.rendezvous_server = RendezvousServer(
+                self.rendezvous,
+                self.verifier,
+                self.server.budgets,
+                self.server.buckets,
+                config.stream_idle_timeout_s,
+                config.request_timeout_s,
+            )
         self._accepted_send, self._accepted_receive = trio.open_memory_channel[tuple[bytes, list[bytes]]](4096)
         self._nursery: trio.Nursery | None = None
 
@@ -156,6 +173,8 @@ class Registry:
                 await nursery.start(self.notifier.run)
             if self.server is not None and self.store is not None:
                 self.host.set_stream_handler(TProtocol(PROTOCOL_ID), self.server.handle_stream)
+                if self.rendezvous_server is not None:
+                    self.host.set_stream_handler(TProtocol(RENDEZVOUS_ID), self.rendezvous_server.handle_stream)
                 if self.host.get_connected_peers():
                     nursery.start_soon(announce_protocols, self.host)
                 nursery.start_soon(self._publish_accepted)
@@ -176,6 +195,9 @@ class Registry:
                     if self.server is not None:
                         with suppress(Exception):
                             self.host.remove_stream_handler(TProtocol(PROTOCOL_ID))
+                    if self.rendezvous_server is not None:
+                        with suppress(Exception):
+                            self.host.remove_stream_handler(TProtocol(RENDEZVOUS_ID))
                     await self.client.close()
 
     def own_addrs(self) -> list[bytes]:
@@ -463,6 +485,7 @@ async def mount(
     serve: bool = True,
     clock_ms: Callable[[], int] = wall_clock_ms,
     bootstrap: Sequence[PeerInfo] = (),
+    rendezvous: bool = False,
 ) -> AsyncIterator[Registry]:
     """Mount the registry on a running py-libp2p host, DHT and pubsub; unmount on exit.
 
@@ -482,6 +505,9 @@ async def mount(
     `bootstrap` (the peers the application joined through, as PeerInfo): while the host has
     fewer than a handful of peers and none of these, they are dialed again with backoff, so a
     node whose bootstrap peers were down when it started does not stay alone for good.
+
+    `rendezvous`: also serve `/rendezvous/1.0.0` (libp2p's rendezvous protocol) on the host, its
+    namespaces federated over the registry (DESIGN §11); needs `serve`.
     """
     config = config or RegistryConfig()
     if store is None and serve:
@@ -492,7 +518,7 @@ async def mount(
             verifier=make_verifier(),
             weight=config.weight,
         )
-    registry = Registry(host, dht, pubsub, store if serve else None, config, clock_ms)
+    registry = Registry(host, dht, pubsub, store if serve else None, config, clock_ms, rendezvous)
     undo = [quick_dial_retries(host), one_connection_per_peer(host), count_open_inbound_connections(host)]
     filler = RoutingTableFiller(host, dht, on_connected=registry.routing.reachable_again)
     swarm = host.get_network()

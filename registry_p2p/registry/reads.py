@@ -53,20 +53,23 @@ class Reads:
         state, _ = await self.collect_with_resource(rid, 1)
         return grants_of(state.values()).get(grantee)
 
-    async def collect(self, rid: bytes, ack: int, timeout: float | None = None) -> dict[Any, Entry]:
-        """The merged state of `ack` replicas, less what the resource's write policy refuses."""
-        state, _ = await self.collect_with_resource(rid, ack, timeout)
+    async def collect(
+        self, rid: bytes, ack: int, timeout: float | None = None, memo: dict[bytes, Entry | None] | None = None
+    ) -> dict[Any, Entry]:
+        """The merged state of `ack` replicas, less what the resource's write policy refuses.
+        `memo`: raw entries already decoded and validated (a caller's own, kept across reads)."""
+        state, _ = await self.collect_with_resource(rid, ack, timeout, memo)
         return state
 
     async def collect_with_resource(
-        self, rid: bytes, ack: int, timeout: float | None = None
+        self, rid: bytes, ack: int, timeout: float | None = None, memo: dict[bytes, Entry | None] | None = None
     ) -> tuple[dict[Any, Entry], SignedResource | None]:
         """`collect`, and the newest valid resource copy the replicas sent with their answers."""
         peers = await self.ctx.routing.replica_set(rid)
         if ack > len(peers):
             raise RegistryError(Status.UNAVAILABLE, f"ack={ack} but the replica set has {len(peers)} peers reachable")
         answers: dict[ID, list[Entry]] = {}
-        memo: dict[bytes, Entry | None] = {}
+        memo = {} if memo is None else memo
         copies: list[SignedResource] = []
 
         async def ask(peer: ID) -> list[Entry] | None:

@@ -172,7 +172,14 @@ class Writes:
         return await self.write(resource, [tombstone.encode()], ack, extra=extra, replicas=replicas)
 
     async def write(
-        self, resource: SignedResource, raws: list[bytes], ack: int, extra: list[ID], replicas: list[ID] | None = None
+        self,
+        resource: SignedResource,
+        raws: list[bytes],
+        ack: int,
+        extra: list[ID],
+        replicas: list[ID] | None = None,
+        *,
+        store_locally: bool = True,
     ) -> WriteResult:
         """Store `raws` on the replica set; `replicas` is the set an earlier lookup found, if any.
 
@@ -180,13 +187,13 @@ class Writes:
         failed once and a set smaller than K is not cached, so a second lookup can miss a replica
         the first found (a tombstone then never reached it); on a young network the first lookup
         can miss peers whose identify had not finished, found by the second. Both sets are asked,
-        closest first.
+        closest first. `store_locally=False`: the caller already put `raws` into this node's store.
         """
         rid = resource.id
         if replicas is not None:
             fresh = await self.ctx.routing.replica_set(rid)
             replicas = sort_peer_ids_by_distance(rid, list(dict.fromkeys([*fresh, *replicas])))
-        if self.ctx.store is not None and self.ctx.peer_id not in extra:
+        if store_locally and self.ctx.store is not None and self.ctx.peer_id not in extra:
             # The host of a record keeps it (and renews it) whether or not it is a replica.
             self.ctx.store.put_entries(rid, raws, self.ctx.clock_ms(), resource=resource)
         carried = resource.to_pb()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 
+from registry_p2p.core import rendezvous
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.grants import authorization_error
 from registry_p2p.core.ids import b58
@@ -202,6 +203,10 @@ class Store:
         self._lock = threading.RLock()
         self._decoded: OrderedDict[bytes, Entry] = OrderedDict()
         self._decode_cache_size = decode_cache_size
+        # Change marks: a counter per resource bumped by every entry written, and an epoch bumped
+        # by gc, so that a reader can tell in O(1) that a resource's entries are what it last saw.
+        self._changes: dict[int, int] = {}
+        self._epoch = 0
         in_memory = self.path == ":memory:" or self.path == ""
         if not in_memory and not self.path.startswith("file:"):
             # Create it ourselves so that the file (and the -wal/-shm files SQLite derives from its
@@ -278,7 +283,14 @@ class Store:
         stored = self._resource_row(new.id)
         if stored is None:
             owned = self._db.execute("SELECT count(*) FROM resources WHERE owner = ?", (new.owner,)).fetchone()[0]
-            if owned >= self.limits.max_resources_per_owner:
+            if new.owner == rendezvous.OWNER:
+                if owned >= self.limits.max_rendezvous_namespaces:
+                    return ItemResult(
+                        Status.LIMIT_EXCEEDED,
+                        f"this node already holds {owned} rendezvous namespaces"
+                        f" (limit {self.limits.max_rendezvous_namespaces})",
+                    )
+            elif owned >= self.limits.max_resources_per_owner:
                 return ItemResult(
                     Status.LIMIT_EXCEEDED,
                     f"this owner already has {owned} resources on this node"
@@ -687,6 +699,7 @@ class Store:
         return [ident for _, ident in doomed]
 
     def _write(self, values: tuple[object, ...], rk: int, victim: bytes | None) -> None:
+        self._changes[rk] = self._changes.get(rk, 0) + 1
         """Upsert one row, evicting the row `victim` (an ident) in the same step: both happen or neither."""
         db = self._db
         if victim is not None:
@@ -809,6 +822,8 @@ class Store:
         Returns a refusal, the record to evict in its favour, or None when there is room.
         """
         db = self._db
+        if record.issuer == rendezvous.OWNER:
+            return self._rendezvous_room(rk, record, now_ms)
         count = batch.issuers.get(record.issuer)
         if count is None:
             count = db.execute(
@@ -874,6 +889,45 @@ class Store:
         return victim
 
     # ---------------------------------------------------------------- reading entries
+
+    def _rendezvous_room(self, rk: int, record: SignedRecord, now_ms: int) -> ItemResult | None:
+        """Quotas of a new rendezvous registration: per peer (the spec's 1,000), per namespace, in all."""
+        db = self._db
+        live = "issuer = ? AND expires_at_ms > ? AND is_tombstone = 0"
+        peer = db.execute(
+            f"SELECT count(*) FROM entries WHERE {live} AND service_id = ?",
+            (rendezvous.OWNER, now_ms, record.service_id),
+        ).fetchone()[0]
+        if peer >= rendezvous.MAX_REGISTRATIONS_PER_PEER:
+            return ItemResult(
+                Status.LIMIT_EXCEEDED,
+                f"this peer already has {peer} rendezvous registrations on this node"
+                f" (limit {rendezvous.MAX_REGISTRATIONS_PER_PEER})",
+            )
+        here = db.execute(f"SELECT count(*) FROM entries WHERE {live} AND rk = ?", (rendezvous.OWNER, now_ms, rk))
+        count = here.fetchone()[0]
+        if count >= self.limits.max_registrations_per_namespace:
+            return ItemResult(
+                Status.LIMIT_EXCEEDED,
+                f"this namespace holds {count} registrations (limit {self.limits.max_registrations_per_namespace})",
+            )
+        total = db.execute(f"SELECT count(*) FROM entries WHERE {live}", (rendezvous.OWNER, now_ms)).fetchone()[0]
+        if total >= self.limits.max_rendezvous_registrations:
+            return ItemResult(
+                Status.LIMIT_EXCEEDED,
+                f"this node holds {total} rendezvous registrations (limit {self.limits.max_rendezvous_registrations})",
+            )
+        return None
+
+    def rendezvous_registrations(self, peer_service_id: str, now_ms: int) -> int:
+        """How many live rendezvous registrations of this peer (base58 id) the node holds."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT count(*) FROM entries WHERE issuer = ? AND expires_at_ms > ? AND is_tombstone = 0"
+                " AND service_id = ?",
+                (rendezvous.OWNER, now_ms, peer_service_id),
+            ).fetchone()
+            return int(row[0])
 
     def _decode(self, raw: bytes) -> Entry:
         # Keyed by the exact bytes rather than the entry's version: two encodings of one signed entry
@@ -1008,9 +1062,16 @@ class Store:
 
     # ---------------------------------------------------------------- maintenance
 
+    def change_mark(self, resource_id: bytes) -> tuple[int, int, int] | None:
+        """Equal marks mean the resource's stored entries have not changed in between (None: not stored)."""
+        with self._lock:
+            rk = self._rk(resource_id)
+            return None if rk is None else (self._epoch, rk, self._changes.get(rk, 0))
+
     def gc(self, now_ms: int) -> GcResult:
         """Drop expired records, tombstones past their lifetime, and empty resources past their TTL."""
         with self._lock, self._transaction() as db:
+            self._epoch += 1
             records = db.execute(
                 "DELETE FROM entries WHERE is_tombstone = 0 AND expires_at_ms <= ?", (now_ms,)
             ).rowcount

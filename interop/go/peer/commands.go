@@ -15,6 +15,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"registryp2p/interop/go/core"
+	"registryp2p/interop/go/rendezvous"
 )
 
 // Command is one line of the JSON protocol on stdin.
@@ -38,6 +39,10 @@ type Command struct {
 	ServicePrefix string `json:"service_prefix,omitempty"`
 	ExpiresInMs   uint64 `json:"expires_in_ms,omitempty"`
 	Revoked       bool   `json:"revoked,omitempty"`
+	Namespace     string `json:"ns,omitempty"`
+	Limit         int64  `json:"limit,omitempty"`
+	CookieB64     string `json:"cookie_base64,omitempty"`
+	TTL           int64  `json:"ttl,omitempty"`
 }
 
 // Server reads commands from an io.Reader and writes replies and events as JSON lines.
@@ -139,6 +144,9 @@ func (s *Server) Handle(ctx context.Context, c Command) (map[string]any, error) 
 		return core.DecodeID(c.ResourceID)
 	}
 	switch c.Cmd {
+	case "rv_register", "rv_unregister", "rv_discover":
+		return s.rendezvous(ctx, c)
+
 	case "info":
 		return map[string]any{"peer_id": n.ID().String(), "addrs": n.Addrs(),
 			"routing_table": n.DHT.RoutingTable().Size(), "connected": len(n.Host.Network().Peers())}, nil
@@ -343,4 +351,41 @@ func (s *Server) Handle(ctx context.Context, c Command) (map[string]any, error) 
 		return map[string]any{}, nil
 	}
 	return nil, fmt.Errorf("unknown command %q", c.Cmd)
+}
+
+// rendezvous runs the /rendezvous/1.0.0 client commands against the point named by addr
+// (a /p2p/ multiaddr): rv_register {ns, ttl}, rv_unregister {ns}, rv_discover {ns, limit, cookie_base64}.
+func (s *Server) rendezvous(ctx context.Context, c Command) (map[string]any, error) {
+	ai, err := parseP2PAddr(c.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.n.Host.Connect(ctx, *ai); err != nil {
+		return nil, err
+	}
+	client := rendezvous.New(s.n.Host)
+	switch c.Cmd {
+	case "rv_register":
+		ttl, err := client.Register(ctx, ai.ID, c.Namespace, c.TTL)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"ttl": ttl}, nil
+	case "rv_unregister":
+		return map[string]any{}, client.Unregister(ctx, ai.ID, c.Namespace)
+	}
+	cookie, err := base64.StdEncoding.DecodeString(c.CookieB64)
+	if err != nil {
+		return nil, fmt.Errorf("cookie_base64: %w", err)
+	}
+	regs, next, err := client.Discover(ctx, ai.ID, c.Namespace, c.Limit, cookie)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(regs))
+	for _, r := range regs {
+		out = append(out, map[string]any{"ns": r.Namespace, "peer_id": r.Peer.String(), "addrs": r.Addrs,
+			"envelope_base64": base64.StdEncoding.EncodeToString(r.Envelope), "ttl": r.TTL})
+	}
+	return map[string]any{"registrations": out, "cookie_base64": base64.StdEncoding.EncodeToString(next)}, nil
 }

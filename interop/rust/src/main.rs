@@ -360,6 +360,40 @@ async fn handle(app: Arc<App>, cmd: &Value) -> Reply {
             let protos = app.net.identify(peer, vec![], Duration::from_secs(3)).await;
             Ok(obj(json!({"peer_id": peer.to_base58(), "protocols": protos.unwrap_or_default()})))
         }
+        // /rendezvous/1.0.0 through rust-libp2p's own client (libp2p-rendezvous), at the point `addr`.
+        "rv_register" | "rv_unregister" | "rv_discover" => {
+            let addr: Multiaddr = str_arg(cmd, "addr")?.parse().map_err(|e| format!("bad multiaddr: {e}"))?;
+            let point = app.net.dial(addr, Duration::from_secs(10)).await?;
+            let ns = cmd.get("ns").and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
+            match name {
+                "rv_register" => {
+                    let ttl = cmd.get("ttl").and_then(|v| v.as_u64());
+                    let granted = app.net.rv_register(point, ns.ok_or("missing ns")?, ttl).await?;
+                    Ok(obj(json!({"ttl": granted})))
+                }
+                "rv_unregister" => {
+                    app.net.rv_unregister(point, ns.ok_or("missing ns")?).await?;
+                    Ok(Map::new())
+                }
+                _ => {
+                    let cookie = match cmd.get("cookie_base64").and_then(|v| v.as_str()).filter(|s| !s.is_empty()) {
+                        Some(c) => Some(B64.decode(c).map_err(|e| format!("cookie_base64: {e}"))?),
+                        None => None,
+                    };
+                    let limit = cmd.get("limit").and_then(|v| v.as_u64());
+                    let (found, cookie) = app.net.rv_discover(point, ns, cookie, limit).await?;
+                    let regs: Vec<Value> = found
+                        .iter()
+                        .map(|f| {
+                            json!({"ns": f.namespace, "peer_id": f.peer.to_base58(), "ttl": f.ttl,
+                                   "addrs": f.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                                   "envelope_base64": B64.encode(&f.envelope)})
+                        })
+                        .collect();
+                    Ok(obj(json!({"registrations": regs, "cookie_base64": B64.encode(cookie)})))
+                }
+            }
+        }
         "closest_peers" => {
             let rid = rid_arg(cmd)?;
             let count = u64_arg(cmd, "count", app.k as u64)?.max(1) as usize;

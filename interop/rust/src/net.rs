@@ -3,7 +3,7 @@
 //! client of `/registry/1.0.0`). Other tasks talk to it through [`Net`], whose methods send an
 //! [`Op`] and await a oneshot answer; every wait is bounded by a timeout.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
+use libp2p::{identify, noise, ping, rendezvous, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,6 +34,17 @@ pub struct Behaviour {
     kad: kad::Behaviour<kad::store::MemoryStore>,
     gossipsub: gossipsub::Behaviour,
     rr: request_response::Behaviour<RegistryCodec>,
+    /// rust-libp2p's own /rendezvous/1.0.0 client (libp2p-rendezvous), unmodified.
+    rendezvous: rendezvous::client::Behaviour,
+}
+
+/// One registration as DISCOVER returned it (decoded and verified by libp2p-rendezvous).
+pub struct Found {
+    pub namespace: String,
+    pub peer: PeerId,
+    pub addrs: Vec<Multiaddr>,
+    pub ttl: u64,
+    pub envelope: Vec<u8>,
 }
 
 type Reply<T> = oneshot::Sender<T>;
@@ -50,6 +61,9 @@ pub enum Op {
     Subscribe([u8; 32], Reply<Result<(), String>>),
     Publish(String, Vec<u8>, Reply<Result<String, String>>),
     LocalGet(Vec<u8>, Reply<Option<Vec<u8>>>),
+    RvRegister(PeerId, String, Option<u64>, Reply<Result<u64, String>>),
+    RvUnregister(PeerId, String, Reply<Result<(), String>>),
+    RvDiscover(PeerId, Option<String>, Option<Vec<u8>>, Option<u64>, Reply<Result<(Vec<Found>, Vec<u8>), String>>),
 }
 
 /// Handle to the swarm task.
@@ -107,6 +121,23 @@ impl Net {
     pub async fn local_get(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, String> {
         ask(&self.tx, |r| Op::LocalGet(key, r), Duration::from_secs(5)).await
     }
+    /// REGISTER this peer (its external addresses) in `ns` at `point`: the granted TTL.
+    pub async fn rv_register(&self, point: PeerId, ns: String, ttl: Option<u64>) -> Result<u64, String> {
+        ask(&self.tx, |r| Op::RvRegister(point, ns, ttl, r), REQUEST_TIMEOUT * 3).await?
+    }
+    pub async fn rv_unregister(&self, point: PeerId, ns: String) -> Result<(), String> {
+        ask(&self.tx, |r| Op::RvUnregister(point, ns, r), REQUEST_TIMEOUT).await?
+    }
+    /// DISCOVER at `point`: the registrations and the cookie (its wire encoding).
+    pub async fn rv_discover(
+        &self,
+        point: PeerId,
+        ns: Option<String>,
+        cookie: Option<Vec<u8>>,
+        limit: Option<u64>,
+    ) -> Result<(Vec<Found>, Vec<u8>), String> {
+        ask(&self.tx, |r| Op::RvDiscover(point, ns, cookie, limit, r), REQUEST_TIMEOUT * 3).await?
+    }
     pub async fn publish(&self, topic: String, data: Vec<u8>) -> Result<String, String> {
         ask(&self.tx, |r| Op::Publish(topic, data, r), Duration::from_secs(5)).await?
     }
@@ -134,6 +165,9 @@ struct State {
     puts: HashMap<QueryId, Reply<Result<(), String>>>,
     requests: HashMap<OutboundRequestId, Reply<Result<pb::Message, String>>>,
     watches: HashMap<TopicHash, WatchState>,
+    rv_registers: HashMap<(PeerId, String), Vec<Reply<Result<u64, String>>>>,
+    // libp2p-rendezvous reports a discovery by rendezvous node only: answered in order.
+    rv_discovers: HashMap<PeerId, VecDeque<Reply<Result<(Vec<Found>, Vec<u8>), String>>>>,
 }
 
 pub fn build_swarm(key: &Keypair) -> Result<Swarm<Behaviour>, Box<dyn std::error::Error + Send + Sync>> {
@@ -174,7 +208,8 @@ pub fn build_swarm(key: &Keypair) -> Result<Swarm<Behaviour>, Box<dyn std::error
                 [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Outbound)],
                 request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
             );
-            Ok(Behaviour { identify, ping: ping::Behaviour::default(), kad, gossipsub, rr })
+            let rendezvous = rendezvous::client::Behaviour::new(key.clone());
+            Ok(Behaviour { identify, ping: ping::Behaviour::default(), kad, gossipsub, rr, rendezvous })
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
         .build();
@@ -201,6 +236,8 @@ pub fn spawn(cfg: Config, events: mpsc::UnboundedSender<String>) -> Result<Net, 
         puts: HashMap::new(),
         requests: HashMap::new(),
         watches: HashMap::new(),
+        rv_registers: HashMap::new(),
+        rv_discovers: HashMap::new(),
     };
     tokio::spawn(async move {
         loop {
@@ -315,6 +352,45 @@ impl State {
                 let v = swarm.behaviour_mut().kad.store_mut().get(&kad::RecordKey::new(&key)).map(|r| r.value.clone());
                 let _ = r.send(v);
             }
+            Op::RvRegister(point, ns, ttl, r) => {
+                let namespace = match rendezvous::Namespace::new(ns.clone()) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = r.send(Err(format!("namespace: {e}")));
+                        return;
+                    }
+                };
+                match swarm.behaviour_mut().rendezvous.register(namespace, point, ttl) {
+                    Ok(()) => self.rv_registers.entry((point, ns)).or_default().push(r),
+                    Err(e) => {
+                        let _ = r.send(Err(format!("register: {e}")));
+                    }
+                }
+            }
+            Op::RvUnregister(point, ns, r) => {
+                let res = rendezvous::Namespace::new(ns)
+                    .map(|n| swarm.behaviour_mut().rendezvous.unregister(n, point))
+                    .map_err(|e| format!("namespace: {e}"));
+                let _ = r.send(res);
+            }
+            Op::RvDiscover(point, ns, cookie, limit, r) => {
+                let namespace = match ns.map(rendezvous::Namespace::new).transpose() {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = r.send(Err(format!("namespace: {e}")));
+                        return;
+                    }
+                };
+                let cookie = match cookie.map(rendezvous::Cookie::from_wire_encoding).transpose() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = r.send(Err(format!("cookie: {e}")));
+                        return;
+                    }
+                };
+                swarm.behaviour_mut().rendezvous.discover(namespace, cookie, limit, point);
+                self.rv_discovers.entry(point).or_default().push_back(r);
+            }
             Op::Publish(topic, data, r) => {
                 let res = swarm
                     .behaviour_mut()
@@ -331,6 +407,8 @@ impl State {
         match ev {
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!("listening on {address}");
+                // What a rendezvous REGISTER advertises (loopback in the tests).
+                swarm.add_external_address(address.clone());
                 self.listen_addrs.push(address);
                 for w in self.listen_waiters.drain(..) {
                     let _ = w.send(self.listen_addrs.clone());
@@ -368,6 +446,7 @@ impl State {
                 self.protocols.insert(peer_id, protos);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(ev)) => self.on_kad(swarm, ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Rendezvous(ev)) => self.on_rendezvous(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Rr(ev)) => match ev {
                 request_response::Event::Message { message: request_response::Message::Response { request_id, response }, .. } => {
                     if let Some(w) = self.requests.remove(&request_id) {
@@ -477,6 +556,43 @@ impl State {
                 _ => {}
             },
             _ => {}
+        }
+    }
+
+    fn on_rendezvous(&mut self, ev: rendezvous::client::Event) {
+        use rendezvous::client::Event;
+        match ev {
+            Event::Registered { rendezvous_node, ttl, namespace } => {
+                for w in self.rv_registers.remove(&(rendezvous_node, namespace.to_string())).unwrap_or_default() {
+                    let _ = w.send(Ok(ttl));
+                }
+            }
+            Event::RegisterFailed { rendezvous_node, namespace, error } => {
+                for w in self.rv_registers.remove(&(rendezvous_node, namespace.to_string())).unwrap_or_default() {
+                    let _ = w.send(Err(format!("{error:?}")));
+                }
+            }
+            Event::Discovered { rendezvous_node, registrations, cookie } => {
+                if let Some(w) = self.rv_discovers.get_mut(&rendezvous_node).and_then(|q| q.pop_front()) {
+                    let found = registrations
+                        .into_iter()
+                        .map(|r| Found {
+                            namespace: r.namespace.to_string(),
+                            peer: r.record.peer_id(),
+                            addrs: r.record.addresses().to_vec(),
+                            ttl: r.ttl,
+                            envelope: r.record.into_signed_envelope().into_protobuf_encoding(),
+                        })
+                        .collect();
+                    let _ = w.send(Ok((found, cookie.into_wire_encoding())));
+                }
+            }
+            Event::DiscoverFailed { rendezvous_node, error, .. } => {
+                if let Some(w) = self.rv_discovers.get_mut(&rendezvous_node).and_then(|q| q.pop_front()) {
+                    let _ = w.send(Err(format!("{error:?}")));
+                }
+            }
+            Event::Expired { .. } => {}
         }
     }
 
