@@ -45,6 +45,7 @@ import json
 import logging
 import os
 import pstats
+import shutil
 import statistics
 import sys
 import time
@@ -52,17 +53,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import trio
 import trio.testing
 from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.custom_types import TProtocol
 from libp2p.records.validator import Validator
 
+from registry_p2p.adapter.streams import open_stream
 from registry_p2p.core import build
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import Status
 from registry_p2p.core.ids import resource_id_from_text
+from registry_p2p.net.framing import FrameReader, encode_frame
 from registry_p2p.node import Node
 from registry_p2p.pb import registry_pb2 as pb
 from registry_p2p.testnet import Network
@@ -73,7 +78,14 @@ SETTLE_S = 5.0
 OP_TIMEOUT_S = 60.0
 STARTUP_S = 120.0
 
+FLOOR_PROTOCOL = TProtocol("/registry-p2p/bench-echo/1.0.0")
+GO_TIMEOUT_S = 600.0
+GO_DIR = Path(__file__).resolve().parents[2] / "interop" / "go"
+GO_BINARY = GO_DIR / "bin" / "registry-peer-go"  # what `make interop-build` produces
+
 METRIC_ORDER = (
+    "floor_open_stream",
+    "floor_new_stream",
     "register",
     "register_cold",
     "resolve_warm",
@@ -85,6 +97,13 @@ METRIC_ORDER = (
     "find_providers_1",
     "put_value",
     "get_value",
+    "go_floor_open_stream",
+    "go_floor_new_stream",
+    "go_provide",
+    "go_find_providers",
+    "go_find_providers_1",
+    "go_put_value",
+    "go_get_value",
 )
 
 
@@ -284,8 +303,59 @@ def _value_key(i: int) -> str:
     return f"/{BASELINE_NS}/{_key_hex(i, 'v')[4:]}"
 
 
-async def phase_reads(t: Timings, rids: list[str], reader: Node, provider: Any) -> None:
-    """Sample i: resolve resource i cold, warm and with ack=3; find key i's provider; get value i."""
+# ------------------------------------------------------------------ the floor
+
+
+async def _echo(stream: Any) -> None:
+    """The floor's server: answers every frame with the same message, decoded and re-encoded with
+    the registry's one codec (so the floor pays what a registry request pays for framing)."""
+    reader = FrameReader(stream)
+    with contextlib.suppress(Exception):
+        while (message := await reader.read_message()) is not None:
+            await stream.write(encode_frame(message))
+    with contextlib.suppress(Exception):
+        await stream.close()
+
+
+@dataclass
+class Floor:
+    """One request/response of py-libp2p itself between two of the bench network's nodes: on a
+    stream kept open (`floor_open_stream`) and on a new stream per request (`floor_new_stream`)."""
+
+    client: Node
+    server: Node
+    stream: Any = None
+    request: bytes = encode_frame(pb.Message(get_resource=pb.GetResourceRequest(resource_id=bytes(32))))
+
+    async def start(self) -> None:
+        self.server.host.set_stream_handler(FLOOR_PROTOCOL, _echo)
+        await self.client.connect(self.server.addrs[0])
+        self.stream = await self._open()
+        await self._round_trip(self.stream)  # multistream negotiation: untimed
+
+    async def _open(self) -> Any:
+        return await open_stream(self.client.host, self.server.host.get_id(), [FLOOR_PROTOCOL], timeout=10.0)
+
+    async def _round_trip(self, stream: Any) -> bool:
+        await stream.write(self.request)
+        reply = await FrameReader(stream).read_message()
+        return reply is not None and reply.get_resource.resource_id == bytes(32)
+
+    async def open_stream(self) -> bool:
+        return await self._round_trip(self.stream)
+
+    async def new_stream(self) -> bool:
+        stream = await self._open()
+        try:
+            return await self._round_trip(stream)
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.close()
+
+
+async def phase_reads(t: Timings, rids: list[str], reader: Node, provider: Any, floor: Floor | None = None) -> None:
+    """Sample i: resolve resource i cold, warm and with ack=3; find key i's provider; get value i;
+    then the floor, in the same conditions (one sample of each per round)."""
     reg = reader.registry
     for i, rid in enumerate(rids):
         _progress("reads", i, len(rids))
@@ -314,6 +384,11 @@ async def phase_reads(t: Timings, rids: list[str], reader: Node, provider: Any) 
         await quiet()
         await t.time("get_value", partial(_get, reader, _value_key(i)), right)
         await quiet()
+        if floor is not None:
+            await t.time("floor_open_stream", floor.open_stream)
+            await quiet()
+            await t.time("floor_new_stream", floor.new_stream)
+            await quiet()
 
 
 def _kad(node: Node) -> Any:
@@ -482,6 +557,48 @@ async def send_throughput(load: ThroughputLoad) -> Throughput:
     return Throughput(load.records, accepted, seconds, requests, refused, cpu_ms, backlog)
 
 
+# ------------------------------------------------------------------ go-libp2p-kad-dht beside us
+
+
+def _go_sources() -> list[Path]:
+    found = [path for sub in ("cmd", "peer", "core", "pb") for path in (GO_DIR / sub).rglob("*.go")]
+    return [*found, GO_DIR / "go.mod", GO_DIR / "go.sum"]
+
+
+async def go_peer(log: Callable[[str], None]) -> Path | None:
+    """The Go interop peer: the binary `make interop-build` produced if it is newer than its
+    sources, else built here with `go build` (Go's own module cache); None without go or sources."""
+    if not (GO_DIR / "go.mod").exists():
+        return None
+    fresh = GO_BINARY.exists() and all(p.stat().st_mtime <= GO_BINARY.stat().st_mtime for p in _go_sources())
+    go = shutil.which("go")
+    if fresh or go is None:
+        return GO_BINARY if GO_BINARY.exists() else None
+    log("building the Go interop peer (go build ./cmd/registry-peer-go)")
+    with trio.fail_after(GO_TIMEOUT_S):
+        done = await trio.run_process(
+            [go, "build", "-o", str(GO_BINARY), "./cmd/registry-peer-go"], cwd=GO_DIR, capture_stderr=True, check=False
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"go build failed: {done.stderr.decode(errors='replace')[-2000:]}")
+    return GO_BINARY
+
+
+async def run_go(binary: Path, servers: int, samples: int) -> dict[str, Any]:
+    """`registry-peer-go -bench`: `servers` go-libp2p-kad-dht servers and 2 light clients in one Go
+    process on loopback, the same sample count; its JSON, with n=0 figures as NaN (as ours)."""
+    argv = [str(binary), "-bench", f"-bench-servers={servers}", "-bench-clients=2", f"-bench-samples={samples}"]
+    with trio.fail_after(GO_TIMEOUT_S):
+        done = await trio.run_process(argv, capture_stdout=True, capture_stderr=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{binary.name} -bench failed: {done.stderr.decode(errors='replace')[-2000:]}")
+    out: dict[str, Any] = json.loads(done.stdout)
+    for metric in out["metrics"].values():
+        if not metric["n"]:
+            metric["p50_ms"] = metric["p99_ms"] = float("nan")
+    return out
+
+
 # ------------------------------------------------------------------ the run
 
 
@@ -496,11 +613,16 @@ class BenchResult:
     wall_s: float
     cpu_s: float
     startup_s: float
+    go: dict[str, Any] | None = None  # registry-peer-go -bench's JSON
+    go_skipped: str = ""  # why there are no Go figures
 
     def metrics(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        go = self.go["metrics"] if self.go else {}
         for name in METRIC_ORDER:
-            if name in self.timings.samples or name in self.timings.failures:
+            if name in go:
+                out[name] = {key: go[name][key] for key in ("p50_ms", "p99_ms", "n", "failures")}
+            elif name in self.timings.samples or name in self.timings.failures:
                 q = quantiles(self.timings.samples.get(name, []))
                 q["failures"] = self.timings.failures.get(name, 0)
                 out[name] = q
@@ -519,6 +641,13 @@ class BenchResult:
             "wall_s": round(self.wall_s, 1),
             "cpu_s": round(self.cpu_s, 1),
             "startup_s": round(self.startup_s, 1),
+            "targets": {text: ok for text, ok in targets(self).items()},
+            "go": None
+            if self.go is None
+            else {
+                key: self.go[key] for key in ("servers", "clients", "samples", "versions", "wall_s", "failure_reasons")
+            },
+            "go_skipped": self.go_skipped,
             "throughput": None
             if self.throughput is None
             else {
@@ -551,6 +680,20 @@ def ratios(m: dict[str, Any]) -> dict[str, float]:
         "resolve_ack3/find_providers": r("resolve_ack3", "find_providers"),
         "resolve_warm/get_value": r("resolve_warm", "get_value"),
         "resolve_cold/get_value": r("resolve_cold", "get_value"),
+        # the floor (issue 13)
+        "resolve_warm/floor_open_stream": r("resolve_warm", "floor_open_stream"),
+        "register/floor_open_stream": r("register", "floor_open_stream"),
+        "floor_new_stream/floor_open_stream": r("floor_new_stream", "floor_open_stream"),
+        # go-libp2p-kad-dht (issue 13)
+        "register_cold/go_provide": r("register_cold", "go_provide"),
+        "resolve_cold/go_find_providers": r("resolve_cold", "go_find_providers"),
+        "provide/go_provide": r("provide", "go_provide"),
+        "find_providers/go_find_providers": r("find_providers", "go_find_providers"),
+        "find_providers_1/go_find_providers_1": r("find_providers_1", "go_find_providers_1"),
+        "put_value/go_put_value": r("put_value", "go_put_value"),
+        "get_value/go_get_value": r("get_value", "go_get_value"),
+        "floor_open_stream/go_floor_open_stream": r("floor_open_stream", "go_floor_open_stream"),
+        "floor_new_stream/go_floor_new_stream": r("floor_new_stream", "go_floor_new_stream"),
     }
 
 
@@ -560,9 +703,22 @@ async def run_bench(
     k: int = 20,
     throughput: bool = True,
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+    go: bool = True,
+    go_binary: Path | None = None,
 ) -> BenchResult:
-    """Start the network, run every phase, return the figures (the core of `registry-p2p bench`)."""
+    """Run go-libp2p-kad-dht's network (when there is a Go peer), then start ours and run every
+    phase; return the figures (the core of `registry-p2p bench`)."""
     load_before = os.getloadavg()
+    go_out: dict[str, Any] | None = None
+    go_skipped = "--no-go" if not go else ""
+    if go:
+        binary = go_binary or await go_peer(log)
+        if binary is None:
+            go_skipped = "no Go interop peer (interop/go not here, or no `go` to build it; see --go-peer)"
+            log(f"go-libp2p-kad-dht baseline skipped: {go_skipped}")
+        else:
+            log(f"go-libp2p-kad-dht: {nodes} servers + 2 light clients in one Go process ({binary})")
+            go_out = await run_go(binary, nodes, samples)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     config = bench_config(k)
     t = Timings()
@@ -579,8 +735,10 @@ async def run_bench(
         log(f"network settled (process CPU {idle:.0%} of a core)")
         log("writes: register / provide / put_value")
         await phase_writes(t, rids, writer)
-        log("reads: resolve / find_providers / get_value")
-        await phase_reads(t, rids, reader, writer.host.get_id())
+        floor = Floor(net.nodes[1], net.nodes[2])
+        await floor.start()
+        log("reads: resolve / find_providers / get_value / the floor")
+        await phase_reads(t, rids, reader, writer.host.get_id(), floor)
         log("watch delay")
         await phase_watch(t, watch_rid, writer, watcher, samples)
         tp = None
@@ -600,6 +758,8 @@ async def run_bench(
         wall_s=time.perf_counter() - wall0,
         cpu_s=time.process_time() - cpu0,
         startup_s=startup,
+        go=go_out,
+        go_skipped=go_skipped,
     )
 
 
@@ -614,12 +774,42 @@ def render(result: BenchResult) -> str:
         f"load average before {_load(result.load_before)}, after {_load(result.load_after)}; "
         f"{os.cpu_count()} CPUs; wall {result.wall_s:.0f} s, process CPU {result.cpu_s:.0f} s",
         "",
-        f"{'metric':<18}{'p50 ms':>10}{'p99 ms':>10}{'n':>6}{'fail':>6}",
+        f"{'metric':<22}{'p50 ms':>10}{'p99 ms':>10}{'n':>6}{'fail':>6}{'p50/floor':>11}{'p99/floor':>11}",
     ]
+    floor = float(m.get("floor_open_stream", {}).get("p50_ms", float("nan")))
+    go_floor = float(m.get("go_floor_open_stream", {}).get("p50_ms", float("nan")))
     for name in METRIC_ORDER:
         if name in m:
             q = m[name]
-            lines.append(f"{name:<18}{q['p50_ms']:>10.2f}{q['p99_ms']:>10.2f}{q['n']:>6}{q['failures']:>6}")
+            base = go_floor if name.startswith("go_") else floor  # each side against its own floor
+            lines.append(
+                f"{name:<22}{q['p50_ms']:>10.2f}{q['p99_ms']:>10.2f}{q['n']:>6}{q['failures']:>6}"
+                f"{_ratio(q['p50_ms'], base):>11}{_ratio(q['p99_ms'], base):>11}"
+            )
+    lines.append("  (floor: floor_open_stream p50 for ours and py-libp2p's, go_floor_open_stream p50 for Go's)")
+    if result.go is not None:
+        versions = result.go.get("versions", {})
+        lines.append(
+            f"  go: {versions.get('github.com/libp2p/go-libp2p', '?')} / kad-dht"
+            f" {versions.get('github.com/libp2p/go-libp2p-kad-dht', '?')}, {result.go['servers']} servers +"
+            f" {result.go['clients']} light clients in one Go process, run just before ours"
+        )
+    else:
+        lines.append(f"  go-libp2p-kad-dht: not measured ({result.go_skipped})")
+    lines.append("")
+    lines.append("side by side, p50 ms (ratio to Go's p50):")
+    lines.append(f"{'operation':<24}{'registry-p2p':>22}{'py-libp2p kad-dht':>22}{'go-libp2p-kad-dht':>20}")
+    for label, ours, py, go in SIDE_BY_SIDE:
+        go_p50 = float(m.get(go, {}).get("p50_ms", float("nan")))
+        cells = []
+        for name in (ours, py):
+            if name and name in m:
+                p50 = float(m[name]["p50_ms"])
+                cells.append(f"{p50:.2f} ({_ratio(p50, go_p50).strip()})")
+            else:
+                cells.append("-")
+        cells.append(f"{go_p50:.2f}" if go in m else "-")
+        lines.append(f"{label:<24}{cells[0]:>22}{cells[1]:>22}{cells[2]:>20}")
     if result.throughput is not None:
         tp = result.throughput
         lines.append("")
@@ -633,7 +823,7 @@ def render(result: BenchResult) -> str:
     lines.append("")
     lines.append("ratios of p50 (registry / baseline):")
     for name, value in ratios(m).items():
-        lines.append(f"  {name:<32}{value:>8.3f}")
+        lines.append(f"  {name:<40}{value:>9.3f}")
     lines.append("")
     lines.append("targets:")
     for text, ok in targets(result).items():
@@ -648,7 +838,26 @@ def targets(result: BenchResult) -> dict[str, bool]:
         return float(m.get(name, {}).get(q, float("inf")))
 
     tp = result.throughput.per_s if result.throughput else 0.0
+    floor = get("floor_open_stream")
     return {
+        # issue 13, as ratios in one run
+        f"warm resolve p50 <= 3x floor_open_stream p50 ({get('resolve_warm') / floor:.1f}x)": get("resolve_warm")
+        <= 3 * floor,
+        f"warm resolve p99 <= 15x floor_open_stream p50 ({get('resolve_warm', 'p99_ms') / floor:.1f}x)": get(
+            "resolve_warm", "p99_ms"
+        )
+        <= 15 * floor,
+        f"cold resolve p50 <= 2x go_find_providers p50 ({get('resolve_cold') / get('go_find_providers'):.1f}x)": get(
+            "resolve_cold"
+        )
+        <= 2 * get("go_find_providers"),
+        f"cold register p50 <= 2x go_provide p50 ({get('register_cold') / get('go_provide'):.1f}x)": get(
+            "register_cold"
+        )
+        <= 2 * get("go_provide"),
+        f"watch delay p99 <= 100 ms ({get('watch_delay', 'p99_ms'):.2f})": get("watch_delay", "p99_ms") <= 100,
+        f"one node >= 12,000 record writes/s ({tp:,.0f})": tp >= 12000,
+        # issue 6
         f"warm resolve p50 <= 10 ms ({get('resolve_warm'):.2f})": get("resolve_warm") <= 10,
         f"warm resolve p50 <= find_providers p50 / 5 ({get('find_providers') / 5:.2f})": get("resolve_warm")
         <= get("find_providers") / 5,
@@ -656,6 +865,24 @@ def targets(result: BenchResult) -> dict[str, bool]:
         f"watch delay p99 <= 1000 ms ({get('watch_delay', 'p99_ms'):.2f})": get("watch_delay", "p99_ms") <= 1000,
         f"one node >= 2,000 record writes/s ({tp:,.0f})": tp >= 2000,
     }
+
+
+# (operation, ours, py-libp2p's, go-libp2p-kad-dht's): the rows of the side-by-side table
+SIDE_BY_SIDE = (
+    ("write, cold", "register_cold", "provide", "go_provide"),
+    ("lookup, cold", "resolve_cold", "find_providers", "go_find_providers"),
+    ("lookup, first provider", "", "find_providers_1", "go_find_providers_1"),
+    ("put value", "", "put_value", "go_put_value"),
+    ("get value / ack 3", "resolve_ack3", "get_value", "go_get_value"),
+    ("request, open stream", "floor_open_stream", "", "go_floor_open_stream"),
+    ("request, new stream", "floor_new_stream", "", "go_floor_new_stream"),
+)
+
+
+def _ratio(value: float, base: float) -> str:
+    if base != base or value != value or not base:  # NaN or zero
+        return "-"
+    return f"{value / base:.1f}x"
 
 
 def _load(load: tuple[float, float, float]) -> str:
@@ -670,6 +897,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--no-throughput", action="store_true", help="skip the write-throughput phase")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the whole run; print the top functions")
+    parser.add_argument("--no-go", action="store_true", help="skip the go-libp2p-kad-dht baseline")
+    parser.add_argument(
+        "--go-peer",
+        metavar="PATH",
+        type=Path,
+        help=f"the registry-peer-go binary (default: {GO_BINARY}, built if needed)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show library warnings and errors")
     args = parser.parse_args(argv)
     # py-libp2p logs an ERROR with a traceback for many harmless events (a peer closing a
@@ -681,7 +915,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("need --nodes >= 4 and --samples >= 1")
 
     def go() -> BenchResult:
-        return trio.run(lambda: run_bench(args.nodes, args.samples, args.k, not args.no_throughput))
+        return trio.run(
+            lambda: run_bench(
+                args.nodes, args.samples, args.k, not args.no_throughput, go=not args.no_go, go_binary=args.go_peer
+            )
+        )
 
     if args.profile:
         profiler = cProfile.Profile()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,11 @@ NAMES = (
     "find_providers",
     "put_value",
     "get_value",
+    "floor_open_stream",
+    "floor_new_stream",
 )
+GO_NAMES = ("go_provide", "go_find_providers", "go_put_value", "go_get_value", "go_floor_open_stream")
+GO_PEER = Path(__file__).resolve().parents[2] / "interop" / "go" / "bin" / "registry-peer-go"
 
 
 def test_a_small_bench_prints_figures_and_json(tmp_path: Path) -> None:
@@ -35,3 +41,19 @@ def test_a_small_bench_prints_figures_and_json(tmp_path: Path) -> None:
         metric = figures["metrics"][name]
         assert metric["p50_ms"] > 0 and metric["p99_ms"] >= metric["p50_ms"], (name, metric)
     assert figures["metrics"]["write_throughput_per_s"] > 0
+    for name in NAMES:
+        assert figures["metrics"][name]["n"] == 2 and figures["metrics"][name]["failures"] == 0, name
+    assert figures["ratios"]["resolve_warm/floor_open_stream"] > 0
+    assert "p50/floor" in done.stdout and "side by side" in done.stdout
+    assert any(text.startswith("warm resolve p50 <= 3x floor_open_stream") for text in figures["targets"])
+    if shutil.which("go") is None and not GO_PEER.exists() and not os.environ.get("CI"):
+        assert figures["go"] is None and figures["go_skipped"]
+        pytest.skip("no go toolchain and no registry-peer-go: the go-libp2p-kad-dht half was not measured")
+    # go-libp2p-kad-dht beside us: the same network size and sample count, from the same command.
+    assert figures["go"]["servers"] == 5 and figures["go"]["samples"] == 2, figures["go"]
+    for name in GO_NAMES:
+        metric = figures["metrics"][name]
+        assert metric["n"] == 2 and metric["failures"] == 0, (name, metric)
+        assert metric["p50_ms"] > 0 and metric["p99_ms"] >= metric["p50_ms"], (name, metric)
+    assert figures["ratios"]["resolve_cold/go_find_providers"] > 0
+    assert figures["ratios"]["register_cold/go_provide"] > 0
