@@ -1,6 +1,7 @@
 """`registry-p2p bench`: the registry against py-libp2p's own DHT records, same network, same run.
 
-`python -m registry_p2p.tools.bench [--nodes 20] [--samples 30] [--k 20] [--json FILE] [--profile FILE]`
+`python -m registry_p2p.tools.bench [--nodes 20] [--samples 30] [--k 20] [--json FILE] [--processes]
+[--no-go | --go-peer PATH] [--profile FILE] [--profile-op METRIC]`
 
 One process starts an N-node loopback network (every node a DHT server and a registry replica,
 default configuration: replica sets of K=20) and three light clients (DHT client mode, no
@@ -32,7 +33,21 @@ Measured:
   write_throughput_per_s: records accepted, verified (uncached ed25519) and committed by one
                   node, change feed included, sent as PutEntries batches of 100 over the wire by
                   10 concurrent issuers (10 light clients, each signing its own records before
-                  the clock starts).
+                  the clock starts);
+  floor_open_stream, floor_new_stream: py-libp2p itself, one request/response (a registry
+                  frame, echoed with the same codec) between two of the network's nodes on a
+                  stream kept open, and on a new stream per request; measured in the read rounds.
+
+go-libp2p-kad-dht beside us: before our network starts, `registry-peer-go -bench` (interop/go;
+the binary of `make interop-build`, built with `go build` when missing or older than its
+sources) runs the same shape in one Go process (--nodes servers + 2 light clients, TCP+Noise+
+Yamux on loopback, fresh keys, the reader holding nothing) with the same sample count:
+go_provide, go_find_providers (count 20), go_find_providers_1, go_put_value, go_get_value and
+go-libp2p's own floor (go_floor_open_stream, go_floor_new_stream).
+
+--processes: afterwards, the registry figures again with every node a `registry-p2p node`
+process on 127.0.0.1 (data dirs in a temp dir, node i joined through node i-1), measured from
+three light clients in the bench process, printed next to the in-process figures.
 """
 
 from __future__ import annotations
@@ -219,19 +234,29 @@ class Timings:
     samples: dict[str, list[float]] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, list[str]] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # this process's CPU seconds per operation
+    profiler: cProfile.Profile | None = None  # --profile-op: enabled during that metric's operations only
+    profile_op: str = ""
 
     async def time(self, name: str, op: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool] = bool) -> Any:
         """Time one operation; a wrong answer or an exception is a failure (counted, not timed)."""
-        started = time.perf_counter()
+        profiler = self.profiler if name == self.profile_op else None
+        started, cpu = time.perf_counter(), time.process_time()
         try:
+            if profiler is not None:
+                profiler.enable()
             with trio.fail_after(OP_TIMEOUT_S):
                 out = await op()
         except (Exception, trio.TooSlowError) as exc:
             self.fail(name, f"{type(exc).__name__}: {exc}")
             return None
+        finally:
+            if profiler is not None:
+                profiler.disable()
         elapsed = time.perf_counter() - started
         if ok(out):
             self.samples.setdefault(name, []).append(elapsed)
+            self.cpu.setdefault(name, []).append(time.process_time() - cpu)
         else:
             self.fail(name, "wrong answer")
         return out
@@ -253,7 +278,7 @@ def _key_hex(i: int, tag: str) -> str:
     return "1220" + hashlib.sha256(f"registry-p2p bench {tag} {i} {os.getpid()}".encode()).hexdigest()
 
 
-async def make_resources(owner: Node, labels: list[str], concurrency: int = 8) -> list[str]:
+async def make_resources(owner: Node, labels: list[str], concurrency: int = 4) -> list[str]:
     rids: list[str] = [""] * len(labels)
     limiter = trio.CapacityLimiter(concurrency)
 
@@ -678,6 +703,7 @@ async def run_processes(
                 writer, reader, watcher = clients
                 startup = time.perf_counter() - wall0
                 log(f"{nodes} node processes + 3 light clients up in {startup:.1f} s")
+                await settle_cpu()
                 rids = await make_resources(writer, [f"bench-p-{i}" for i in range(samples + 1)])
                 watch_rid = rids.pop()
                 await settle_cpu()
@@ -798,8 +824,13 @@ class BenchResult:
                 "change_feed_backlog_after": self.throughput.feed_backlog,
             },
             "samples_ms": {k: [round(x * 1000, 2) for x in v] for k, v in self.timings.samples.items()},
+            "process_cpu_ms_p50": self.cpu_p50(),
             "failure_reasons": self.timings.reasons,
         }
+
+    def cpu_p50(self) -> dict[str, float]:
+        """Median CPU time of this whole process (all its nodes) during each operation, in ms."""
+        return {k: round(statistics.median(v) * 1000, 3) for k, v in self.timings.cpu.items() if v}
 
     def _processes_json(self) -> dict[str, Any]:
         assert self.processes is not None
@@ -867,6 +898,8 @@ async def run_bench(
     go: bool = True,
     go_binary: Path | None = None,
     processes: bool = False,
+    profiler: cProfile.Profile | None = None,
+    profile_op: str = "",
 ) -> BenchResult:
     """Run go-libp2p-kad-dht's network (when there is a Go peer), then start ours and run every
     phase; return the figures (the core of `registry-p2p bench`)."""
@@ -883,7 +916,7 @@ async def run_bench(
             go_out = await run_go(binary, nodes, samples)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     config = bench_config(k)
-    t = Timings()
+    t = Timings(profiler=profiler, profile_op=profile_op)
     async with bench_network(nodes, config) as net:
         with trio.fail_after(STARTUP_S):
             writer = await add_client(net)
@@ -891,6 +924,7 @@ async def run_bench(
             watcher = await add_client(net)
         startup = time.perf_counter() - wall0
         log(f"{nodes} nodes + 3 light clients up in {startup:.1f} s; creating {samples + 1} resources")
+        await settle_cpu()  # the routing-table refreshes of a fresh network, before the untimed writes
         rids = await make_resources(writer, [f"bench-{i}" for i in range(samples + 1)])
         watch_rid = rids.pop()
         idle = await settle_cpu()
@@ -942,8 +976,10 @@ def render(result: BenchResult) -> str:
         f"load average before {_load(result.load_before)}, after {_load(result.load_after)}; "
         f"{os.cpu_count()} CPUs; wall {result.wall_s:.0f} s, process CPU {result.cpu_s:.0f} s",
         "",
-        f"{'metric':<22}{'p50 ms':>10}{'p99 ms':>10}{'n':>6}{'fail':>6}{'p50/floor':>11}{'p99/floor':>11}",
+        f"{'metric':<22}{'p50 ms':>10}{'p99 ms':>10}{'n':>6}{'fail':>6}{'p50/floor':>11}{'p99/floor':>11}"
+        f"{'cpu p50 ms':>12}",
     ]
+    cpu = result.cpu_p50()
     floor = float(m.get("floor_open_stream", {}).get("p50_ms", float("nan")))
     go_floor = float(m.get("go_floor_open_stream", {}).get("p50_ms", float("nan")))
     for name in METRIC_ORDER:
@@ -953,8 +989,10 @@ def render(result: BenchResult) -> str:
             lines.append(
                 f"{name:<22}{q['p50_ms']:>10.2f}{q['p99_ms']:>10.2f}{q['n']:>6}{q['failures']:>6}"
                 f"{_ratio(q['p50_ms'], base):>11}{_ratio(q['p99_ms'], base):>11}"
+                f"{(f'{cpu[name]:.2f}' if name in cpu else '-'):>12}"
             )
-    lines.append("  (floor: floor_open_stream p50 for ours and py-libp2p's, go_floor_open_stream p50 for Go's)")
+    lines.append("  (floor: floor_open_stream p50 for ours and py-libp2p's, go_floor_open_stream p50 for Go's;")
+    lines.append("   cpu: CPU time of the whole bench process, all its nodes, during the operation)")
     if result.go is not None:
         versions = result.go.get("versions", {})
         lines.append(
@@ -1093,6 +1131,13 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help=f"the registry-peer-go binary (default: {GO_BINARY}, built if needed)",
     )
+    parser.add_argument(
+        "--profile-op",
+        metavar="METRIC",
+        choices=METRIC_ORDER,
+        help="cProfile the whole process only while METRIC's operations run (such as resolve_cold);"
+        " print the top functions by cumulative and own time (and dump them to --profile FILE if given)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show library warnings and errors")
     args = parser.parse_args(argv)
     # py-libp2p logs an ERROR with a traceback for many harmless events (a peer closing a
@@ -1102,6 +1147,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(handlers=[handler], format="%(name)s: %(message)s")
     if args.nodes < 4 or args.samples < 1:
         parser.error("need --nodes >= 4 and --samples >= 1")
+
+    op_profiler = cProfile.Profile() if args.profile_op else None
 
     def go() -> BenchResult:
         return trio.run(
@@ -1113,10 +1160,20 @@ def main(argv: list[str] | None = None) -> int:
                 go=not args.no_go,
                 go_binary=args.go_peer,
                 processes=args.processes,
+                profiler=op_profiler,
+                profile_op=args.profile_op or "",
             )
         )
 
-    if args.profile:
+    if op_profiler is not None:
+        result = go()
+        if args.profile:
+            op_profiler.dump_stats(args.profile)
+        print(f"profile of {args.profile_op} (the whole process while its operations ran):", file=sys.stderr)
+        stats = pstats.Stats(op_profiler, stream=sys.stderr)
+        stats.sort_stats("cumulative").print_stats(25)
+        stats.sort_stats("tottime").print_stats(15)
+    elif args.profile:
         profiler = cProfile.Profile()
         result = profiler.runcall(go)
         profiler.dump_stats(args.profile)
