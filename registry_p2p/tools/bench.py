@@ -96,6 +96,7 @@ OP_TIMEOUT_S = 60.0
 STARTUP_S = 120.0
 
 FLOOR_PROTOCOL = TProtocol("/registry-p2p/bench-echo/1.0.0")
+FLOOR_TIMEOUT_S = 5.0  # one echo on loopback: a sample this slow is a failure, not a figure
 GO_TIMEOUT_S = 600.0
 GO_DIR = Path(__file__).resolve().parents[2] / "interop" / "go"
 GO_BINARY = GO_DIR / "bin" / "registry-peer-go"  # what `make interop-build` produces
@@ -296,7 +297,7 @@ async def phase_writes(t: Timings, rids: list[str], writer: Node, baseline: bool
     """Sample i: register_cold and register into resource i, provide key i, put value i."""
     reg = writer.registry
     for i, rid in enumerate(rids):
-        _progress("writes", i, len(rids))
+        _progress("writes", i, len(rids), t)
         rid_bytes = resource_id_from_text(rid)
         # Cold: this client knows neither the replica set nor the resource (a fresh process).
         reg.routing.forget(rid_bytes)
@@ -315,9 +316,10 @@ async def phase_writes(t: Timings, rids: list[str], writer: Node, baseline: bool
         await quiet()
 
 
-def _progress(phase: str, i: int, n: int) -> None:
-    if i and i % 10 == 0:
-        print(f"  {phase}: {i}/{n} samples", file=sys.stderr, flush=True)
+def _progress(phase: str, i: int, n: int, t: Timings | None = None) -> None:
+    if i and i % 5 == 0:
+        failed = f"; failures so far {t.failures}" if t is not None and t.failures else ""
+        print(f"  {phase}: {i}/{n} samples ({time.strftime('%H:%M:%S')}){failed}", file=sys.stderr, flush=True)
 
 
 def _ok(out: Any) -> bool:
@@ -370,13 +372,28 @@ class Floor:
         reply = await FrameReader(stream).read_message()
         return reply is not None and reply.get_resource.resource_id == bytes(32)
 
+    async def reopen_if_broken(self) -> None:
+        """Untimed, before a sample: a new open stream when the last one failed."""
+        if self.stream is None:
+            self.stream = await self._open()
+            await self._round_trip(self.stream)
+
     async def open_stream(self) -> bool:
-        return await self._round_trip(self.stream)
+        try:
+            with trio.fail_after(FLOOR_TIMEOUT_S):
+                return await self._round_trip(self.stream)
+        except BaseException:
+            # A failed round trip leaves the stream in an unknown state: the next sample gets a new one.
+            stream, self.stream = self.stream, None
+            with contextlib.suppress(Exception):
+                await stream.reset()
+            raise
 
     async def new_stream(self) -> bool:
         stream = await self._open()
         try:
-            return await self._round_trip(stream)
+            with trio.fail_after(FLOOR_TIMEOUT_S):
+                return await self._round_trip(stream)
         finally:
             with contextlib.suppress(Exception):
                 await stream.close()
@@ -389,7 +406,7 @@ async def phase_reads(
     then the floor, in the same conditions (one sample of each per round)."""
     reg = reader.registry
     for i, rid in enumerate(rids):
-        _progress("reads", i, len(rids))
+        _progress("reads", i, len(rids), t)
         rid_bytes = resource_id_from_text(rid)
 
         def two(records: list[Any]) -> bool:
@@ -418,6 +435,8 @@ async def phase_reads(
         await t.time("get_value", partial(_get, reader, _value_key(i)), right)
         await quiet()
         if floor is not None:
+            with trio.move_on_after(FLOOR_TIMEOUT_S), contextlib.suppress(Exception):
+                await floor.reopen_if_broken()
             await t.time("floor_open_stream", floor.open_stream)
             await quiet()
             await t.time("floor_new_stream", floor.new_stream)
