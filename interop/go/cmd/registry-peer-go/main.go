@@ -31,7 +31,18 @@ func main() {
 	timeout := flag.Duration("timeout", 6*time.Second, "timeout of network operations")
 	flag.Var(&listen, "listen", "listen multiaddr (repeatable; default /ip4/127.0.0.1/tcp/0)")
 	flag.Var(&bootstrap, "bootstrap", "bootstrap multiaddr with /p2p/<id> (repeatable)")
+	bench := flag.Bool("bench", false, "run the go-libp2p-kad-dht bench network instead (JSON on stdout), then exit")
+	benchServers := flag.Int("bench-servers", 20, "bench: DHT servers")
+	benchClients := flag.Int("bench-clients", 2, "bench: light clients (DHT client mode)")
+	benchSamples := flag.Int("bench-samples", 30, "bench: samples per metric")
 	flag.Parse()
+	if *bench {
+		if err := runBench(*benchServers, *benchClients, *benchSamples, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	logger := log.New(os.Stderr, "registry-peer-go: ", log.LstdFlags|log.Lmicroseconds)
 	cfg := peer.Config{Listen: listen, Bootstrap: bootstrap, K: *k, Timeout: *timeout, Logger: logger}
