@@ -301,7 +301,7 @@ class Run:
     rids: list[str]
     honest: set[tuple[bytes, str]]  # (resource id, service id) of every honest record
     nursery: trio.Nursery
-    probe_cpu_s: float = 0.0  # this process's CPU per honest probe (measured before each attack)
+    prober: Prober
     probe_victim_cpu_s: float = 0.0
     probe_victim_sent: float = 0.0  # bytes the victim sends per honest probe
     probe_victim_received: float = 0.0
@@ -324,15 +324,63 @@ class Outcome:
     at_victim: int = 0  # of `sent`, how many reached the victim (0: all)
 
 
-async def timed_resolve(run: Run) -> float | None:
-    started = time.perf_counter()
-    try:
-        records = await run.client.registry.resolve(run.rids[0], ack=ACK, timeout=REQUEST_TIMEOUT_S)
-    except Exception:
-        return None
-    if not any(r.value == HONEST_VALUE for r in records):
-        return None
-    return (time.perf_counter() - started) * 1000
+class Prober:
+    """The honest user in its own process (so that the attackers' work in this one does not
+    delay it): a light client resolving the target resource (ack = every node) back to back,
+    one JSON line per resolve: its start on CLOCK_MONOTONIC (shared by all processes), its
+    milliseconds, and whether honest records came back."""
+
+    def __init__(self, process: trio.Process) -> None:
+        self.process = process
+        self.samples: list[tuple[float, float, bool]] = []
+
+    @classmethod
+    async def start(cls, nursery: trio.Nursery, bootstrap: list[str], rid: str, log: Path) -> Prober:
+        args = [sys.executable, "-m", "registry_p2p.tools.attacks", "--probe", rid]
+        for addr in bootstrap:
+            args += ["--bootstrap", addr]
+        with log.open("ab") as err:
+            process = await trio.lowlevel.open_process(args, stdout=-1, stderr=err)
+        prober = cls(process)
+        nursery.start_soon(prober._read)
+        return prober
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        buf = b""
+        while True:
+            chunk = await self.process.stdout.receive_some(65536)
+            if not chunk:
+                return
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                sample = json.loads(line)
+                self.samples.append((sample["t"], sample["ms"], sample["ok"]))
+
+    def between(self, start: float, end: float) -> tuple[list[float], int]:
+        """Latencies of the resolves that started in [start, end), and how many failed."""
+        window = [s for s in self.samples if start <= s[0] < end]
+        return [ms for _, ms, ok in window if ok], sum(1 for *_, ok in window if not ok)
+
+    async def wait_for(self, n: int, since: float) -> None:
+        with trio.fail_after(120):
+            while sum(1 for s in self.samples if s[0] >= since) < n:
+                await trio.sleep(0.05)  # polls the reader's list; the child prints as it goes
+
+
+async def probe_child(rid: str, bootstrap: list[str]) -> None:
+    async with open_node([LOOPBACK], bootstrap, None, None, client_config(), serve=False) as client:
+        while True:
+            started = time.monotonic()
+            try:
+                records = await client.registry.resolve(rid, ack=ACK, timeout=REQUEST_TIMEOUT_S)
+                ok = any(r.value == HONEST_VALUE for r in records)
+            except Exception:
+                ok = False
+            ms = (time.monotonic() - started) * 1000
+            print(json.dumps({"t": started, "ms": round(ms, 2), "ok": ok}), flush=True)
+            await trio.sleep(0.05)
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -343,18 +391,14 @@ def pct(samples: list[float], q: float) -> float:
 
 
 async def probe_before(run: Run) -> list[float]:
-    """Honest resolves on a quiet network, and what each costs both processes."""
-    samples: list[float] = []
+    """Honest resolves on a quiet network, and what each costs the victim."""
     ledger = Ledger(run.victim.process.pid)
     await ledger.start()
-    cpu0, vcpu0 = time.process_time(), run.victim.cpu_s()
-    for _ in range(run.sizes.before_samples):
-        ms = await timed_resolve(run)
-        if ms is not None:
-            samples.append(ms)
-        await trio.sleep(0.02)
-    n = max(1, run.sizes.before_samples)
-    run.probe_cpu_s = (time.process_time() - cpu0) / n
+    vcpu0 = run.victim.cpu_s()
+    since = time.monotonic()
+    await run.prober.wait_for(run.sizes.before_samples, since)
+    samples, errors = run.prober.between(since, time.monotonic())
+    n = max(1, len(samples) + errors)
     run.probe_victim_cpu_s = (run.victim.cpu_s() - vcpu0) / n
     await ledger.sample()
     sent, received = ledger.totals()
@@ -409,8 +453,6 @@ async def run_attack(run: Run, attack: Attack) -> dict[str, Any]:
     before = await probe_before(run)
     rss_before = run.victim.rss_mib()
     peak = rss_before
-    during: list[float] = []
-    errors = 0
     done = trio.Event()
 
     ledger = Ledger(run.victim.process.pid)
@@ -429,23 +471,11 @@ async def run_attack(run: Run, attack: Attack) -> dict[str, Any]:
             with trio.move_on_after(0.25):
                 await done.wait()
 
-    async def probe() -> None:
-        nonlocal errors
-        while not done.is_set():
-            ms = await timed_resolve(run)
-            if ms is None:
-                errors += 1
-            else:
-                during.append(ms)
-            with trio.move_on_after(0.05):
-                await done.wait()
-
     cpu0, vcpu0 = time.process_time(), run.victim.cpu_s()
     started = time.monotonic()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(sample_rss)
         nursery.start_soon(sample_sockets)
-        nursery.start_soon(probe)
         try:
             outcome = await attack.fn(run)
         except Exception as exc:  # reported in the table, not hidden: the other attacks still run
@@ -453,8 +483,9 @@ async def run_attack(run: Run, attack: Attack) -> dict[str, Any]:
         finally:
             done.set()
     seconds = time.monotonic() - started
+    during, errors = run.prober.between(started, time.monotonic())
     probes = len(during) + errors
-    cpu = time.process_time() - cpu0 - probes * run.probe_cpu_s
+    cpu = time.process_time() - cpu0
     vcpu = run.victim.cpu_s() - vcpu0 - probes * run.probe_victim_cpu_s
     await ledger.sample()
     victim_sent, victim_received = ledger.totals()
@@ -816,12 +847,21 @@ async def read_repair(run: Run) -> Outcome:
         ]
         for start in range(0, len(records), 100):
             attacker.store.put_entries(rid, records[start : start + 100], now)
-        replicas = await run.client.registry.routing.replica_set(rid, refresh=True)
+        me = attacker.host.get_id()
+        await run.client.connect(attacker.addrs[0])
+        with trio.fail_after(30):
+            while me not in (replicas := await run.client.registry.routing.replica_set(rid, refresh=True)):
+                await trio.sleep(0.2)  # the new node enters the client's routing table
         resolves = 0
         returned = 0
+        failed = 0
         for _ in range(5):
-            got = await run.client.registry.resolve(run.rids[0], ack=len(replicas), timeout=REQUEST_TIMEOUT_S)
             resolves += 1
+            try:
+                got = await run.client.registry.resolve(run.rids[0], ack=len(replicas), timeout=REQUEST_TIMEOUT_S)
+            except Exception:
+                failed += 1
+                continue
             returned = max(returned, sum(1 for r in got if r.service_id.startswith("laundered-")))
         await run.client.registry.settle()
         missing = await honest_everywhere(run, [attacker.host.get_id()])
@@ -829,7 +869,8 @@ async def read_repair(run: Run) -> Outcome:
     return Outcome(
         resolves,
         "resolve",
-        f"the attacker is 1 of {len(replicas)} replicas; {returned} of its records returned by a resolve",
+        f"the attacker is 1 of {len(replicas)} replicas; {returned} of its records returned by a resolve"
+        f" ({failed} of {resolves} resolves failed)",
         {"attacker_holds_honest": not missing},
     )
 
@@ -879,10 +920,12 @@ async def run_all(sizes: Sizes, only: list[str], log_dir: Path) -> dict[str, Any
                     assert result.ok, result
                     honest.add((resource_id_from_text(rid), f"honest-{i}"))
             await client.registry.settle()
-            run = Run(sizes, nodes, client, rids, honest, nursery)
+            prober = await Prober.start(nursery, boot, rids[0], log_dir / "prober.log")
+            run = Run(sizes, nodes, client, rids, honest, nursery, prober)
             for attack in chosen:
                 print(f"attack {attack.number} {attack.name} ...", file=sys.stderr, flush=True)
                 rows.append(await run_attack(run, attack))
+            prober.process.terminate()
             nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
@@ -933,7 +976,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a test")
     parser.add_argument("--only", action="append", default=[], help="run only this attack (name or number; repeatable)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON ('-' for stdout only)")
+    parser.add_argument("--probe", metavar="RID", help=argparse.SUPPRESS)  # the honest prober's process
+    parser.add_argument("--bootstrap", action="append", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.probe:
+        trio.run(probe_child, args.probe, args.bootstrap)
+        return 0
     with tempfile.TemporaryDirectory(prefix="attacks-") as tmp:
         report = trio.run(run_all, QUICK if args.quick else FULL, args.only, Path(tmp))
     if args.json == "-":
