@@ -49,13 +49,14 @@ from registry_p2p.core.model import resource_from_pb
 from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.net.framing import FrameReader, encode_frame
 from registry_p2p.net.notify import topic_of
+from registry_p2p.net.routing import distance
 from registry_p2p.net.server import PROTOCOL_ID
 from registry_p2p.node import Node, open_node
 from registry_p2p.pb import registry_pb2 as pb
 
 HONEST_NODES = 3  # beside the victim
-K = 5  # > the nodes: every node is a replica of every resource (and the replica of attack 4 too)
-ACK = HONEST_NODES + 1
+K = HONEST_NODES + 1  # every node is a replica of every resource (a set of K is cached: warm resolves)
+ACK = K
 HONEST_RECORDS = 4
 LOOPBACK = "/ip4/127.0.0.1/tcp/0"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -289,7 +290,7 @@ class Sizes:
     phantoms: int  # (7)
 
 
-FULL = Sizes(40, 2000, 50, 100, 600, 40, 48, 10.0, 24, 300, 4000, 10.0, 2000)
+FULL = Sizes(40, 2000, 10, 100, 600, 40, 48, 10.0, 24, 300, 4000, 10.0, 2000)
 QUICK = Sizes(10, 300, 4, 6, 300, 4, 40, 2.0, 3, 40, 300, 2.0, 200)
 
 
@@ -588,7 +589,10 @@ async def bloat(run: Run) -> Outcome:
         for node in run.nodes:
             target = await attacker.connect(node.addr)
             for _ in range(run.sizes.bloat_copies):
-                statuses += await put_entries(attacker.to(target), run.target, [bloated])
+                try:
+                    statuses += await put_entries(attacker.to(target), run.target, [bloated])
+                except (Exception, trio.TooSlowError) as exc:
+                    statuses.append(f"no answer ({type(exc).__name__})")
     return Outcome(len(statuses), "copy", _count(statuses))
 
 
@@ -831,7 +835,12 @@ async def phantoms(run: Run) -> Outcome:
 async def read_repair(run: Run) -> Outcome:
     """(4) A serving attacker, a replica of the honest resource, holds many records it hosts
     itself; honest resolves through it read-repair them into the other replicas."""
-    async with open_node([LOOPBACK], [run.nodes[1].addr], None, None, client_config()) as attacker:
+    # An identity closer to the resource than its farthest replica: the attacker enters its set.
+    farthest = max(distance(run.target, node.id) for node in run.nodes)
+    key_pair = create_new_key_pair()
+    while distance(run.target, ID.from_pubkey(key_pair.public_key)) >= farthest:
+        key_pair = create_new_key_pair()
+    async with open_node([LOOPBACK], [run.nodes[1].addr], None, key_pair, client_config()) as attacker:
         assert attacker.store is not None
         rid = run.target
         reply = await attacker.registry.client.request(
@@ -897,6 +906,7 @@ async def run_all(sizes: Sizes, only: list[str], log_dir: Path) -> dict[str, Any
     config.write_text(CONFIG_TOML)
     nodes: list[NodeProc] = []
     rows: list[dict[str, Any]] = []
+    prober: Prober | None = None
     try:
         first = await start_node(config, [], log_dir / "honest0.log")
         nodes = [first]
@@ -925,9 +935,10 @@ async def run_all(sizes: Sizes, only: list[str], log_dir: Path) -> dict[str, Any
             for attack in chosen:
                 print(f"attack {attack.number} {attack.name} ...", file=sys.stderr, flush=True)
                 rows.append(await run_attack(run, attack))
-            prober.process.terminate()
             nursery.cancel_scope.cancel()
     finally:
+        if prober is not None:
+            prober.process.terminate()
         with trio.CancelScope(shield=True):
             for node in nodes:
                 await stop_node(node)
@@ -940,6 +951,10 @@ async def run_all(sizes: Sizes, only: list[str], log_dir: Path) -> dict[str, Any
     }
 
 
+def _plural(unit: str) -> str:
+    return unit[:-1] + "ies" if unit.endswith("y") else unit + "s"
+
+
 def table(report: dict[str, Any]) -> str:
     lines = [
         "| # | attack | sent | victim answered | resolve p50/p95 ms before | during | p95 ratio | errors "
@@ -950,7 +965,7 @@ def table(report: dict[str, Any]) -> str:
         r = row["resolve_ms"]
         rss = row["victim_rss_mib"]
         lines.append(
-            f"| {row['number']} | {row['title']} | {row['sent']:,} {row['unit']}s | {row['result']} "
+            f"| {row['number']} | {row['title']} | {row['sent']:,} {_plural(row['unit'])} | {row['result']} "
             f"| {r['before']['p50']}/{r['before']['p95']} | {r['during']['p50']}/{r['during']['p95']} "
             f"| {r['p95_ratio']} | {r['errors']} | {rss['before']}/{rss['peak']}/{rss['after']} "
             f"| {'yes' if row['honest_all_resolve'] else 'NO: ' + '; '.join(row['missing'][:3])} |"
