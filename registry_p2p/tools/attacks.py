@@ -302,7 +302,8 @@ class Run:
     rids: list[str]
     honest: set[tuple[bytes, str]]  # (resource id, service id) of every honest record
     nursery: trio.Nursery
-    prober: Prober
+    prober: Prober  # resolves the attacked resource
+    untouched: Prober  # resolves the other honest resource, which no attack writes into
     probe_victim_cpu_s: float = 0.0
     probe_victim_sent: float = 0.0  # bytes the victim sends per honest probe
     probe_victim_received: float = 0.0
@@ -391,21 +392,22 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def probe_before(run: Run) -> list[float]:
+async def probe_before(run: Run) -> tuple[list[float], float, float]:
     """Honest resolves on a quiet network, and what each costs the victim."""
     ledger = Ledger(run.victim.process.pid)
     await ledger.start()
     vcpu0 = run.victim.cpu_s()
     since = time.monotonic()
     await run.prober.wait_for(run.sizes.before_samples, since)
-    samples, errors = run.prober.between(since, time.monotonic())
+    end = time.monotonic()
+    samples, errors = run.prober.between(since, end)
     n = max(1, len(samples) + errors)
     run.probe_victim_cpu_s = (run.victim.cpu_s() - vcpu0) / n
     await ledger.sample()
     sent, received = ledger.totals()
     run.probe_victim_sent = sent / n
     run.probe_victim_received = received / n
-    return samples
+    return samples, since, end
 
 
 async def honest_everywhere(run: Run, peers: list[ID]) -> list[str]:
@@ -451,7 +453,7 @@ class Attack:
 
 
 async def run_attack(run: Run, attack: Attack) -> dict[str, Any]:
-    before = await probe_before(run)
+    before, before_start, before_end = await probe_before(run)
     rss_before = run.victim.rss_mib()
     peak = rss_before
     done = trio.Event()
@@ -484,7 +486,10 @@ async def run_attack(run: Run, attack: Attack) -> dict[str, Any]:
         finally:
             done.set()
     seconds = time.monotonic() - started
-    during, errors = run.prober.between(started, time.monotonic())
+    ended = time.monotonic()
+    during, errors = run.prober.between(started, ended)
+    other_before = run.untouched.between(before_start, before_end)[0]
+    other_during, other_errors = run.untouched.between(started, ended)
     probes = len(during) + errors
     cpu = time.process_time() - cpu0
     vcpu = run.victim.cpu_s() - vcpu0 - probes * run.probe_victim_cpu_s
@@ -510,6 +515,14 @@ async def run_attack(run: Run, attack: Attack) -> dict[str, Any]:
             "during": {"p50": round(pct(during, 0.5), 1), "p95": round(p95_during, 1), "n": len(during)},
             "errors": errors,
             "p95_ratio": round(p95_during / p95_before, 2) if during and before else None,
+        },
+        "untouched_resolve_ms": {
+            "before": {"p50": round(pct(other_before, 0.5), 1), "p95": round(pct(other_before, 0.95), 1)},
+            "during": {"p50": round(pct(other_during, 0.5), 1), "p95": round(pct(other_during, 0.95), 1)},
+            "errors": other_errors,
+            "p95_ratio": round(pct(other_during, 0.95) / pct(other_before, 0.95), 2)
+            if other_during and other_before
+            else None,
         },
         "victim_rss_mib": {
             "before": round(rss_before, 1),
@@ -908,6 +921,7 @@ async def run_all(sizes: Sizes, only: list[str], log_dir: Path) -> dict[str, Any
     nodes: list[NodeProc] = []
     rows: list[dict[str, Any]] = []
     prober: Prober | None = None
+    untouched: Prober | None = None
     try:
         first = await start_node(config, [], log_dir / "honest0.log")
         nodes = [first]
@@ -932,14 +946,16 @@ async def run_all(sizes: Sizes, only: list[str], log_dir: Path) -> dict[str, Any
                     honest.add((resource_id_from_text(rid), f"honest-{i}"))
             await client.registry.settle()
             prober = await Prober.start(nursery, boot, rids[0], log_dir / "prober.log")
-            run = Run(sizes, nodes, client, rids, honest, nursery, prober)
+            untouched = await Prober.start(nursery, boot, rids[1], log_dir / "prober-untouched.log")
+            run = Run(sizes, nodes, client, rids, honest, nursery, prober, untouched)
             for attack in chosen:
                 print(f"attack {attack.number} {attack.name} ...", file=sys.stderr, flush=True)
                 rows.append(await run_attack(run, attack))
             nursery.cancel_scope.cancel()
     finally:
-        if prober is not None:
-            prober.process.terminate()
+        for child in (prober, untouched):
+            if child is not None:
+                child.process.terminate()
         with trio.CancelScope(shield=True):
             for node in nodes:
                 await stop_node(node)
@@ -959,8 +975,8 @@ def _plural(unit: str) -> str:
 def table(report: dict[str, Any]) -> str:
     lines = [
         "| # | attack | sent | victim answered | resolve p50/p95 ms before | during | p95 ratio | errors "
-        "| victim RSS MiB before/peak/after | honest all resolve |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| untouched resource p95 ratio | victim RSS MiB before/peak/after | honest all resolve |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["attacks"]:
         r = row["resolve_ms"]
@@ -968,7 +984,8 @@ def table(report: dict[str, Any]) -> str:
         lines.append(
             f"| {row['number']} | {row['title']} | {row['sent']:,} {_plural(row['unit'])} | {row['result']} "
             f"| {r['before']['p50']}/{r['before']['p95']} | {r['during']['p50']}/{r['during']['p95']} "
-            f"| {r['p95_ratio']} | {r['errors']} | {rss['before']}/{rss['peak']}/{rss['after']} "
+            f"| {r['p95_ratio']} | {r['errors']} | {row.get('untouched_resolve_ms', {}).get('p95_ratio')} "
+            f"| {rss['before']}/{rss['peak']}/{rss['after']} "
             f"| {'yes' if row['honest_all_resolve'] else 'NO: ' + '; '.join(row['missing'][:3])} |"
         )
     costed = [row for row in report["attacks"] if "cost" in row]
