@@ -7,6 +7,7 @@ afterwards every honest record must still resolve from every node.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import trio
 from libp2p.crypto.ed25519 import create_new_key_pair
@@ -14,6 +15,7 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from registry_p2p.core import build
 from registry_p2p.core.ids import resource_id_from_text
 from registry_p2p.pb import registry_pb2 as pb
+from registry_p2p.tools.attacks import ended_within, put_entries, raw_stream
 
 from .harness import cfg, network
 
@@ -21,9 +23,7 @@ HONEST = 4
 
 
 async def _put(client, peer, rid: bytes, raws: list[bytes]) -> list[str]:  # type: ignore[no-untyped-def]
-    request = pb.PutEntriesRequest(resource_id=rid, entries=raws)
-    reply = await client.registry.client.request(peer, pb.Message(put_entries=request))
-    return [pb.Status.Name(r.status) for r in reply.put_entries_response.results]
+    return await put_entries(partial(client.registry.client.request, peer), rid, raws)
 
 
 async def test_free_identities_cannot_push_established_records_out() -> None:
@@ -89,22 +89,7 @@ async def test_a_bloated_copy_of_an_honest_record_is_refused_and_resolves_stay_s
 
 
 async def _raw_stream(src, dst):  # type: ignore[no-untyped-def]
-    from libp2p.custom_types import TProtocol
-
-    from registry_p2p.net.server import PROTOCOL_ID
-
-    return await src.host.new_stream(dst.host.get_id(), [TProtocol(PROTOCOL_ID)])
-
-
-async def _reset_within(stream, seconds: float) -> bool:  # type: ignore[no-untyped-def]
-    """True when the server ends the stream (reset or close) within `seconds`."""
-    with trio.move_on_after(seconds):
-        try:
-            data = await stream.read(1)
-        except Exception:
-            return True
-        return not data
-    return False
+    return await raw_stream(src.host, dst.host.get_id())
 
 
 async def test_one_peer_cannot_take_the_nodes_streams() -> None:
@@ -129,7 +114,7 @@ async def test_one_peer_cannot_take_the_nodes_streams() -> None:
                     extra = await _raw_stream(attacker, victim)
                 except Exception:
                     continue
-                assert await _reset_within(extra, 2.0), "a stream beyond the budget is reset at once"
+                assert await ended_within(extra, 2.0), "a stream beyond the budget is reset at once"
             assert budgets.streams_of(attacker_id) == 8
             rid = await net.nodes[2].registry.create_resource("still-serving")
             assert (await net.nodes[2].registry.register_service(rid, b"v", "svc", ack=3)).ok
@@ -156,7 +141,7 @@ async def test_frames_still_arriving_hold_bounded_memory() -> None:
                 stream = await _raw_stream(attacker, victim)
                 await stream.write(uvarint((1 << 20) - 1) + b"\x0a")  # a frame announced, never completed
                 streams.append(stream)
-            ends = [await _reset_within(stream, 2.0) for stream in streams]
+            ends = [await ended_within(stream, 2.0) for stream in streams]
             assert ends.count(True) == 6 - limit // ((1 << 20) - 1), ends
             assert 0 < budgets.bytes_of(attacker_id) <= limit
             for stream in streams:
