@@ -22,11 +22,11 @@ import sys
 
 import click
 
-from registry_p2p.cli import bench, keys, node, resource, services, testnet, watch
+from registry_p2p.cli import bench, keys, node, resource, services, sim, testnet, watch
 from registry_p2p.cli.app import cli, log
 from registry_p2p.cli.output import describe_error, one_line, root_cause, stdout_closed
 
-VERBS = (bench, keys, node, resource, services, testnet, watch)  # imported for their commands
+VERBS = (bench, keys, node, resource, services, sim, testnet, watch)  # imported for their commands
 
 
 def main(argv: list[str] | None = None) -> None:
