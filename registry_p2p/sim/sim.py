@@ -194,9 +194,12 @@ class _Set:
 
 
 class Simulation:
-    def __init__(self, params: Params) -> None:
+    def __init__(self, params: Params, scripted: bool = False) -> None:
+        """`scripted`: no churn, timers or sampling of its own; the caller adds nodes and
+        records and calls write / replicate / go_offline itself (the validation test)."""
         params.check()
         self.p = params
+        self.scripted = scripted
         self.rng = random.Random(params.seed)
         self.loop = Loop()
         self.limits = Limits(replica_set_size=params.k)
@@ -284,13 +287,16 @@ class Simulation:
 
     # ------------------------------------------------------------------ membership
 
-    def new_node(self) -> int:
+    def new_node(self, idb: bytes | None = None) -> int:
+        """A node; `idb` is its id bytes (a real peer id in scripted runs), random otherwise."""
         n = len(self.idb)
-        while True:
+        if idb is not None:
+            pos = int.from_bytes(hashlib.sha256(idb).digest(), "big")
+        while idb is None:
             idb = self.rng.randbytes(8)
             pos = int.from_bytes(hashlib.sha256(idb).digest(), "big")
-            if pos not in self.node_at:
-                break
+            if pos in self.node_at:
+                idb = None
         self.idb.append(idb)
         self.pos.append(pos)
         self.node_at[pos] = n
@@ -335,6 +341,8 @@ class Simulation:
         if i == len(self.known) or self.known[i] != pos:
             self.known.insert(i, pos)
         self._ring_changed(side, n, True)
+        if self.scripted:
+            return
         self.loop.after(self.sessions.draw(self.rng), lambda: self.go_offline(n))
         if not self.kad and not self.sybil[n]:
             g = self.gen[n]
@@ -344,7 +352,7 @@ class Simulation:
                 self.loop.after(self.rng.uniform(0, self.p.renew_interval_s), partial(self.renew, r))
             self.pending_renew[n] = set()
 
-    def go_offline(self, n: int) -> None:
+    def go_offline(self, n: int, lose_store: bool | None = None) -> None:
         if not self.online[n]:
             return
         self.online[n] = 0
@@ -355,9 +363,11 @@ class Simulation:
         del ring[bisect.bisect_left(ring, pos)]
         self._ring_changed(side, n, False)
         self.loop.after(self.p.stale_s, lambda: self._forget(n))
-        if self.rng.random() < self.p.lose_store_prob:
+        if self.rng.random() < self.p.lose_store_prob if lose_store is None else lose_store:
             for r in list(self.node_recs[n]):
                 self.drop_entry(r, n)
+        if self.scripted:
+            return
         if self.rng.random() < self.p.return_prob:
             self.loop.after(self.downtime.draw(self.rng), lambda: self.go_online(n))
         else:
@@ -487,7 +497,20 @@ class Simulation:
             if not self.lost():
                 self.store(peer, r, entry)
 
-    def write(self, r: int) -> None:
+    def add_record(self, rid: bytes) -> int:
+        self.rids.append(rid)
+        self.rpos.append(int.from_bytes(hashlib.sha256(rid).digest(), "big"))
+        self.writer.append(-1)
+        self.holders.append({})
+        self.by_version.append({})
+        self.originals.append(())
+        return len(self.rids) - 1
+
+    def holding(self, r: int) -> set[int]:
+        """The nodes whose store holds a live entry of record r."""
+        return {n for n, e in self.holders[r].items() if self.live(e)}
+
+    def write(self, r: int, writer: int | None = None) -> None:
         if self.kad:
             self.writer[r] = -1
             entry = self.make_entry(r, self.now_ms)
@@ -496,7 +519,8 @@ class Simulation:
             self.loop.after(self.p.kad_republish_s, lambda: self.republish(r))
             self.written += 1
             return
-        writer = self.random_online_honest()
+        if writer is None:
+            writer = self.random_online_honest()
         self.writer[r] = writer
         entry = self.make_entry(r, self.now_ms)
         self.set_entry(r, writer, entry)  # the host keeps its record, replica or not
@@ -592,7 +616,8 @@ class Simulation:
         exchanges = same_exchanges + sybil_pushes
         self.count("digest", 2 * exchanges, exchanges * (DIGEST_REQUEST_B + DIGEST_ANSWER_B))
         self.count("put_entries", 2 * sybil_pushes, sybil_pushes * (record_b + RESOURCE_B + ACK_B))
-        self.loop.after(self.p.replicate_interval_s * self.jit(), lambda: self.replicate(n, g))
+        if not self.scripted:
+            self.loop.after(self.p.replicate_interval_s * self.jit(), lambda: self.replicate(n, g))
 
     def random_online_honest(self) -> int:
         ring = self.rings[0]
@@ -833,12 +858,7 @@ class Simulation:
         start = p.warmup_h * HOUR
         end = start + p.hours * HOUR
         for r in range(p.records):
-            self.rids.append(hashlib.sha256(b"sim-resource" + r.to_bytes(4, "big") + bytes([p.seed % 256])).digest())
-            self.rpos.append(int.from_bytes(hashlib.sha256(self.rids[-1]).digest(), "big"))
-            self.writer.append(-1)
-            self.holders.append({})
-            self.by_version.append({})
-            self.originals.append(())
+            self.add_record(hashlib.sha256(b"sim-resource" + r.to_bytes(4, "big") + bytes([p.seed % 256])).digest())
         write_times = sorted(start + self.rng.uniform(0, p.write_window_h * HOUR) for _ in range(p.records))
         for r, when in enumerate(write_times):
             self.loop.at(when, partial(self.write, r))
