@@ -149,3 +149,12 @@ def test_cli_prints_one_json_document(tmp_path: Path) -> None:
     doc = json.loads(done.stdout)
     assert doc["params"]["nodes"] == 120 and doc["summary"]["min_resolvable"] == 1.0
     assert set(doc["messages_per_record_hour"]) >= {"digest", "find_node", "put_entries", "total"}
+
+
+def test_the_simulator_imports_neither_trio_nor_libp2p() -> None:
+    code = (
+        "import sys, registry_p2p.sim, registry_p2p.sim.output, registry_p2p.sim.engine; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'trio', 'libp2p', 'multiaddr'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
