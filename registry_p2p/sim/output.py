@@ -20,8 +20,9 @@ def summary_lines(report: Report) -> list[str]:
         f"loss {p['loss']:g}, ack {p['ack']}, seed {p['seed']}",
         f"wall {report.wall_s:.1f} s, {report.events} events, mean online {s['mean_online']}, "
         f"nodes created {s['nodes_created']}",
-        f"resolvable: min {s['min_resolvable']:.4f}, most records unresolvable at once "
-        f"{s['max_unresolvable_records']:g}, at 36 h {s['unresolvable_at_36h']:g}",
+        f"resolvable (of records still live somewhere): min {s['min_resolvable']:.4f}, most live records "
+        f"unresolvable at once {s['max_unresolvable_records']:g}, at 36 h {s['unresolvable_at_36h']:g}; "
+        f"expired with their host gone at 48 h {s['expired_at_48h']:g}",
         f"holders among the K closest (p50): {s['holders_in_k_p50_at_3h']:g} at 3 h, "
         f"{s['holders_in_k_p50_at_24h']:g} at 24 h; first holders still online with it (p50): "
         f"{s['originals_online_p50_at_3h']:g} at 3 h, {s['originals_online_p50_at_24h']:g} at 24 h",
@@ -105,7 +106,12 @@ def plot(reports: dict[str, Report], directory: Path, prefix: str = "sim") -> li
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
     for label, rep in reports.items():
         t = [x["t_h"] for x in rep.timeline]
-        top.plot(t, [x["resolvable"] for x in rep.timeline], label=label)
+        top.plot(
+            t,
+            [x.get("resolvable_live", x["resolvable"]) for x in rep.timeline],
+            label=f"{label}: of records live somewhere",
+        )
+        top.plot(t, [x["resolvable"] for x in rep.timeline], ":", label=f"{label}: of all written")
         bottom.plot(t, [x["holders_in_k_p50"] for x in rep.timeline], label=f"{label}: holders in K closest (p50)")
         bottom.plot(t, [x["originals_online_p50"] for x in rep.timeline], "--", label=f"{label}: first holders online")
     top.set_ylabel("fraction of records resolvable")

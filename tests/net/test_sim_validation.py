@@ -46,9 +46,20 @@ async def young_network_settled(node: Node, rid: bytes, closest_k: set[bytes]) -
     """Wait until a lookup from `node` finds the K closest of all twenty: twenty nodes joining at
     once in one process take seconds of CPU for identify, which has no event to wait on, and
     until it ran a node is not yet known to speak the registry (the simulator starts settled)."""
-    with trio.fail_after(120):
-        while {p.to_bytes() for p in await node.registry.routing.replica_set(rid, refresh=True)} != closest_k:
-            await trio.sleep(0.5)
+    deadline = trio.current_time() + 120
+    found: set[bytes] = set()
+    while trio.current_time() < deadline:
+        found = {p.to_bytes() for p in await node.registry.routing.replica_set(rid, refresh=True)}
+        if found == closest_k:
+            return
+        await trio.sleep(0.5)
+    routing = node.registry.routing
+    unknown = [p for p in node.host.get_connected_peers() if routing.speaks_registry(p) is None]
+    raise AssertionError(
+        f"the lookup found {len(found & closest_k)} of the {len(closest_k)} closest; connected "
+        f"{len(node.host.get_connected_peers())}, of which identify has not told what "
+        f"{len(unknown)} speak"
+    )
 
 
 def peer_bytes(slot: Slot) -> bytes:
