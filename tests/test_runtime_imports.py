@@ -62,3 +62,14 @@ def test_the_cli_spells_the_write_policies_as_core_does() -> None:
     from registry_p2p.core import model
 
     assert resource.POLICIES == model.POLICIES and resource.POLICY_OPEN == model.POLICY_OPEN
+
+
+def test_every_command_is_found_by_the_lazy_group() -> None:
+    """A verb module's command that VERB_MODULES does not name is never loaded: `registry-p2p X` fails."""
+    import importlib
+
+    from registry_p2p.cli.app import VERB_MODULES, cli
+
+    for module in set(VERB_MODULES.values()):
+        importlib.import_module(f"registry_p2p.cli.{module}")
+    assert set(cli.commands) <= set(VERB_MODULES), set(cli.commands) - set(VERB_MODULES)

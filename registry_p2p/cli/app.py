@@ -79,6 +79,7 @@ def step(text: str) -> Iterator[None]:
 # by a local node's API loads only its own module, never trio or py-libp2p.
 VERB_MODULES = {
     "bench": "bench",
+    "grant": "resource",
     "id": "keys",
     "keygen": "keys",
     "node": "node",
@@ -86,6 +87,8 @@ VERB_MODULES = {
     "register": "services",
     "resolve": "services",
     "resource": "resource",
+    "revoke": "resource",
+    "sim": "sim",
     "status": "local",
     "testnet": "testnet",
     "unregister": "services",

@@ -24,6 +24,10 @@ from typing import Generic, TypeVar
 
 P = TypeVar("P", bound=Hashable)
 
+# The shell's defaults (net/lookup.py), here so a simulator drives the lookup with the same ones.
+ALPHA = 3
+QUERY_TIMEOUT_S = 3.0
+
 
 def kad_distance(target: bytes, key: bytes) -> int:
     """XOR distance between sha256(target) and sha256(key), as py-libp2p's Kademlia orders peers."""

@@ -36,15 +36,13 @@ from multiaddr import Multiaddr
 
 from registry_p2p.adapter.streams import open_stream
 from registry_p2p.core.ids import uvarint
-from registry_p2p.core.lookup import LookupState
+from registry_p2p.core.lookup import ALPHA, QUERY_TIMEOUT_S, LookupState
 
 if TYPE_CHECKING:
     from registry_p2p.adapter.types import HostLike
 
 log = logging.getLogger("registry_p2p.lookup")
 
-ALPHA = 3
-QUERY_TIMEOUT_S = 3.0
 ADDR_TTL_S = 3600
 
 
