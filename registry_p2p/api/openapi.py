@@ -66,6 +66,18 @@ SCHEMAS: dict[str, Any] = {
             "label": {"type": "string"},
             "owner": {"type": "string"},
             "created_at_ms": {"type": "integer"},
+            "policy": {"type": "string", "enum": ["open", "owner-approved"]},
+            "grants": {"type": "array", "items": _ref("Grant")},
+        },
+    },
+    "Grant": {
+        "type": "object",
+        "properties": {
+            "grantee": {"type": "string"},
+            "service_prefix": {"type": "string"},
+            "issued_at_ms": {"type": "integer"},
+            "expires_at_ms": {"type": ["integer", "null"]},
+            "revoked": {"type": "boolean"},
         },
     },
     "ResourceId": {"type": "object", "properties": {"resource_id": {"type": "string"}}},

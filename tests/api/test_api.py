@@ -141,7 +141,8 @@ def test_every_route_answers_in_the_cli_json_shapes(net: Net) -> None:
     assert a.call("GET", "/health") == (200, {"status": "ok", "peer_id": a.node.peer_id, "peers": 1})
     status, resource = b.call("GET", f"/v1/resources/{rid}")
     assert status == 200 and resource["label"] == "shared" and resource["owner"] == a.node.peer_id
-    assert set(resource) == {"resource_id", "label", "owner", "created_at_ms"}
+    assert set(resource) == {"resource_id", "label", "owner", "created_at_ms", "policy", "grants"}
+    assert resource["policy"] == "open" and resource["grants"] == []
 
     status, written = b.call("POST", f"/v1/resources/{rid}/records", {"value": "http://b:80", "service_id": "web"})
     assert status == 200 and written["ok"] and written["acks"] >= 1, written
