@@ -108,6 +108,7 @@ def record_json(record: Record) -> dict[str, Any]:
         "expires_at_ms": record.expires_at_ms,
         "addrs": list(record.addrs),
         "weight": record.weight,
+        "health": record.health,
     }
 
 
@@ -159,6 +160,7 @@ def records_table(records: list[Record]) -> Table:
     table.add_column("host", no_wrap=True)
     table.add_column("value", overflow="fold")
     table.add_column("expires", no_wrap=True)
+    table.add_column("health", no_wrap=True)
     table.add_column("addrs", overflow="fold")
     for r in records:
         table.add_row(
@@ -166,6 +168,7 @@ def records_table(records: list[Record]) -> Table:
             r.host,
             escape(value_cell(r.value)),
             expires_in(r.expires_at_ms),
+            r.health,
             "\n".join(r.addrs) or "-",
         )
     return table

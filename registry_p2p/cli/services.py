@@ -105,15 +105,21 @@ def write_shortfall(result: WriteResult, ack: int) -> str:
 @click.option(
     "--ack", type=click.IntRange(min=1), default=1, show_default=True, help="Replicas whose answers to merge."
 )
+@click.option(
+    "--all",
+    "include_critical",
+    is_flag=True,
+    help="Also list records whose host reports them critical (a failing health check).",
+)
 @client_options
-def resolve(resource_id: str, ack: int, **kwargs: Any) -> None:
-    """List the live records of a resource."""
+def resolve(resource_id: str, ack: int, include_critical: bool, **kwargs: Any) -> None:
+    """List the live, passing records of a resource (with --all, critical ones too)."""
     rid = check_resource_id(resource_id)
     client = Client(client_args(kwargs), signs=False)
 
     async def body(node: Node) -> list[Record]:
         try:
-            return await node.registry.resolve(rid, ack=ack)
+            return await node.registry.resolve(rid, ack=ack, include_critical=include_critical)
         except RegistryError as err:
             if err.status is Status.UNAVAILABLE:
                 await resource_must_exist(node, rid)  # "not found" says more than "no answer"

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0eregistry.proto\x12\x0bregistry.v1\"C\n\x0cResourceBody\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\x0c\x12\x15\n\rcreated_at_ms\x18\x03 \x01(\x04\"E\n\x08Resource\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x18\n\x10owner_public_key\x18\x03 \x01(\x0c\"\x87\x01\n\nRecordBody\x12\x13\n\x0bresource_id\x18\x01 \x01(\x0c\x12\x0e\n\x06issuer\x18\x02 \x01(\x0c\x12\x0c\n\x04host\x18\x03 \x01(\x0c\x12\x12\n\nservice_id\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\x0c\x12\x14\n\x0cissued_at_ms\x18\x06 \x01(\x04\x12\r\n\x05ttl_s\x18\x07 \x01(\r\"P\n\x08HostBody\x12\x1a\n\x12issuer_body_sha256\x18\x01 \x01(\x0c\x12\x19\n\x11host_signed_at_ms\x18\x02 \x01(\x04\x12\r\n\x05\x61\x64\x64rs\x18\x03 \x03(\x0c\"\x96\x01\n\x06Record\x12\x13\n\x0bissuer_body\x18\x01 \x01(\x0c\x12\x18\n\x10issuer_signature\x18\x02 \x01(\x0c\x12\x11\n\thost_body\x18\x03 \x01(\x0c\x12\x16\n\x0ehost_signature\x18\x04 \x01(\x0c\x12\x19\n\x11issuer_public_key\x18\x05 \x01(\x0c\x12\x17\n\x0fhost_public_key\x18\x06 \x01(\x0c\"l\n\rTombstoneBody\x12\x13\n\x0bresource_id\x18\x01 \x01(\x0c\x12\x0e\n\x06issuer\x18\x02 \x01(\x0c\x12\x0c\n\x04host\x18\x03 \x01(\x0c\x12\x12\n\nservice_id\x18\x04 \x01(\t\x12\x14\n\x0cissued_at_ms\x18\x05 \x01(\x04\"G\n\tTombstone\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x19\n\x11issuer_public_key\x18\x03 \x01(\x0c\"c\n\x05\x45ntry\x12%\n\x06record\x18\x01 \x01(\x0b\x32\x13.registry.v1.RecordH\x00\x12+\n\ttombstone\x18\x02 \x01(\x0b\x32\x16.registry.v1.TombstoneH\x00\x42\x06\n\x04kind\"\x1d\n\nEntryBatch\x12\x0f\n\x07\x65ntries\x18\x0f \x03(\x0c\";\n\x06Result\x12#\n\x06status\x18\x01 \x01(\x0e\x32\x13.registry.v1.Status\x12\x0c\n\x04text\x18\x02 \x01(\t\"=\n\x12PutResourceRequest\x12\'\n\x08resource\x18\x01 \x01(\x0b\x32\x15.registry.v1.Resource\":\n\x13PutResourceResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.registry.v1.Result\")\n\x12GetResourceRequest\x12\x13\n\x0bresource_id\x18\x01 \x01(\x0c\"c\n\x13GetResourceResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.registry.v1.Result\x12\'\n\x08resource\x18\x02 \x01(\x0b\x32\x15.registry.v1.Resource\"b\n\x11PutEntriesRequest\x12\x13\n\x0bresource_id\x18\x01 \x01(\x0c\x12\x0f\n\x07\x65ntries\x18\x02 \x03(\x0c\x12\'\n\x08resource\x18\x03 \x01(\x0b\x32\x15.registry.v1.Resource\"_\n\x12PutEntriesResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.registry.v1.Result\x12$\n\x07results\x18\x02 \x03(\x0b\x32\x13.registry.v1.Result\"c\n\x11GetEntriesRequest\x12\x13\n\x0bresource_id\x18\x01 \x01(\x0c\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\x0c\x12\x1a\n\x12include_tombstones\x18\x04 \x01(\x08\"\x88\x01\n\x12GetEntriesResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.registry.v1.Result\x12\x0f\n\x07\x65ntries\x18\x02 \x03(\x0c\x12\x13\n\x0bnext_cursor\x18\x03 \x01(\x0c\x12\'\n\x08resource\x18\x04 \x01(\x0b\x32\x15.registry.v1.Resource\"/\n\nDigestItem\x12\x10\n\x08identity\x18\x01 \x01(\x0c\x12\x0f\n\x07version\x18\x02 \x01(\x0c\"2\n\rDigestRequest\x12\x13\n\x0bresource_id\x18\x01 \x01(\x0c\x12\x0c\n\x04root\x18\x02 \x01(\x0c\"\x8b\x01\n\x0e\x44igestResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.registry.v1.Result\x12\x0c\n\x04root\x18\x02 \x01(\x0c\x12\x1e\n\x16resource_created_at_ms\x18\x03 \x01(\x04\x12&\n\x05items\x18\x04 \x03(\x0b\x32\x17.registry.v1.DigestItem\"\x84\x01\n\x0fHostSignRequest\x12\x13\n\x0bissuer_body\x18\x01 \x01(\x0c\x12\x18\n\x10issuer_signature\x18\x02 \x01(\x0c\x12\x19\n\x11issuer_public_key\x18\x03 \x01(\x0c\x12\'\n\x08resource\x18\x04 \x01(\x0b\x32\x15.registry.v1.Resource\"\\\n\x10HostSignResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.registry.v1.Result\x12#\n\x06record\x18\x02 \x01(\x0b\x32\x13.registry.v1.Record\"\x89\x06\n\x07Message\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x37\n\x0cput_resource\x18\n \x01(\x0b\x32\x1f.registry.v1.PutResourceRequestH\x00\x12\x41\n\x15put_resource_response\x18\x0b \x01(\x0b\x32 .registry.v1.PutResourceResponseH\x00\x12\x37\n\x0cget_resource\x18\x0c \x01(\x0b\x32\x1f.registry.v1.GetResourceRequestH\x00\x12\x41\n\x15get_resource_response\x18\r \x01(\x0b\x32 .registry.v1.GetResourceResponseH\x00\x12\x35\n\x0bput_entries\x18\x0e \x01(\x0b\x32\x1e.registry.v1.PutEntriesRequestH\x00\x12?\n\x14put_entries_response\x18\x0f \x01(\x0b\x32\x1f.registry.v1.PutEntriesResponseH\x00\x12\x35\n\x0bget_entries\x18\x10 \x01(\x0b\x32\x1e.registry.v1.GetEntriesRequestH\x00\x12?\n\x14get_entries_response\x18\x11 \x01(\x0b\x32\x1f.registry.v1.GetEntriesResponseH\x00\x12,\n\x06\x64igest\x18\x12 \x01(\x0b\x32\x1a.registry.v1.DigestRequestH\x00\x12\x36\n\x0f\x64igest_response\x18\x13 \x01(\x0b\x32\x1b.registry.v1.DigestResponseH\x00\x12\x31\n\thost_sign\x18\x14 \x01(\x0b\x32\x1c.registry.v1.HostSignRequestH\x00\x12;\n\x12host_sign_response\x18\x15 \x01(\x0b\x32\x1d.registry.v1.HostSignResponseH\x00\x12$\n\x05\x65rror\x18\x1e \x01(\x0b\x32\x13.registry.v1.ResultH\x00\x42\x06\n\x04\x62ody*\xe2\x01\n\x06Status\x12\x06\n\x02OK\x10\x00\x12\r\n\tMALFORMED\x10\x01\x12\r\n\tTOO_LARGE\x10\x02\x12\x15\n\x11INVALID_SIGNATURE\x10\x03\x12\x0b\n\x07\x45XPIRED\x10\x04\x12\x0f\n\x0b\x46ROM_FUTURE\x10\x05\x12\x0e\n\nSUPERSEDED\x10\x06\x12\x14\n\x10UNKNOWN_RESOURCE\x10\x07\x12\x12\n\x0eLIMIT_EXCEEDED\x10\x08\x12\x12\n\x0eNOT_AUTHORIZED\x10\t\x12\x10\n\x0cRATE_LIMITED\x10\n\x12\x0f\n\x0bUNAVAILABLE\x10\x0b\x12\x0c\n\x08INTERNAL\x10\x0c\x42\x1eZ\x1cregistryp2p/interop/go/pb;pbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0eregistry.proto\x12\x0bregistry.v1\"C\n\x0cResourceBody\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05owner\x18\x02 \x01(\x0c\x12\x15\n\rcreated_at_ms\x18\x03 \x01(\x04\"E\n\x08Resource\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x18\n\x10owner_public_key\x18\x03 \x01(\x0c\"\x87\x01\n\nRecordBody\x12\x13\n\x0bresource_id\x18\x01 \x01(\x0c\x12\x0e\n\x06issuer\x18\x02 \x01(\x0c\x12\x0c\n\x04host\x18\x03 \x01(\x0c\x12\x12\n\nservice_id\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\x0c\x12\x14\n\x0cissued_at_ms\x18\x06 \x01(\x04\x12\r\n\x05ttl_s\x18\x07 \x01(\r\"{\n\x08HostBody\x12\x1a\n\x12issuer_body_sha256\x18\x01 \x01(\x0c\x12\x19\n\x11host_signed_at_ms\x18\x02 \x01(\x04\x12\r\n\x05\x61\x64\x64rs\x18\x03 \x03(\x0c\x12)\n\x06health\x18\x04 \x01(\x0e\x32\x19.registry.v1.HealthStatus\"\x96\x01\n\x06Record\x12\x13\n\x0bissuer_body\x18\x01 \x01(\x0c\x12\x18\n\x10issuer_signature\x18\x02 \x01(\x0c\x12\x11\n\thost_body\x18\x03 \x01(\x0c\x12\x16\n\x0ehost_signature\x18\x04 \x01(\x0c\x12\x19\n\x11issuer_public_key\x18\x05 \x01(\x0c\x12\x17\n\x0fhost_public_key\x18\x06 \x01(\x0c\"l\n\rTombstoneBody\x12\x13\n\x0bresource_id\x18\x01 \x01(\x0c\x12\x0e\n\x06issuer\x18\x02 \x01(\x0c\x12\x0c\n\x04host\x18\x03 \x01(\x0c\x12\x12\n\nservice_id\x18\x04 \x01(\t\x12\x14\n\x0cissued_at_ms\x18\x05 \x01(\x04\"G\n\tTombstone\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x12\x19\n\x11issuer_public_key\x18\x03 \x01(\x0c\"c\n\x05\x45ntry\x12%\n\x06record\x18\x01 \x01(\x0b\x32\x13.registry.v1.RecordH\x00\x12+\n\ttombstone\x18\x02 \x01(\x0b\x32\x16.registry.v1.TombstoneH\x00\x42\x06\n\x04kind\"\x1d\n\nEntryBatch\x12\x0f\n\x07\x65ntries\x18\x0f \x03(\x0c\";\n\x06Result\x12#\n\x06status\x18\x01 \x01(\x0e\x32\x13.registry.v1.Status\x12\x0c\n\x04text\x18\x02 \x01(\t\"=\n\x12PutResourceRequest\x12\'\n\x08resource\x18\x01 \x01(\x0b\x32\x15.registry.v1.Resource\":\n\x13PutResourceResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.registry.v1.Result\")\n\x12GetResourceRequest\x12\x13\n\x0bresource_id\x18\x01 \x01(\x0c\"c\n\x13GetResourceResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.registry.v1.Result\x12\'\n\x08resource\x18\x02 \x01(\x0b\x32\x15.registry.v1.Resource\"b\n\x11PutEntriesRequest\x12\x13\n\x0bresource_id\x18\x01 \x01(\x0c\x12\x0f\n\x07\x65ntries\x18\x02 \x03(\x0c\x12\'\n\x08resource\x18\x03 \x01(\x0b\x32\x15.registry.v1.Resource\"_\n\x12PutEntriesResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.registry.v1.Result\x12$\n\x07results\x18\x02 \x03(\x0b\x32\x13.registry.v1.Result\"c\n\x11GetEntriesRequest\x12\x13\n\x0bresource_id\x18\x01 \x01(\x0c\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\x0c\x12\x1a\n\x12include_tombstones\x18\x04 \x01(\x08\"\x88\x01\n\x12GetEntriesResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.registry.v1.Result\x12\x0f\n\x07\x65ntries\x18\x02 \x03(\x0c\x12\x13\n\x0bnext_cursor\x18\x03 \x01(\x0c\x12\'\n\x08resource\x18\x04 \x01(\x0b\x32\x15.registry.v1.Resource\"/\n\nDigestItem\x12\x10\n\x08identity\x18\x01 \x01(\x0c\x12\x0f\n\x07version\x18\x02 \x01(\x0c\"2\n\rDigestRequest\x12\x13\n\x0bresource_id\x18\x01 \x01(\x0c\x12\x0c\n\x04root\x18\x02 \x01(\x0c\"\x8b\x01\n\x0e\x44igestResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.registry.v1.Result\x12\x0c\n\x04root\x18\x02 \x01(\x0c\x12\x1e\n\x16resource_created_at_ms\x18\x03 \x01(\x04\x12&\n\x05items\x18\x04 \x03(\x0b\x32\x17.registry.v1.DigestItem\"\x84\x01\n\x0fHostSignRequest\x12\x13\n\x0bissuer_body\x18\x01 \x01(\x0c\x12\x18\n\x10issuer_signature\x18\x02 \x01(\x0c\x12\x19\n\x11issuer_public_key\x18\x03 \x01(\x0c\x12\'\n\x08resource\x18\x04 \x01(\x0b\x32\x15.registry.v1.Resource\"\\\n\x10HostSignResponse\x12#\n\x06result\x18\x01 \x01(\x0b\x32\x13.registry.v1.Result\x12#\n\x06record\x18\x02 \x01(\x0b\x32\x13.registry.v1.Record\"\x89\x06\n\x07Message\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x37\n\x0cput_resource\x18\n \x01(\x0b\x32\x1f.registry.v1.PutResourceRequestH\x00\x12\x41\n\x15put_resource_response\x18\x0b \x01(\x0b\x32 .registry.v1.PutResourceResponseH\x00\x12\x37\n\x0cget_resource\x18\x0c \x01(\x0b\x32\x1f.registry.v1.GetResourceRequestH\x00\x12\x41\n\x15get_resource_response\x18\r \x01(\x0b\x32 .registry.v1.GetResourceResponseH\x00\x12\x35\n\x0bput_entries\x18\x0e \x01(\x0b\x32\x1e.registry.v1.PutEntriesRequestH\x00\x12?\n\x14put_entries_response\x18\x0f \x01(\x0b\x32\x1f.registry.v1.PutEntriesResponseH\x00\x12\x35\n\x0bget_entries\x18\x10 \x01(\x0b\x32\x1e.registry.v1.GetEntriesRequestH\x00\x12?\n\x14get_entries_response\x18\x11 \x01(\x0b\x32\x1f.registry.v1.GetEntriesResponseH\x00\x12,\n\x06\x64igest\x18\x12 \x01(\x0b\x32\x1a.registry.v1.DigestRequestH\x00\x12\x36\n\x0f\x64igest_response\x18\x13 \x01(\x0b\x32\x1b.registry.v1.DigestResponseH\x00\x12\x31\n\thost_sign\x18\x14 \x01(\x0b\x32\x1c.registry.v1.HostSignRequestH\x00\x12;\n\x12host_sign_response\x18\x15 \x01(\x0b\x32\x1d.registry.v1.HostSignResponseH\x00\x12$\n\x05\x65rror\x18\x1e \x01(\x0b\x32\x13.registry.v1.ResultH\x00\x42\x06\n\x04\x62ody*7\n\x0cHealthStatus\x12\x12\n\x0eHEALTH_PASSING\x10\x00\x12\x13\n\x0fHEALTH_CRITICAL\x10\x01*\xe2\x01\n\x06Status\x12\x06\n\x02OK\x10\x00\x12\r\n\tMALFORMED\x10\x01\x12\r\n\tTOO_LARGE\x10\x02\x12\x15\n\x11INVALID_SIGNATURE\x10\x03\x12\x0b\n\x07\x45XPIRED\x10\x04\x12\x0f\n\x0b\x46ROM_FUTURE\x10\x05\x12\x0e\n\nSUPERSEDED\x10\x06\x12\x14\n\x10UNKNOWN_RESOURCE\x10\x07\x12\x12\n\x0eLIMIT_EXCEEDED\x10\x08\x12\x12\n\x0eNOT_AUTHORIZED\x10\t\x12\x10\n\x0cRATE_LIMITED\x10\n\x12\x0f\n\x0bUNAVAILABLE\x10\x0b\x12\x0c\n\x08INTERNAL\x10\x0c\x42\x1eZ\x1cregistryp2p/interop/go/pb;pbb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,8 +32,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'registry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z\034registryp2p/interop/go/pb;pb'
-  _globals['_STATUS']._serialized_start=2877
-  _globals['_STATUS']._serialized_end=3103
+  _globals['_HEALTHSTATUS']._serialized_start=2919
+  _globals['_HEALTHSTATUS']._serialized_end=2974
+  _globals['_STATUS']._serialized_start=2977
+  _globals['_STATUS']._serialized_end=3203
   _globals['_RESOURCEBODY']._serialized_start=31
   _globals['_RESOURCEBODY']._serialized_end=98
   _globals['_RESOURCE']._serialized_start=100
@@ -41,45 +43,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECORDBODY']._serialized_start=172
   _globals['_RECORDBODY']._serialized_end=307
   _globals['_HOSTBODY']._serialized_start=309
-  _globals['_HOSTBODY']._serialized_end=389
-  _globals['_RECORD']._serialized_start=392
-  _globals['_RECORD']._serialized_end=542
-  _globals['_TOMBSTONEBODY']._serialized_start=544
-  _globals['_TOMBSTONEBODY']._serialized_end=652
-  _globals['_TOMBSTONE']._serialized_start=654
-  _globals['_TOMBSTONE']._serialized_end=725
-  _globals['_ENTRY']._serialized_start=727
-  _globals['_ENTRY']._serialized_end=826
-  _globals['_ENTRYBATCH']._serialized_start=828
-  _globals['_ENTRYBATCH']._serialized_end=857
-  _globals['_RESULT']._serialized_start=859
-  _globals['_RESULT']._serialized_end=918
-  _globals['_PUTRESOURCEREQUEST']._serialized_start=920
-  _globals['_PUTRESOURCEREQUEST']._serialized_end=981
-  _globals['_PUTRESOURCERESPONSE']._serialized_start=983
-  _globals['_PUTRESOURCERESPONSE']._serialized_end=1041
-  _globals['_GETRESOURCEREQUEST']._serialized_start=1043
-  _globals['_GETRESOURCEREQUEST']._serialized_end=1084
-  _globals['_GETRESOURCERESPONSE']._serialized_start=1086
-  _globals['_GETRESOURCERESPONSE']._serialized_end=1185
-  _globals['_PUTENTRIESREQUEST']._serialized_start=1187
-  _globals['_PUTENTRIESREQUEST']._serialized_end=1285
-  _globals['_PUTENTRIESRESPONSE']._serialized_start=1287
-  _globals['_PUTENTRIESRESPONSE']._serialized_end=1382
-  _globals['_GETENTRIESREQUEST']._serialized_start=1384
-  _globals['_GETENTRIESREQUEST']._serialized_end=1483
-  _globals['_GETENTRIESRESPONSE']._serialized_start=1486
-  _globals['_GETENTRIESRESPONSE']._serialized_end=1622
-  _globals['_DIGESTITEM']._serialized_start=1624
-  _globals['_DIGESTITEM']._serialized_end=1671
-  _globals['_DIGESTREQUEST']._serialized_start=1673
-  _globals['_DIGESTREQUEST']._serialized_end=1723
-  _globals['_DIGESTRESPONSE']._serialized_start=1726
-  _globals['_DIGESTRESPONSE']._serialized_end=1865
-  _globals['_HOSTSIGNREQUEST']._serialized_start=1868
-  _globals['_HOSTSIGNREQUEST']._serialized_end=2000
-  _globals['_HOSTSIGNRESPONSE']._serialized_start=2002
-  _globals['_HOSTSIGNRESPONSE']._serialized_end=2094
-  _globals['_MESSAGE']._serialized_start=2097
-  _globals['_MESSAGE']._serialized_end=2874
+  _globals['_HOSTBODY']._serialized_end=432
+  _globals['_RECORD']._serialized_start=435
+  _globals['_RECORD']._serialized_end=585
+  _globals['_TOMBSTONEBODY']._serialized_start=587
+  _globals['_TOMBSTONEBODY']._serialized_end=695
+  _globals['_TOMBSTONE']._serialized_start=697
+  _globals['_TOMBSTONE']._serialized_end=768
+  _globals['_ENTRY']._serialized_start=770
+  _globals['_ENTRY']._serialized_end=869
+  _globals['_ENTRYBATCH']._serialized_start=871
+  _globals['_ENTRYBATCH']._serialized_end=900
+  _globals['_RESULT']._serialized_start=902
+  _globals['_RESULT']._serialized_end=961
+  _globals['_PUTRESOURCEREQUEST']._serialized_start=963
+  _globals['_PUTRESOURCEREQUEST']._serialized_end=1024
+  _globals['_PUTRESOURCERESPONSE']._serialized_start=1026
+  _globals['_PUTRESOURCERESPONSE']._serialized_end=1084
+  _globals['_GETRESOURCEREQUEST']._serialized_start=1086
+  _globals['_GETRESOURCEREQUEST']._serialized_end=1127
+  _globals['_GETRESOURCERESPONSE']._serialized_start=1129
+  _globals['_GETRESOURCERESPONSE']._serialized_end=1228
+  _globals['_PUTENTRIESREQUEST']._serialized_start=1230
+  _globals['_PUTENTRIESREQUEST']._serialized_end=1328
+  _globals['_PUTENTRIESRESPONSE']._serialized_start=1330
+  _globals['_PUTENTRIESRESPONSE']._serialized_end=1425
+  _globals['_GETENTRIESREQUEST']._serialized_start=1427
+  _globals['_GETENTRIESREQUEST']._serialized_end=1526
+  _globals['_GETENTRIESRESPONSE']._serialized_start=1529
+  _globals['_GETENTRIESRESPONSE']._serialized_end=1665
+  _globals['_DIGESTITEM']._serialized_start=1667
+  _globals['_DIGESTITEM']._serialized_end=1714
+  _globals['_DIGESTREQUEST']._serialized_start=1716
+  _globals['_DIGESTREQUEST']._serialized_end=1766
+  _globals['_DIGESTRESPONSE']._serialized_start=1769
+  _globals['_DIGESTRESPONSE']._serialized_end=1908
+  _globals['_HOSTSIGNREQUEST']._serialized_start=1911
+  _globals['_HOSTSIGNREQUEST']._serialized_end=2043
+  _globals['_HOSTSIGNRESPONSE']._serialized_start=2045
+  _globals['_HOSTSIGNRESPONSE']._serialized_end=2137
+  _globals['_MESSAGE']._serialized_start=2140
+  _globals['_MESSAGE']._serialized_end=2917
 # @@protoc_insertion_point(module_scope)

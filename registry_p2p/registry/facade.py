@@ -241,9 +241,12 @@ class Registry:
         """Sign a tombstone for our record (hosted by `peer_id`, default ourselves) and spread it."""
         return await self.writes.unregister_service(resource_id, service_id, peer_id, ack)
 
-    async def resolve(self, resource_id: str, ack: int = 1, timeout: float | None = None) -> list[Record]:
-        """Live records of a resource, merged from `ack` replicas: a list, [] when none."""
-        return await self.reads.resolve(resource_id, ack, timeout)
+    async def resolve(
+        self, resource_id: str, ack: int = 1, timeout: float | None = None, include_critical: bool = False
+    ) -> list[Record]:
+        """Live records of a resource, merged from `ack` replicas: a list, [] when none. Records
+        their host reports critical (a failing health check) are left out unless `include_critical`."""
+        return await self.reads.resolve(resource_id, ack, timeout, include_critical)
 
     def execute_on_resource(
         self,
