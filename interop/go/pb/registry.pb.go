@@ -40,6 +40,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// The host's view of its service's health, from the checks the host's own operator set (never
+// from a remote issuer's request). PASSING is the zero value, so it is never encoded: a passing
+// record, and every record signed before this field existed, has no field 4 in its HostBody.
+type HealthStatus int32
+
+const (
+	HealthStatus_HEALTH_PASSING  HealthStatus = 0
+	HealthStatus_HEALTH_CRITICAL HealthStatus = 1
+)
+
+// Enum value maps for HealthStatus.
+var (
+	HealthStatus_name = map[int32]string{
+		0: "HEALTH_PASSING",
+		1: "HEALTH_CRITICAL",
+	}
+	HealthStatus_value = map[string]int32{
+		"HEALTH_PASSING":  0,
+		"HEALTH_CRITICAL": 1,
+	}
+)
+
+func (x HealthStatus) Enum() *HealthStatus {
+	p := new(HealthStatus)
+	*p = x
+	return p
+}
+
+func (x HealthStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HealthStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_registry_proto_enumTypes[0].Descriptor()
+}
+
+func (HealthStatus) Type() protoreflect.EnumType {
+	return &file_registry_proto_enumTypes[0]
+}
+
+func (x HealthStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HealthStatus.Descriptor instead.
+func (HealthStatus) EnumDescriptor() ([]byte, []int) {
+	return file_registry_proto_rawDescGZIP(), []int{0}
+}
+
 type Status int32
 
 const (
@@ -103,11 +152,11 @@ func (x Status) String() string {
 }
 
 func (Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_registry_proto_enumTypes[0].Descriptor()
+	return file_registry_proto_enumTypes[1].Descriptor()
 }
 
 func (Status) Type() protoreflect.EnumType {
-	return &file_registry_proto_enumTypes[0]
+	return &file_registry_proto_enumTypes[1]
 }
 
 func (x Status) Number() protoreflect.EnumNumber {
@@ -116,7 +165,7 @@ func (x Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Status.Descriptor instead.
 func (Status) EnumDescriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{0}
+	return file_registry_proto_rawDescGZIP(), []int{1}
 }
 
 type ResourceBody struct {
@@ -337,7 +386,8 @@ type HostBody struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	IssuerBodySha256 []byte                 `protobuf:"bytes,1,opt,name=issuer_body_sha256,json=issuerBodySha256,proto3" json:"issuer_body_sha256,omitempty"` // sha256 of the exact RecordBody bytes carried
 	HostSignedAtMs   uint64                 `protobuf:"varint,2,opt,name=host_signed_at_ms,json=hostSignedAtMs,proto3" json:"host_signed_at_ms,omitempty"`
-	Addrs            [][]byte               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"` // binary multiaddrs the host is reachable at (relays too)
+	Addrs            [][]byte               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`                                  // binary multiaddrs the host is reachable at (relays too)
+	Health           HealthStatus           `protobuf:"varint,4,opt,name=health,proto3,enum=registry.v1.HealthStatus" json:"health,omitempty"` // a change of health is a re-sign with a newer host_signed_at_ms
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -391,6 +441,13 @@ func (x *HostBody) GetAddrs() [][]byte {
 		return x.Addrs
 	}
 	return nil
+}
+
+func (x *HostBody) GetHealth() HealthStatus {
+	if x != nil {
+		return x.Health
+	}
+	return HealthStatus_HEALTH_PASSING
 }
 
 type Record struct {
@@ -697,6 +754,54 @@ func (*Entry_Record) isEntry_Kind() {}
 
 func (*Entry_Tombstone) isEntry_Kind() {}
 
+// Gossip payload carrying several entries accepted by one write (a batch published as one
+// message instead of one message per entry). Its encoding begins with byte 0x7A (field 15,
+// length-delimited), which no serialized Entry begins with (0x0A or 0x12): a receiver tells
+// the two payload kinds apart by the first byte. At most 256 entries.
+type EntryBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       [][]byte               `protobuf:"bytes,15,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EntryBatch) Reset() {
+	*x = EntryBatch{}
+	mi := &file_registry_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EntryBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EntryBatch) ProtoMessage() {}
+
+func (x *EntryBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_registry_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EntryBatch.ProtoReflect.Descriptor instead.
+func (*EntryBatch) Descriptor() ([]byte, []int) {
+	return file_registry_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *EntryBatch) GetEntries() [][]byte {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
 type Result struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Status        Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=registry.v1.Status" json:"status,omitempty"`
@@ -707,7 +812,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_registry_proto_msgTypes[8]
+	mi := &file_registry_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -719,7 +824,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[8]
+	mi := &file_registry_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -732,7 +837,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{8}
+	return file_registry_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Result) GetStatus() Status {
@@ -758,7 +863,7 @@ type PutResourceRequest struct {
 
 func (x *PutResourceRequest) Reset() {
 	*x = PutResourceRequest{}
-	mi := &file_registry_proto_msgTypes[9]
+	mi := &file_registry_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +875,7 @@ func (x *PutResourceRequest) String() string {
 func (*PutResourceRequest) ProtoMessage() {}
 
 func (x *PutResourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[9]
+	mi := &file_registry_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +888,7 @@ func (x *PutResourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResourceRequest.ProtoReflect.Descriptor instead.
 func (*PutResourceRequest) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{9}
+	return file_registry_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PutResourceRequest) GetResource() *Resource {
@@ -802,7 +907,7 @@ type PutResourceResponse struct {
 
 func (x *PutResourceResponse) Reset() {
 	*x = PutResourceResponse{}
-	mi := &file_registry_proto_msgTypes[10]
+	mi := &file_registry_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +919,7 @@ func (x *PutResourceResponse) String() string {
 func (*PutResourceResponse) ProtoMessage() {}
 
 func (x *PutResourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[10]
+	mi := &file_registry_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +932,7 @@ func (x *PutResourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResourceResponse.ProtoReflect.Descriptor instead.
 func (*PutResourceResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{10}
+	return file_registry_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PutResourceResponse) GetResult() *Result {
@@ -846,7 +951,7 @@ type GetResourceRequest struct {
 
 func (x *GetResourceRequest) Reset() {
 	*x = GetResourceRequest{}
-	mi := &file_registry_proto_msgTypes[11]
+	mi := &file_registry_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +963,7 @@ func (x *GetResourceRequest) String() string {
 func (*GetResourceRequest) ProtoMessage() {}
 
 func (x *GetResourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[11]
+	mi := &file_registry_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +976,7 @@ func (x *GetResourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResourceRequest.ProtoReflect.Descriptor instead.
 func (*GetResourceRequest) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{11}
+	return file_registry_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetResourceRequest) GetResourceId() []byte {
@@ -891,7 +996,7 @@ type GetResourceResponse struct {
 
 func (x *GetResourceResponse) Reset() {
 	*x = GetResourceResponse{}
-	mi := &file_registry_proto_msgTypes[12]
+	mi := &file_registry_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -903,7 +1008,7 @@ func (x *GetResourceResponse) String() string {
 func (*GetResourceResponse) ProtoMessage() {}
 
 func (x *GetResourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[12]
+	mi := &file_registry_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -916,7 +1021,7 @@ func (x *GetResourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResourceResponse.ProtoReflect.Descriptor instead.
 func (*GetResourceResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{12}
+	return file_registry_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetResourceResponse) GetResult() *Result {
@@ -946,7 +1051,7 @@ type PutEntriesRequest struct {
 
 func (x *PutEntriesRequest) Reset() {
 	*x = PutEntriesRequest{}
-	mi := &file_registry_proto_msgTypes[13]
+	mi := &file_registry_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1063,7 @@ func (x *PutEntriesRequest) String() string {
 func (*PutEntriesRequest) ProtoMessage() {}
 
 func (x *PutEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[13]
+	mi := &file_registry_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1076,7 @@ func (x *PutEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutEntriesRequest.ProtoReflect.Descriptor instead.
 func (*PutEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{13}
+	return file_registry_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PutEntriesRequest) GetResourceId() []byte {
@@ -1005,7 +1110,7 @@ type PutEntriesResponse struct {
 
 func (x *PutEntriesResponse) Reset() {
 	*x = PutEntriesResponse{}
-	mi := &file_registry_proto_msgTypes[14]
+	mi := &file_registry_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1122,7 @@ func (x *PutEntriesResponse) String() string {
 func (*PutEntriesResponse) ProtoMessage() {}
 
 func (x *PutEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[14]
+	mi := &file_registry_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1135,7 @@ func (x *PutEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutEntriesResponse.ProtoReflect.Descriptor instead.
 func (*PutEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{14}
+	return file_registry_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PutEntriesResponse) GetResult() *Result {
@@ -1059,7 +1164,7 @@ type GetEntriesRequest struct {
 
 func (x *GetEntriesRequest) Reset() {
 	*x = GetEntriesRequest{}
-	mi := &file_registry_proto_msgTypes[15]
+	mi := &file_registry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1176,7 @@ func (x *GetEntriesRequest) String() string {
 func (*GetEntriesRequest) ProtoMessage() {}
 
 func (x *GetEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[15]
+	mi := &file_registry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1189,7 @@ func (x *GetEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntriesRequest.ProtoReflect.Descriptor instead.
 func (*GetEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{15}
+	return file_registry_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetEntriesRequest) GetResourceId() []byte {
@@ -1127,7 +1232,7 @@ type GetEntriesResponse struct {
 
 func (x *GetEntriesResponse) Reset() {
 	*x = GetEntriesResponse{}
-	mi := &file_registry_proto_msgTypes[16]
+	mi := &file_registry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1244,7 @@ func (x *GetEntriesResponse) String() string {
 func (*GetEntriesResponse) ProtoMessage() {}
 
 func (x *GetEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[16]
+	mi := &file_registry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1257,7 @@ func (x *GetEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntriesResponse.ProtoReflect.Descriptor instead.
 func (*GetEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{16}
+	return file_registry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetEntriesResponse) GetResult() *Result {
@@ -1193,7 +1298,7 @@ type DigestItem struct {
 
 func (x *DigestItem) Reset() {
 	*x = DigestItem{}
-	mi := &file_registry_proto_msgTypes[17]
+	mi := &file_registry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1205,7 +1310,7 @@ func (x *DigestItem) String() string {
 func (*DigestItem) ProtoMessage() {}
 
 func (x *DigestItem) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[17]
+	mi := &file_registry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1218,7 +1323,7 @@ func (x *DigestItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestItem.ProtoReflect.Descriptor instead.
 func (*DigestItem) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{17}
+	return file_registry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DigestItem) GetIdentity() []byte {
@@ -1245,7 +1350,7 @@ type DigestRequest struct {
 
 func (x *DigestRequest) Reset() {
 	*x = DigestRequest{}
-	mi := &file_registry_proto_msgTypes[18]
+	mi := &file_registry_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1257,7 +1362,7 @@ func (x *DigestRequest) String() string {
 func (*DigestRequest) ProtoMessage() {}
 
 func (x *DigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[18]
+	mi := &file_registry_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1270,7 +1375,7 @@ func (x *DigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestRequest.ProtoReflect.Descriptor instead.
 func (*DigestRequest) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{18}
+	return file_registry_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DigestRequest) GetResourceId() []byte {
@@ -1299,7 +1404,7 @@ type DigestResponse struct {
 
 func (x *DigestResponse) Reset() {
 	*x = DigestResponse{}
-	mi := &file_registry_proto_msgTypes[19]
+	mi := &file_registry_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1416,7 @@ func (x *DigestResponse) String() string {
 func (*DigestResponse) ProtoMessage() {}
 
 func (x *DigestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[19]
+	mi := &file_registry_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1429,7 @@ func (x *DigestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestResponse.ProtoReflect.Descriptor instead.
 func (*DigestResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{19}
+	return file_registry_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DigestResponse) GetResult() *Result {
@@ -1367,7 +1472,7 @@ type HostSignRequest struct {
 
 func (x *HostSignRequest) Reset() {
 	*x = HostSignRequest{}
-	mi := &file_registry_proto_msgTypes[20]
+	mi := &file_registry_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1484,7 @@ func (x *HostSignRequest) String() string {
 func (*HostSignRequest) ProtoMessage() {}
 
 func (x *HostSignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[20]
+	mi := &file_registry_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1497,7 @@ func (x *HostSignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostSignRequest.ProtoReflect.Descriptor instead.
 func (*HostSignRequest) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{20}
+	return file_registry_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HostSignRequest) GetIssuerBody() []byte {
@@ -1433,7 +1538,7 @@ type HostSignResponse struct {
 
 func (x *HostSignResponse) Reset() {
 	*x = HostSignResponse{}
-	mi := &file_registry_proto_msgTypes[21]
+	mi := &file_registry_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1550,7 @@ func (x *HostSignResponse) String() string {
 func (*HostSignResponse) ProtoMessage() {}
 
 func (x *HostSignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[21]
+	mi := &file_registry_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1563,7 @@ func (x *HostSignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostSignResponse.ProtoReflect.Descriptor instead.
 func (*HostSignResponse) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{21}
+	return file_registry_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HostSignResponse) GetResult() *Result {
@@ -1500,7 +1605,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_registry_proto_msgTypes[22]
+	mi := &file_registry_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1617,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_registry_proto_msgTypes[22]
+	mi := &file_registry_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1630,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{22}
+	return file_registry_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Message) GetRequestId() uint64 {
@@ -1765,11 +1870,12 @@ const file_registry_proto_rawDesc = "" +
 	"\x05value\x18\x05 \x01(\fR\x05value\x12 \n" +
 	"\fissued_at_ms\x18\x06 \x01(\x04R\n" +
 	"issuedAtMs\x12\x13\n" +
-	"\x05ttl_s\x18\a \x01(\rR\x04ttlS\"y\n" +
+	"\x05ttl_s\x18\a \x01(\rR\x04ttlS\"\xac\x01\n" +
 	"\bHostBody\x12,\n" +
 	"\x12issuer_body_sha256\x18\x01 \x01(\fR\x10issuerBodySha256\x12)\n" +
 	"\x11host_signed_at_ms\x18\x02 \x01(\x04R\x0ehostSignedAtMs\x12\x14\n" +
-	"\x05addrs\x18\x03 \x03(\fR\x05addrs\"\xec\x01\n" +
+	"\x05addrs\x18\x03 \x03(\fR\x05addrs\x121\n" +
+	"\x06health\x18\x04 \x01(\x0e2\x19.registry.v1.HealthStatusR\x06health\"\xec\x01\n" +
 	"\x06Record\x12\x1f\n" +
 	"\vissuer_body\x18\x01 \x01(\fR\n" +
 	"issuerBody\x12)\n" +
@@ -1794,7 +1900,10 @@ const file_registry_proto_rawDesc = "" +
 	"\x05Entry\x12-\n" +
 	"\x06record\x18\x01 \x01(\v2\x13.registry.v1.RecordH\x00R\x06record\x126\n" +
 	"\ttombstone\x18\x02 \x01(\v2\x16.registry.v1.TombstoneH\x00R\ttombstoneB\x06\n" +
-	"\x04kind\"I\n" +
+	"\x04kind\"&\n" +
+	"\n" +
+	"EntryBatch\x12\x18\n" +
+	"\aentries\x18\x0f \x03(\fR\aentries\"I\n" +
 	"\x06Result\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.registry.v1.StatusR\x06status\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\"G\n" +
@@ -1869,7 +1978,10 @@ const file_registry_proto_rawDesc = "" +
 	"\thost_sign\x18\x14 \x01(\v2\x1c.registry.v1.HostSignRequestH\x00R\bhostSign\x12M\n" +
 	"\x12host_sign_response\x18\x15 \x01(\v2\x1d.registry.v1.HostSignResponseH\x00R\x10hostSignResponse\x12+\n" +
 	"\x05error\x18\x1e \x01(\v2\x13.registry.v1.ResultH\x00R\x05errorB\x06\n" +
-	"\x04body*\xe2\x01\n" +
+	"\x04body*7\n" +
+	"\fHealthStatus\x12\x12\n" +
+	"\x0eHEALTH_PASSING\x10\x00\x12\x13\n" +
+	"\x0fHEALTH_CRITICAL\x10\x01*\xe2\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\r\n" +
 	"\tMALFORMED\x10\x01\x12\r\n" +
@@ -1899,70 +2011,73 @@ func file_registry_proto_rawDescGZIP() []byte {
 	return file_registry_proto_rawDescData
 }
 
-var file_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_registry_proto_goTypes = []any{
-	(Status)(0),                 // 0: registry.v1.Status
-	(*ResourceBody)(nil),        // 1: registry.v1.ResourceBody
-	(*Resource)(nil),            // 2: registry.v1.Resource
-	(*RecordBody)(nil),          // 3: registry.v1.RecordBody
-	(*HostBody)(nil),            // 4: registry.v1.HostBody
-	(*Record)(nil),              // 5: registry.v1.Record
-	(*TombstoneBody)(nil),       // 6: registry.v1.TombstoneBody
-	(*Tombstone)(nil),           // 7: registry.v1.Tombstone
-	(*Entry)(nil),               // 8: registry.v1.Entry
-	(*Result)(nil),              // 9: registry.v1.Result
-	(*PutResourceRequest)(nil),  // 10: registry.v1.PutResourceRequest
-	(*PutResourceResponse)(nil), // 11: registry.v1.PutResourceResponse
-	(*GetResourceRequest)(nil),  // 12: registry.v1.GetResourceRequest
-	(*GetResourceResponse)(nil), // 13: registry.v1.GetResourceResponse
-	(*PutEntriesRequest)(nil),   // 14: registry.v1.PutEntriesRequest
-	(*PutEntriesResponse)(nil),  // 15: registry.v1.PutEntriesResponse
-	(*GetEntriesRequest)(nil),   // 16: registry.v1.GetEntriesRequest
-	(*GetEntriesResponse)(nil),  // 17: registry.v1.GetEntriesResponse
-	(*DigestItem)(nil),          // 18: registry.v1.DigestItem
-	(*DigestRequest)(nil),       // 19: registry.v1.DigestRequest
-	(*DigestResponse)(nil),      // 20: registry.v1.DigestResponse
-	(*HostSignRequest)(nil),     // 21: registry.v1.HostSignRequest
-	(*HostSignResponse)(nil),    // 22: registry.v1.HostSignResponse
-	(*Message)(nil),             // 23: registry.v1.Message
+	(HealthStatus)(0),           // 0: registry.v1.HealthStatus
+	(Status)(0),                 // 1: registry.v1.Status
+	(*ResourceBody)(nil),        // 2: registry.v1.ResourceBody
+	(*Resource)(nil),            // 3: registry.v1.Resource
+	(*RecordBody)(nil),          // 4: registry.v1.RecordBody
+	(*HostBody)(nil),            // 5: registry.v1.HostBody
+	(*Record)(nil),              // 6: registry.v1.Record
+	(*TombstoneBody)(nil),       // 7: registry.v1.TombstoneBody
+	(*Tombstone)(nil),           // 8: registry.v1.Tombstone
+	(*Entry)(nil),               // 9: registry.v1.Entry
+	(*EntryBatch)(nil),          // 10: registry.v1.EntryBatch
+	(*Result)(nil),              // 11: registry.v1.Result
+	(*PutResourceRequest)(nil),  // 12: registry.v1.PutResourceRequest
+	(*PutResourceResponse)(nil), // 13: registry.v1.PutResourceResponse
+	(*GetResourceRequest)(nil),  // 14: registry.v1.GetResourceRequest
+	(*GetResourceResponse)(nil), // 15: registry.v1.GetResourceResponse
+	(*PutEntriesRequest)(nil),   // 16: registry.v1.PutEntriesRequest
+	(*PutEntriesResponse)(nil),  // 17: registry.v1.PutEntriesResponse
+	(*GetEntriesRequest)(nil),   // 18: registry.v1.GetEntriesRequest
+	(*GetEntriesResponse)(nil),  // 19: registry.v1.GetEntriesResponse
+	(*DigestItem)(nil),          // 20: registry.v1.DigestItem
+	(*DigestRequest)(nil),       // 21: registry.v1.DigestRequest
+	(*DigestResponse)(nil),      // 22: registry.v1.DigestResponse
+	(*HostSignRequest)(nil),     // 23: registry.v1.HostSignRequest
+	(*HostSignResponse)(nil),    // 24: registry.v1.HostSignResponse
+	(*Message)(nil),             // 25: registry.v1.Message
 }
 var file_registry_proto_depIdxs = []int32{
-	5,  // 0: registry.v1.Entry.record:type_name -> registry.v1.Record
-	7,  // 1: registry.v1.Entry.tombstone:type_name -> registry.v1.Tombstone
-	0,  // 2: registry.v1.Result.status:type_name -> registry.v1.Status
-	2,  // 3: registry.v1.PutResourceRequest.resource:type_name -> registry.v1.Resource
-	9,  // 4: registry.v1.PutResourceResponse.result:type_name -> registry.v1.Result
-	9,  // 5: registry.v1.GetResourceResponse.result:type_name -> registry.v1.Result
-	2,  // 6: registry.v1.GetResourceResponse.resource:type_name -> registry.v1.Resource
-	2,  // 7: registry.v1.PutEntriesRequest.resource:type_name -> registry.v1.Resource
-	9,  // 8: registry.v1.PutEntriesResponse.result:type_name -> registry.v1.Result
-	9,  // 9: registry.v1.PutEntriesResponse.results:type_name -> registry.v1.Result
-	9,  // 10: registry.v1.GetEntriesResponse.result:type_name -> registry.v1.Result
-	2,  // 11: registry.v1.GetEntriesResponse.resource:type_name -> registry.v1.Resource
-	9,  // 12: registry.v1.DigestResponse.result:type_name -> registry.v1.Result
-	18, // 13: registry.v1.DigestResponse.items:type_name -> registry.v1.DigestItem
-	2,  // 14: registry.v1.HostSignRequest.resource:type_name -> registry.v1.Resource
-	9,  // 15: registry.v1.HostSignResponse.result:type_name -> registry.v1.Result
-	5,  // 16: registry.v1.HostSignResponse.record:type_name -> registry.v1.Record
-	10, // 17: registry.v1.Message.put_resource:type_name -> registry.v1.PutResourceRequest
-	11, // 18: registry.v1.Message.put_resource_response:type_name -> registry.v1.PutResourceResponse
-	12, // 19: registry.v1.Message.get_resource:type_name -> registry.v1.GetResourceRequest
-	13, // 20: registry.v1.Message.get_resource_response:type_name -> registry.v1.GetResourceResponse
-	14, // 21: registry.v1.Message.put_entries:type_name -> registry.v1.PutEntriesRequest
-	15, // 22: registry.v1.Message.put_entries_response:type_name -> registry.v1.PutEntriesResponse
-	16, // 23: registry.v1.Message.get_entries:type_name -> registry.v1.GetEntriesRequest
-	17, // 24: registry.v1.Message.get_entries_response:type_name -> registry.v1.GetEntriesResponse
-	19, // 25: registry.v1.Message.digest:type_name -> registry.v1.DigestRequest
-	20, // 26: registry.v1.Message.digest_response:type_name -> registry.v1.DigestResponse
-	21, // 27: registry.v1.Message.host_sign:type_name -> registry.v1.HostSignRequest
-	22, // 28: registry.v1.Message.host_sign_response:type_name -> registry.v1.HostSignResponse
-	9,  // 29: registry.v1.Message.error:type_name -> registry.v1.Result
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	0,  // 0: registry.v1.HostBody.health:type_name -> registry.v1.HealthStatus
+	6,  // 1: registry.v1.Entry.record:type_name -> registry.v1.Record
+	8,  // 2: registry.v1.Entry.tombstone:type_name -> registry.v1.Tombstone
+	1,  // 3: registry.v1.Result.status:type_name -> registry.v1.Status
+	3,  // 4: registry.v1.PutResourceRequest.resource:type_name -> registry.v1.Resource
+	11, // 5: registry.v1.PutResourceResponse.result:type_name -> registry.v1.Result
+	11, // 6: registry.v1.GetResourceResponse.result:type_name -> registry.v1.Result
+	3,  // 7: registry.v1.GetResourceResponse.resource:type_name -> registry.v1.Resource
+	3,  // 8: registry.v1.PutEntriesRequest.resource:type_name -> registry.v1.Resource
+	11, // 9: registry.v1.PutEntriesResponse.result:type_name -> registry.v1.Result
+	11, // 10: registry.v1.PutEntriesResponse.results:type_name -> registry.v1.Result
+	11, // 11: registry.v1.GetEntriesResponse.result:type_name -> registry.v1.Result
+	3,  // 12: registry.v1.GetEntriesResponse.resource:type_name -> registry.v1.Resource
+	11, // 13: registry.v1.DigestResponse.result:type_name -> registry.v1.Result
+	20, // 14: registry.v1.DigestResponse.items:type_name -> registry.v1.DigestItem
+	3,  // 15: registry.v1.HostSignRequest.resource:type_name -> registry.v1.Resource
+	11, // 16: registry.v1.HostSignResponse.result:type_name -> registry.v1.Result
+	6,  // 17: registry.v1.HostSignResponse.record:type_name -> registry.v1.Record
+	12, // 18: registry.v1.Message.put_resource:type_name -> registry.v1.PutResourceRequest
+	13, // 19: registry.v1.Message.put_resource_response:type_name -> registry.v1.PutResourceResponse
+	14, // 20: registry.v1.Message.get_resource:type_name -> registry.v1.GetResourceRequest
+	15, // 21: registry.v1.Message.get_resource_response:type_name -> registry.v1.GetResourceResponse
+	16, // 22: registry.v1.Message.put_entries:type_name -> registry.v1.PutEntriesRequest
+	17, // 23: registry.v1.Message.put_entries_response:type_name -> registry.v1.PutEntriesResponse
+	18, // 24: registry.v1.Message.get_entries:type_name -> registry.v1.GetEntriesRequest
+	19, // 25: registry.v1.Message.get_entries_response:type_name -> registry.v1.GetEntriesResponse
+	21, // 26: registry.v1.Message.digest:type_name -> registry.v1.DigestRequest
+	22, // 27: registry.v1.Message.digest_response:type_name -> registry.v1.DigestResponse
+	23, // 28: registry.v1.Message.host_sign:type_name -> registry.v1.HostSignRequest
+	24, // 29: registry.v1.Message.host_sign_response:type_name -> registry.v1.HostSignResponse
+	11, // 30: registry.v1.Message.error:type_name -> registry.v1.Result
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_registry_proto_init() }
@@ -1974,7 +2089,7 @@ func file_registry_proto_init() {
 		(*Entry_Record)(nil),
 		(*Entry_Tombstone)(nil),
 	}
-	file_registry_proto_msgTypes[22].OneofWrappers = []any{
+	file_registry_proto_msgTypes[23].OneofWrappers = []any{
 		(*Message_PutResource)(nil),
 		(*Message_PutResourceResponse)(nil),
 		(*Message_GetResource)(nil),
@@ -1994,8 +2109,8 @@ func file_registry_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_registry_proto_rawDesc), len(file_registry_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   23,
+			NumEnums:      2,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -323,8 +323,9 @@ func (n *Node) fetchEntries(ctx context.Context, p corepeer.ID, rid []byte) ([]*
 }
 
 // Resolve gathers entries from the replica set, merges them by precedence and returns the
-// live records, newest issued_at first.
-func (n *Node) Resolve(ctx context.Context, rid []byte, ack int) ([]*core.EntryInfo, int, error) {
+// live records, newest issued_at first: only those whose host reports them passing unless
+// includeCritical (as the Python resolve).
+func (n *Node) Resolve(ctx context.Context, rid []byte, ack int, includeCritical bool) ([]*core.EntryInfo, int, error) {
 	replicas, err := n.ReplicaSet(ctx, rid)
 	if err != nil {
 		return nil, 0, err
@@ -348,7 +349,7 @@ func (n *Node) Resolve(ctx context.Context, rid []byte, ack int) ([]*core.EntryI
 	now := core.NowMs()
 	var out []*core.EntryInfo
 	for _, e := range merged {
-		if !e.Tombstone && now < e.ExpiresAtMs() {
+		if !e.Tombstone && now < e.ExpiresAtMs() && (includeCritical || e.Passing()) {
 			out = append(out, e)
 		}
 	}
