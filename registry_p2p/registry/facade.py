@@ -26,8 +26,9 @@ from registry_p2p.adapter.peerstore import known_addrs
 from registry_p2p.adapter.routing_table import RoutingTableFiller
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError, Status
-from registry_p2p.core.ids import b58, resource_id_from_text
-from registry_p2p.core.model import Entry, SignedResource
+from registry_p2p.core.health import CheckSpec, HealthPolicy
+from registry_p2p.core.ids import b58, peer_id_from_text, resource_id_from_text
+from registry_p2p.core.model import Entry, Identity, SignedResource
 from registry_p2p.core.names import DHT_NAMESPACE, PROTOCOL_ID
 from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.core.validate import check_entry_bytes
@@ -42,6 +43,7 @@ from registry_p2p.net.rpc import RegistryRpc
 from registry_p2p.net.server import RegistryServer
 from registry_p2p.registry.context import Background, Context, MaintenanceStats, own_addrs, wall_clock_ms
 from registry_p2p.registry.execute import Execute
+from registry_p2p.registry.health import HealthChecks
 from registry_p2p.registry.maintenance import Maintenance
 from registry_p2p.registry.reads import Reads
 from registry_p2p.registry.resources import Resources
@@ -123,7 +125,8 @@ class Registry:
         self.writes = Writes(self.ctx, self.resources, self._find_addrs)
         self.reads = Reads(self.ctx, self.resources)
         self.execute = Execute(self.ctx, self.reads)
-        self.maintainer = Maintenance(self.ctx, self.resources, self.reads, self.writes)
+        self.health = HealthChecks(self.ctx, self.writes, HealthPolicy(allow_commands=config.allow_command_checks))
+        self.maintainer = Maintenance(self.ctx, self.resources, self.reads, self.writes, self.health.status_of)
         self._accepted_send, self._accepted_receive = trio.open_memory_channel[tuple[bytes, list[bytes]]](4096)
         self._nursery: trio.Nursery | None = None
 
@@ -158,8 +161,9 @@ class Registry:
                     first_replicate = self.config.startup_replicate_delay_s
                 nursery.start_soon(loop, self.config.replicate_interval_s, self.replicate_once, first_replicate)
                 nursery.start_soon(
-                    loop, self.config.renew_interval_s, self.renew_once, 0.5 * self.config.renew_interval_s
+                    self.maintainer.renew_loop, self.config.renew_interval_s, 0.5 * self.config.renew_interval_s
                 )
+                await nursery.start(self.health.run)
                 nursery.start_soon(loop, self.config.gc_interval_s, self.gc_once, 0.5 * self.config.gc_interval_s)
             task_status.started()
             try:
@@ -231,15 +235,57 @@ class Registry:
         peer_id: str | None = None,
         ttl: int | None = None,
         ack: int = 1,
+        check: CheckSpec | None = None,
     ) -> WriteResult:
-        """Advertise a service in a resource. `peer_id` names a remote host that must consent."""
-        return await self.writes.register_service(resource_id, value, service_id, peer_id, ttl, ack)
+        """Advertise a service in a resource. `peer_id` names a remote host that must consent.
+        `check`: a health check this node runs on the record it hosts (see `add_check`); it is
+        validated before anything is signed."""
+        if check is not None:
+            if peer_id and peer_id_from_text(peer_id) != self.me:
+                raise RegistryError(Status.NOT_AUTHORIZED, "only the host of a record checks it; this one is remote")
+            self.health.validate(check)
+        result = await self.writes.register_service(resource_id, value, service_id, peer_id, ttl, ack)
+        if check is not None:
+            self.add_check(resource_id, check, service_id)
+        return result
 
     async def unregister_service(
         self, resource_id: str, service_id: str = "", peer_id: str | None = None, ack: int = 1
     ) -> WriteResult:
         """Sign a tombstone for our record (hosted by `peer_id`, default ourselves) and spread it."""
+        if not peer_id or peer_id_from_text(peer_id) == self.me:
+            self.health.remove(self._hosted_identity(resource_id, service_id, None))
         return await self.writes.unregister_service(resource_id, service_id, peer_id, ack)
+
+    # ================================================================ health checks
+
+    def _hosted_identity(self, resource_id: str, service_id: str, issuer: str | None) -> Identity:
+        rid = resource_id_from_text(resource_id)
+        return (rid, peer_id_from_text(issuer) if issuer else self.me, self.me, service_id)
+
+    def add_check(self, resource_id: str, check: CheckSpec, service_id: str = "", issuer: str | None = None) -> None:
+        """Check the health of a record hosted here (issued by `issuer`, default ourselves): a
+        failing check re-signs it `critical` (resolve then leaves it out, watchers see
+        "critical"), a passing one `passing` again. Raises RegistryError NOT_AUTHORIZED for a
+        check the host policy refuses (a command while commands are disabled, absurd intervals),
+        UNKNOWN_RESOURCE when no live record of that identity is hosted here. One check per
+        record: a new one replaces the old."""
+        self.health.add(self._hosted_identity(resource_id, service_id, issuer), check)
+
+    def remove_check(self, resource_id: str, service_id: str = "", issuer: str | None = None) -> bool:
+        """Stop checking a record (its current status stays until its next change or renewal)."""
+        return self.health.remove(self._hosted_identity(resource_id, service_id, issuer))
+
+    async def check_pass(
+        self, resource_id: str, service_id: str = "", ok: bool = True, output: str = "", issuer: str | None = None
+    ) -> None:
+        """The service's report for its ttl check: passing (or failing with `ok=False`) until the
+        check's ttl_s runs out without another report."""
+        await self.health.report(self._hosted_identity(resource_id, service_id, issuer), ok, output)
+
+    def check_status(self, resource_id: str, service_id: str = "", issuer: str | None = None) -> tuple[str, str] | None:
+        """("passing" | "critical", the last probe's line) of a record's check; None without one."""
+        return self.health.status_text(self._hosted_identity(resource_id, service_id, issuer))
 
     async def resolve(
         self, resource_id: str, ack: int = 1, timeout: float | None = None, include_critical: bool = False

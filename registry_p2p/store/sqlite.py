@@ -786,6 +786,17 @@ class Store:
             records = [self._decode(raw) for (raw,) in rows]
         return [r for r in records if isinstance(r, SignedRecord)]
 
+    def next_renewal_ms(self, now_ms: int) -> int | None:
+        """When the first live record hosted here reaches half its TTL (`due_for_renewal`'s
+        threshold), None when none is hosted here."""
+        with self._lock:
+            (low,) = self._db.execute(
+                "SELECT min(host_signed_at_ms + expires_at_ms) FROM entries"
+                " WHERE expires_at_ms > ? AND is_tombstone = 0 AND local_host = 1",
+                (now_ms,),
+            ).fetchone()
+        return None if low is None else (low + 1) // 2
+
     def counts(self) -> dict[str, int]:
         """Rows held (collected or not), for metrics."""
         with self._lock:

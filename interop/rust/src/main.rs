@@ -268,7 +268,12 @@ impl App {
         Ok(out)
     }
 
-    async fn resolve(&self, rid: &[u8; 32], ack: usize) -> (Vec<Decoded>, usize, BTreeMap<String, String>) {
+    async fn resolve(
+        &self,
+        rid: &[u8; 32],
+        ack: usize,
+        include_critical: bool,
+    ) -> (Vec<Decoded>, usize, BTreeMap<String, String>) {
         let replicas = net::replica_set(&self.net, rid, self.k).await;
         let mut futs: FuturesUnordered<_> =
             replicas.iter().map(|p| async move { (*p, self.get_entries_from(*p, rid).await) }).collect();
@@ -303,7 +308,7 @@ impl App {
                 }
             }
         }
-        (core::live_records(core::merge(all), core::now_ms()), answers, errors)
+        (core::live_records(core::merge(all), core::now_ms(), include_critical), answers, errors)
     }
 }
 
@@ -461,7 +466,8 @@ async fn handle(app: Arc<App>, cmd: &Value) -> Reply {
         }
         "resolve" => {
             let rid = rid_arg(cmd)?;
-            let (records, answers, errors) = app.resolve(&rid, ack.max(1)).await;
+            let include_critical = cmd.get("all").and_then(|v| v.as_bool()).unwrap_or(false);
+            let (records, answers, errors) = app.resolve(&rid, ack.max(1), include_critical).await;
             let recs: Vec<Value> = records
                 .iter()
                 .filter_map(|d| match d {
@@ -473,6 +479,7 @@ async fn handle(app: Arc<App>, cmd: &Value) -> Reply {
                         "issued_at_ms": body.issued_at_ms,
                         "expires_at_ms": d.expires_at_ms(),
                         "addrs": net::addrs_text(&host.addrs),
+                        "health": d.health_name(),
                     })),
                     _ => None,
                 })
