@@ -245,6 +245,8 @@ class Registry:
                 raise RegistryError(Status.NOT_AUTHORIZED, "only the host of a record checks it; this one is remote")
             self.health.validate(check)
         result = await self.writes.register_service(resource_id, value, service_id, peer_id, ttl, ack)
+        if ttl is not None and (not peer_id or peer_id_from_text(peer_id) == self.me):
+            self.maintainer.wake_renewal()  # it may be due before the loop's next look
         if check is not None:
             self.add_check(resource_id, check, service_id)
         return result

@@ -45,6 +45,11 @@ class Maintenance:
         self.writes = writes
         # The current status of a record's health check (None: none), kept by each renewal.
         self.health_of = health_of
+        self._renew_wake = trio.Event()
+
+    def wake_renewal(self) -> None:
+        """Make the renew loop look again now (a short-lived record was just registered here)."""
+        self._renew_wake.set()
 
     async def replicate_once(self) -> None:
         """Anti-entropy: exchange digests with each resource's replica set, push and pull differences."""
@@ -135,13 +140,18 @@ class Maintenance:
         record with a short TTL (soft state) is renewed soon after half its TTL, before it
         expires. The loop looks at least every min_ttl_s / 4 (15 s by default: one indexed query)
         so that a short-lived record registered during a long sleep is not missed."""
-        await trio.sleep(min(first_delay * self._jitter(), self._renew_wait(first_delay)))
+        await self._renew_sleep(min(first_delay * self._jitter(), self._renew_wait(first_delay)))
         while True:
             try:
                 await self.renew_once()
             except Exception:
                 log.exception("maintenance step renew_once failed")
-            await trio.sleep(self._renew_wait(interval * self._jitter()))
+            await self._renew_sleep(self._renew_wait(interval * self._jitter()))
+
+    async def _renew_sleep(self, seconds: float) -> None:
+        with trio.move_on_after(seconds):
+            await self._renew_wake.wait()
+        self._renew_wake = trio.Event()
 
     def _renew_wait(self, longest: float) -> float:
         wait = min(longest, self.ctx.limits.min_ttl_s / 4)
