@@ -608,9 +608,13 @@ pub fn make_self_hosted_record(
         ttl_s,
     }
     .encode_to_vec();
-    let host_body =
-        pb::HostBody { issuer_body_sha256: sha256(&issuer_body).to_vec(), host_signed_at_ms: issued_at_ms, addrs }
-            .encode_to_vec();
+    let host_body = pb::HostBody {
+        issuer_body_sha256: sha256(&issuer_body).to_vec(),
+        host_signed_at_ms: issued_at_ms,
+        addrs,
+        health: pb::HealthStatus::HealthPassing as i32, // the zero value: not encoded
+    }
+    .encode_to_vec();
     let pk = public_key_field(key);
     pb::Record {
         issuer_public_key: Vec::new(),
