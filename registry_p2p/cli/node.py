@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import trio
 from registry_p2p.cli.app import cli, json_option, log, log_option, run_server, step
 from registry_p2p.cli.config import (
     DEFAULT_LISTEN,
+    ConfiguredService,
     configure_logging,
     load_config_file,
     parse_bootstrap,
@@ -82,8 +84,10 @@ def node(
     directory = data_dir or table.get("data_dir")
     metrics_at = _parse_host_port(metrics or table.get("metrics"))
     out = NodeOutput(as_json)
+    services = table.get("services", [])
     run_server(
-        lambda: serve_node(listen_addrs, announce_addrs, boot, directory, config, metrics_at, out), lambda: out.ready
+        lambda: serve_node(listen_addrs, announce_addrs, boot, directory, config, metrics_at, out, services),
+        lambda: out.ready,
     )
     out.event("stopped", "node stopped")
 
@@ -122,6 +126,7 @@ async def serve_node(
     config: RegistryConfig,
     metrics_at: tuple[str, int] | None,
     out: NodeOutput,
+    services: Sequence[ConfiguredService] = (),
 ) -> None:
     directory = Path(data_dir) if data_dir else None
     lock = None
@@ -148,7 +153,7 @@ async def serve_node(
                         announce=announce,
                     )
                 )
-            await _run_node(node, directory, metrics_at, out)
+            await _run_node(node, directory, metrics_at, out, services)
     finally:
         if directory is not None and lock is not None:
             with contextlib.suppress(OSError):
@@ -156,7 +161,33 @@ async def serve_node(
             lock.release()
 
 
-async def _run_node(node: Node, directory: Path | None, metrics_at: tuple[str, int] | None, out: NodeOutput) -> None:
+async def _register_services(node: Node, services: Sequence[ConfiguredService], out: NodeOutput) -> None:
+    """The node's own `[[service]]` records, registered (and checked) by the node itself."""
+    for service in services:
+        rid = await node.registry.create_resource(service.resource)
+        with step(f"registering service {service.service_id!r} in {service.resource!r}"):
+            result = await node.registry.register_service(
+                rid, service.value, service.service_id, ttl=service.ttl_s, check=service.check
+            )
+        check = f", checked by {service.check.kind} every {service.check.interval_s:g} s" if service.check else ""
+        out.event(
+            "service",
+            f"hosting service {service.service_id!r} in {service.resource!r} ({rid}){check}",
+            resource=service.resource,
+            resource_id=rid,
+            service_id=service.service_id,
+            acks=result.acks,
+            check=service.check.kind if service.check else None,
+        )
+
+
+async def _run_node(
+    node: Node,
+    directory: Path | None,
+    metrics_at: tuple[str, int] | None,
+    out: NodeOutput,
+    services: Sequence[ConfiguredService] = (),
+) -> None:
     from registry_p2p.metrics import NodeMetrics
 
     metrics = None
@@ -182,6 +213,7 @@ async def _run_node(node: Node, directory: Path | None, metrics_at: tuple[str, i
         lines.append(f"  data dir     {info['data_dir']}" if directory else "  data dir     none (in memory)")
         out.event("ready", "\n".join(lines), **info)
         _restored(node, node.registry.config, out)
+        await _register_services(node, services, out)
         await trio.sleep_forever()
     finally:
         if metrics is not None:
