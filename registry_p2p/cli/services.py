@@ -111,27 +111,48 @@ def write_shortfall(result: WriteResult, ack: int) -> str:
     is_flag=True,
     help="Also list records whose host reports them critical (a failing health check).",
 )
+@click.option(
+    "--probe",
+    "probe",
+    type=click.FloatRange(min=0.1, max=60),
+    default=None,
+    metavar="SECONDS",
+    help="Ping each record's host over libp2p within SECONDS; unreachable ones are marked (JSON: rtt_ms null).",
+)
+@click.option("--reachable", is_flag=True, help="With --probe: leave out the records whose host did not answer.")
 @client_options
-def resolve(resource_id: str, ack: int, include_critical: bool, **kwargs: Any) -> None:
+def resolve(
+    resource_id: str, ack: int, include_critical: bool, probe: float | None, reachable: bool, **kwargs: Any
+) -> None:
     """List the live, passing records of a resource (with --all, critical ones too)."""
+    if reachable and probe is None:
+        raise click.UsageError("--reachable needs --probe SECONDS")
     rid = check_resource_id(resource_id)
     client = Client(client_args(kwargs), signs=False)
 
-    async def body(node: Node) -> list[Record]:
+    async def body(node: Node) -> tuple[list[Record], list[float | None] | None]:
         try:
-            return await node.registry.resolve(rid, ack=ack, include_critical=include_critical)
+            found = await node.registry.resolve(rid, ack=ack, include_critical=include_critical)
         except RegistryError as err:
             if err.status is Status.UNAVAILABLE:
                 await resource_must_exist(node, rid)  # "not found" says more than "no answer"
             raise
+        return found, (await node.registry.probe(found, probe) if probe is not None else None)
 
-    records = client.run(body)
+    records, rtts = client.run(body)
+    if rtts is not None and reachable:
+        kept = [(r, t) for r, t in zip(records, rtts, strict=True) if t is not None]
+        records, rtts = [r for r, _ in kept], [t for _, t in kept]
     if client.json:
-        emit_json({"records": [record_json(r) for r in records]})
+        rows = [record_json(r) for r in records]
+        if rtts is not None:
+            for row, rtt in zip(rows, rtts, strict=True):
+                row["rtt_ms"] = None if rtt is None else round(rtt, 1)
+        emit_json({"records": rows})
     elif records:
         console = StdoutConsole(highlight=False)
         if not console.is_terminal:
             console = StdoutConsole(highlight=False, width=240)  # piped: one record per line when it fits
-        console.print(records_table(records))
+        console.print(records_table(records, rtts))
     else:
         click.echo("no records")

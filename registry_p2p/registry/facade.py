@@ -309,6 +309,12 @@ class Registry:
         """
         return self.execute.execute_on_resource(resource_id, fn, ack, timeout)
 
+    async def probe(self, records: list[Record], deadline: float = 2.0) -> list[float | None]:
+        """Liveness at resolve time: ping each record's host over libp2p (dialing its addrs),
+        concurrently; per record the round trip in ms, or None when its host did not answer
+        within `deadline` seconds."""
+        return await self.execute.probe(records, deadline)
+
     async def replicate_once(self) -> None:
         """Anti-entropy: exchange digests with each resource's replica set, push and pull differences."""
         await self.maintainer.replicate_once()

@@ -1,5 +1,6 @@
 """A node's own `[[service]]` with a tcp health check: `resolve` leaves the record out while the
-check fails, `resolve --all` shows it critical, and it passes again once the service listens."""
+check fails, `resolve --all` shows it critical, and it passes again once the service listens;
+`resolve --probe` pings its host."""
 
 from __future__ import annotations
 
@@ -43,5 +44,8 @@ def test_a_configured_check_hides_a_dead_service_from_resolve_but_not_from_resol
                 if records:
                     break
             assert [(r["service_id"], r["health"]) for r in records] == [("frontend", "passing")]
+            # --probe pings the record's host (the node) over libp2p: it answers.
+            probed = cli_json("resolve", "--probe", "5", rid, bootstrap=node.addr)["records"]
+            assert len(probed) == 1 and probed[0]["rtt_ms"] is not None and probed[0]["rtt_ms"] >= 0
     finally:
         node.stop()

@@ -141,3 +141,27 @@ async def test_command_check_runs_only_when_the_host_policy_enables_it() -> None
                 kinds = [(await next_event(events, 10)).kind, (await next_event(events, 10)).kind]
                 assert kinds == ["registered", "critical"]
             assert host.registry.check_status(rid, "cmd") == ("critical", "exit 3")
+
+
+async def test_probe_pings_each_records_host_and_marks_the_ones_that_do_not_answer() -> None:
+    deadline = 2.0
+    with trio.fail_after(120):
+        async with network(3, cfg(k=3)) as net:
+            reader = net.nodes[2]
+            alive = net.nodes[1]
+            gone_slot = await net.add()
+            gone = gone_slot.node
+            assert gone is not None
+            rid = await net.nodes[0].registry.create_resource("probed")
+            assert (await alive.registry.register_service(rid, b"a", "alive", ack=3)).ok
+            assert (await gone.registry.register_service(rid, b"g", "gone", ack=3)).ok
+            await net.stop(gone_slot)
+            records = await reader.registry.resolve(rid)
+            assert sorted(r.service_id for r in records) == ["alive", "gone"]
+            started = trio.current_time()
+            rtts = await reader.registry.probe(records, deadline)
+            assert trio.current_time() - started <= deadline + 0.5  # concurrent, each bounded
+            by_service = dict(zip((r.service_id for r in records), rtts, strict=True))
+            assert by_service["gone"] is None
+            alive_rtt = by_service["alive"]
+            assert alive_rtt is not None and 0 < alive_rtt < deadline * 1000
