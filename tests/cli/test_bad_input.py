@@ -34,12 +34,6 @@ def offline_cases(tmp: Path) -> dict[str, tuple[list[str], str, int]]:
     (tmp / "syntax.toml").write_text("[limits]\nmax_value_bytes = \n")
     (tmp / "type.toml").write_text('[limits]\nmax_value_bytes = "4 KiB"\n')
     (tmp / "unknown.toml").write_text("[registry]\nfrobnicate = 1\n")
-    service = '[[service]]\nresource = "web"\n'
-    (tmp / "command.toml").write_text(service + '[service.check]\nkind = "command"\nargv = ["true"]\n')
-    (tmp / "interval.toml").write_text(
-        service + '[service.check]\nkind = "tcp"\ntarget = "127.0.0.1:1"\ninterval_s = 0\n'
-    )
-    (tmp / "ttl.toml").write_text(service + '[service.check]\nkind = "ttl"\n')
     big = tmp / "big.bin"
     big.write_bytes(b"\0" * 4097)
     return {
@@ -90,17 +84,6 @@ def offline_cases(tmp: Path) -> dict[str, tuple[list[str], str, int]]:
             1,
         ),
         "missing config file": (["node", "--config", str(tmp / "absent.toml")], "cannot read config file", 1),
-        "command check while commands are disabled": (
-            ["node", "--config", str(tmp / "command.toml")],
-            "service[0].check refused: command checks are disabled by this host's policy",
-            1,
-        ),
-        "absurd check interval": (
-            ["node", "--config", str(tmp / "interval.toml")],
-            "service[0].check refused: check interval_s 0 s is outside [1, 86400] s",
-            1,
-        ),
-        "ttl check in a config": (["node", "--config", str(tmp / "ttl.toml")], "a ttl check is reported by", 1),
         "bad metrics address": (["node", "--metrics", "localhost"], "--metrics expects HOST:PORT", 1),
         "usage error": (["register", RID], "Missing option '--value' (or '--value-file')", 2),
         "missing argument": (["resolve", *boot], "Missing argument 'RESOURCE_ID'", 2),
@@ -148,9 +131,6 @@ def offline(
         "config wrong type",
         "config unknown key",
         "missing config file",
-        "command check while commands are disabled",
-        "absurd check interval",
-        "ttl check in a config",
         "bad metrics address",
         "usage error",
         "missing argument",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .procs import NodeProc, cli, cli_json
+from .procs import NodeProc, cli, cli_json, failure_line
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -49,3 +49,30 @@ def test_a_configured_check_hides_a_dead_service_from_resolve_but_not_from_resol
             assert len(probed) == 1 and probed[0]["rtt_ms"] is not None and probed[0]["rtt_ms"] >= 0
     finally:
         node.stop()
+
+
+SERVICE = '[[service]]\nresource = "web"\n'
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        (
+            '[service.check]\nkind = "command"\nargv = ["true"]\n',
+            "service[0].check refused: command checks are disabled by this host's policy",
+        ),
+        (
+            '[service.check]\nkind = "tcp"\ntarget = "127.0.0.1:1"\ninterval_s = 0\n',
+            "service[0].check refused: check interval_s 0 s is outside [1, 86400] s",
+        ),
+        ('[service.check]\nkind = "tcp"\ntarget = "127.0.0.1:1"\ninterval_s = 1e9\n', "is outside [1, 86400] s"),
+        ('[service.check]\nkind = "ttl"\n', "a ttl check is reported by its service through the library"),
+    ],
+    ids=["command while commands are disabled", "interval 0", "interval 1e9", "ttl check in a config"],
+)
+def test_a_check_outside_the_host_policy_stops_the_node_at_start(tmp_path: Path, check: str, expected: str) -> None:
+    config = tmp_path / "node.toml"
+    config.write_text(SERVICE + check)
+    line = failure_line(cli("node", "--config", str(config), "--listen", "/ip4/127.0.0.1/tcp/0", "--json"))
+    assert line.startswith(f"registry-p2p: error: config file {config}: "), line
+    assert expected in line, line
