@@ -115,7 +115,11 @@ class Maintenance:
         now = self.ctx.clock_ms()
         addrs = self.ctx.own_addrs() or None
         by_resource: dict[bytes, list[SignedRecord]] = {}
-        for record in self.ctx.store.due_for_renewal(now):
+        # Records falling due within the next min_ttl_s / 8 (7.5 s) are renewed with those due
+        # now: records registered together then renew together, in one batch, from then on.
+        first_due = self.ctx.store.next_renewal_ms(now)
+        early_ms = self.ctx.limits.min_ttl_s * 1000 // 8 if first_due is not None and first_due <= now else 0
+        for record in self.ctx.store.due_for_renewal(now, early_ms):
             by_resource.setdefault(record.resource_id, []).append(record)
         renewed = 0
         for rid, records in by_resource.items():

@@ -774,14 +774,15 @@ class Store:
             ).rowcount
         return GcResult(records=records, tombstones=tombstones, resources=resources)
 
-    def due_for_renewal(self, now_ms: int) -> list[SignedRecord]:
-        """Live records hosted by this node with half or less of their TTL left."""
+    def due_for_renewal(self, now_ms: int, early_ms: int = 0) -> list[SignedRecord]:
+        """Live records hosted by this node with half or less of their TTL left (or that will
+        have within `early_ms`: renewed with the others, they stay in one batch after)."""
         with self._lock:
             # now >= host_signed_at + ttl/2  <=>  2*now >= host_signed_at + expires_at, in integers.
             rows = self._db.execute(
                 "SELECT raw FROM entries WHERE expires_at_ms > ? AND is_tombstone = 0 AND local_host = 1"
                 " AND host_signed_at_ms + expires_at_ms <= 2 * ? ORDER BY expires_at_ms",
-                (now_ms, now_ms),
+                (now_ms, now_ms + early_ms),
             ).fetchall()
             records = [self._decode(raw) for (raw,) in rows]
         return [r for r in records if isinstance(r, SignedRecord)]

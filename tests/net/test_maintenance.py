@@ -50,3 +50,28 @@ async def test_host_renews_at_half_ttl_and_gc_collects_the_rest() -> None:
                     ["kept"],
                     [],
                 )
+
+
+async def test_renewal_of_many_records_of_a_resource_is_one_batched_write() -> None:
+    base = cfg(k=3)
+    # min_ttl_s / 8 = 1 s: records falling due within a second of the first renew with it.
+    config = replace(base, limits=replace(base.limits, min_ttl_s=8))
+    with trio.fail_after(90):
+        async with network(3, config) as net:
+            host = net.nodes[0]
+            rids = [await host.registry.create_resource(label) for label in ("batched-a", "batched-b")]
+            started = trio.current_time()
+            for rid in rids:
+                for i in range(5):
+                    await host.registry.register_service(rid, b"v", f"svc-{i}", ttl=8, ack=1)
+            spread = trio.current_time() - started
+            # The renew loop wakes when the first record reaches half its TTL (4 s); each
+            # resource's records due by then or within a second go to its replica set in one write.
+            await wait_for(lambda: host.registry.maintenance.renewed >= 10, timeout=12)
+            stats = host.registry.maintenance
+            if spread < 1.0:  # every record was registered within the early window of the first
+                assert (stats.renewed, stats.renew_writes) == (10, 2)
+            assert stats.renew_writes < stats.renewed
+            for rid in rids:
+                records = await net.nodes[1].registry.resolve(rid, ack=3)
+                assert len(records) == 5
