@@ -82,8 +82,10 @@ class Network:
         base_port: int = 0,
         fixed_ports: bool = True,
         require_bootstrap: bool = False,
+        clock_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self.nursery = nursery
+        self.clock_ms = clock_ms  # every node's clock (a bench moves them all forward at once)
         self.config = config
         self.data_dir = data_dir
         self.base_port = base_port  # node i listens on base_port + i
@@ -120,7 +122,7 @@ class Network:
                 port = self.base_port + index
             else:
                 port = free_fixed_port() if data_dir is not None and self.fixed_ports else 0
-        slot = Slot(key_pair, data_dir, config or self.config, port, index)
+        slot = Slot(key_pair, data_dir, config or self.config, port, index, clock_ms=self.clock_ms)
         self.slots.append(slot)
         await self.start(slot, serve=serve)
         return slot
@@ -209,11 +211,18 @@ async def network(
     fixed_ports: bool = True,
     require_bootstrap: bool = False,
     on_started: Callable[[Node], None] | None = None,
+    clock_ms: Callable[[], int] = wall_clock_ms,
 ) -> AsyncIterator[Network]:
     """Start n nodes (the first, then the others concurrently through it); stop them all on exit."""
     async with trio.open_nursery() as nursery:
         net = Network(
-            nursery, config, data_dir, base_port=base_port, fixed_ports=fixed_ports, require_bootstrap=require_bootstrap
+            nursery,
+            config,
+            data_dir,
+            base_port=base_port,
+            fixed_ports=fixed_ports,
+            require_bootstrap=require_bootstrap,
+            clock_ms=clock_ms,
         )
         first = await net.add(persistent=persistent)
         if on_started is not None and first.node is not None:

@@ -9,6 +9,12 @@ from registry_p2p import __version__
 
 _RID = {"name": "resource_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _ACK = {"name": "ack", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}}
+_ALL = {
+    "name": "all",
+    "in": "query",
+    "description": "1: also the records whose host reports them critical (a failing health check)",
+    "schema": {"type": "integer", "enum": [0, 1], "default": 0},
+}
 _AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
@@ -56,6 +62,7 @@ SCHEMAS: dict[str, Any] = {
             "expires_at_ms": {"type": "integer"},
             "addrs": {"type": "array", "items": {"type": "string"}},
             "weight": {"type": "integer"},
+            "health": {"type": "string", "enum": ["passing", "critical"]},
         },
     },
     "Records": {"type": "object", "properties": {"records": {"type": "array", "items": _ref("Record")}}},
@@ -186,7 +193,7 @@ PATHS: dict[str, Any] = {
     "/v1/resources/{resource_id}/records": {
         "get": {
             "summary": "Resolve: the live records, merged from `ack` replicas",
-            "parameters": [_RID, _ACK],
+            "parameters": [_RID, _ACK, _ALL],
             "responses": {"200": _json("Records", "The live records"), **_ERRORS},
         },
         "post": {

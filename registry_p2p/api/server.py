@@ -288,8 +288,9 @@ class Api:
     async def resolve(self, request: Request) -> Response:
         rid = self._resource_id(request)
         ack = self._int(request.query_params.get("ack"), "ack", 1, MAX_ACK, 1) or 1
+        include_critical = self._int(request.query_params.get("all"), "all", 0, 1, 0) == 1
         try:
-            records = await self.registry.resolve(rid, ack=ack)
+            records = await self.registry.resolve(rid, ack=ack, include_critical=include_critical)
         except RegistryError as err:
             if err.status is Status.UNAVAILABLE:
                 await self._must_exist(rid)  # "not found" says more than "no answer"

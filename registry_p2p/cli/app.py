@@ -79,6 +79,7 @@ def step(text: str) -> Iterator[None]:
 # by a local node's API loads only its own module, never trio or py-libp2p.
 VERB_MODULES = {
     "bench": "bench",
+    "bench-renewal": "bench",
     "grant": "resource",
     "id": "keys",
     "keygen": "keys",

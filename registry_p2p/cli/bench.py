@@ -19,3 +19,16 @@ def bench(bench_args: tuple[str, ...]) -> None:
     from registry_p2p.tools import bench as bench_module
 
     sys.exit(bench_module.main(list(bench_args)))
+
+
+@cli.command(
+    "bench-renewal",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("bench_args", nargs=-1, type=click.UNPROCESSED)
+def bench_renewal(bench_args: tuple[str, ...]) -> None:
+    """Renewal messages and bytes per record per hour, batched per resource (--help for options)."""
+    from registry_p2p.tools import bench_renewal as bench_module
+
+    sys.exit(bench_module.main(list(bench_args)))

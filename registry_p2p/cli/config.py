@@ -5,19 +5,105 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry_p2p.cli.logs import LOG_LEVELS as LOG_LEVELS  # cli/logs.py: logging of every verb
 from registry_p2p.cli.logs import configure_logging as configure_logging
 from registry_p2p.cli.output import CliError, one_line
+from registry_p2p.core.health import CheckRefused, CheckSpec, HealthPolicy, check_spec
 
 if TYPE_CHECKING:
     from registry_p2p.core.config import RegistryConfig
 
 ENV_BOOTSTRAP = "REGISTRY_P2P_BOOTSTRAP"
 DEFAULT_LISTEN = "/ip4/0.0.0.0/tcp/4600"
-CONFIG_SECTIONS = ("node", "registry", "limits", "host", "trust")
+CONFIG_SECTIONS = ("node", "registry", "limits", "host", "trust", "health", "service")
+SERVICE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "resource": str,
+    "service_id": str,
+    "value": str,
+    "ttl_s": int,
+    "check": dict,
+}
+CHECK_KEYS: dict[str, type | tuple[type, ...]] = {
+    "kind": str,
+    "target": str,
+    "argv": list,
+    "interval_s": (int, float),
+    "timeout_s": (int, float),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConfiguredService:
+    """A `[[service]]` of the node's configuration: a record it registers and hosts itself, in a
+    resource it owns (created if needed), optionally with a health check it runs."""
+
+    resource: str
+    service_id: str
+    value: str
+    ttl_s: int | None
+    check: CheckSpec | None
+
+
+def _typed(table: dict[str, Any], keys: dict[str, type | tuple[type, ...]], where: str) -> None:
+    for key, value in table.items():
+        expected = keys.get(key)
+        if expected is None:
+            raise ValueError(f"unknown key {where}.{key} (keys: {', '.join(keys)})")
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise ValueError(f"{where}.{key} has the wrong type")
+
+
+def services_from(data: dict[str, Any], config: RegistryConfig) -> list[ConfiguredService]:
+    """The `[[service]]` tables, each check validated against the host policy (ValueError)."""
+    tables = data.get("service", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ValueError("service must be an array of tables ([[service]])")
+    policy = HealthPolicy(allow_commands=config.allow_command_checks)
+    services = []
+    for i, table in enumerate(tables):
+        where = f"service[{i}]"
+        _typed(table, SERVICE_KEYS, where)
+        if not table.get("resource"):
+            raise ValueError(f"{where}.resource (the label of a resource this node owns) is required")
+        check = None
+        if "check" in table:
+            _typed(table["check"], CHECK_KEYS, f"{where}.check")
+            fields = dict(table["check"])
+            if fields.get("kind") == "ttl":
+                raise ValueError(
+                    f"{where}.check: a ttl check is reported by its service through the library "
+                    "(Registry.check_pass); a node's configuration has no way to report it"
+                )
+            if not all(isinstance(a, str) for a in fields.get("argv", [])):
+                raise ValueError(f"{where}.check.argv must be a list of strings")
+            defaults = CheckSpec(kind="tcp")
+            check = CheckSpec(
+                kind=str(fields.get("kind", "")),
+                target=str(fields.get("target", "")),
+                argv=tuple(fields.get("argv", [])),
+                interval_s=float(fields.get("interval_s", defaults.interval_s)),
+                timeout_s=float(fields.get("timeout_s", defaults.timeout_s)),
+            )
+            try:
+                check_spec(check, policy)
+            except CheckRefused as exc:
+                raise ValueError(f"{where}.check refused: {exc}") from exc
+        services.append(
+            ConfiguredService(
+                resource=table["resource"],
+                service_id=table.get("service_id", ""),
+                value=table.get("value", ""),
+                ttl_s=table.get("ttl_s"),
+                check=check,
+            )
+        )
+    return services
+
+
 NODE_KEYS: dict[str, type] = {
     "listen": list,
     "announce": list,
@@ -48,7 +134,7 @@ def load_config_file(path: str | None) -> tuple[RegistryConfig, dict[str, Any]]:
     for section, value in data.items():
         if section not in CONFIG_SECTIONS:
             raise CliError(f"config file {path}: unknown key {section!r} (sections: {', '.join(CONFIG_SECTIONS)})")
-        if not isinstance(value, dict):
+        if section != "service" and not isinstance(value, dict):
             raise CliError(f"config file {path}: {section} must be a table ([{section}])")
     node = dict(data.get("node", {}))
     for key, value in node.items():
@@ -61,7 +147,8 @@ def load_config_file(path: str | None) -> tuple[RegistryConfig, dict[str, Any]]:
     if "log_level" in node and node["log_level"] not in LOG_LEVELS:
         raise CliError(f"config file {path}: node.log_level must be one of {', '.join(LOG_LEVELS)}")
     try:
-        config = config_from_mapping(data)
+        config = config_from_mapping({k: v for k, v in data.items() if k != "service"})
+        node["services"] = services_from(data, config)
     except ValueError as exc:
         raise CliError(f"config file {path}: {exc}") from exc
     return config, node

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ import click
 from registry_p2p.cli.app import cli, json_option, log, log_option, run_server, step
 from registry_p2p.cli.config import (
     DEFAULT_LISTEN,
+    ConfiguredService,
     configure_logging,
     load_config_file,
     parse_bootstrap,
@@ -99,6 +101,7 @@ def node(
     metrics_at = _parse_host_port(metrics or table.get("metrics"))
     api_at = _parse_api(api or table.get("api"), directory)
     out = NodeOutput(as_json)
+    services = table.get("services", [])
     run_server(
         lambda: serve_node(
             listen_addrs,
@@ -110,6 +113,7 @@ def node(
             out,
             api_at,
             rendezvous=not no_rendezvous,
+            services=services,
         ),
         lambda: out.ready,
     )
@@ -171,6 +175,7 @@ async def serve_node(
     api_at: tuple[str, int] | None = None,
     *,
     rendezvous: bool = True,
+    services: Sequence[ConfiguredService] = (),
 ) -> None:
     from registry_p2p.node import open_node
 
@@ -200,7 +205,7 @@ async def serve_node(
                         rendezvous=rendezvous,
                     )
                 )
-            await _run_node(node, directory, metrics_at, out, api_at)
+            await _run_node(node, directory, metrics_at, out, api_at, services)
     finally:
         if directory is not None and lock is not None:
             from registry_p2p.api.files import remove_api_info
@@ -211,17 +216,38 @@ async def serve_node(
             lock.release()
 
 
+async def _register_services(node: Node, services: Sequence[ConfiguredService], out: NodeOutput) -> None:
+    """The node's own `[[service]]` records, registered (and checked) by the node itself."""
+    for service in services:
+        rid = await node.registry.create_resource(service.resource)
+        with step(f"registering service {service.service_id!r} in {service.resource!r}"):
+            result = await node.registry.register_service(
+                rid, service.value, service.service_id, ttl=service.ttl_s, check=service.check
+            )
+        check = f", checked by {service.check.kind} every {service.check.interval_s:g} s" if service.check else ""
+        out.event(
+            "service",
+            f"hosting service {service.service_id!r} in {service.resource!r} ({rid}){check}",
+            resource=service.resource,
+            resource_id=rid,
+            service_id=service.service_id,
+            acks=result.acks,
+            check=service.check.kind if service.check else None,
+        )
+
+
 async def _run_node(
     node: Node,
     directory: Path | None,
     metrics_at: tuple[str, int] | None,
     out: NodeOutput,
     api_at: tuple[str, int] | None = None,
+    services: Sequence[ConfiguredService] = (),
 ) -> None:
     import trio
 
     if api_at is None:
-        await _run_node_ready(node, directory, metrics_at, out, None)
+        await _run_node_ready(node, directory, metrics_at, out, None, services)
         return
     from registry_p2p.api.files import load_or_create_token, write_api_info
     from registry_p2p.api.server import ApiRefused, serve
@@ -241,12 +267,17 @@ async def _run_node(
             raise CliError(str(exc)) from exc
         if directory is not None:
             write_api_info(directory, url)
-        await _run_node_ready(node, directory, metrics_at, out, url)
+        await _run_node_ready(node, directory, metrics_at, out, url, services)
         nursery.cancel_scope.cancel()
 
 
 async def _run_node_ready(
-    node: Node, directory: Path | None, metrics_at: tuple[str, int] | None, out: NodeOutput, api_url: str | None
+    node: Node,
+    directory: Path | None,
+    metrics_at: tuple[str, int] | None,
+    out: NodeOutput,
+    api_url: str | None,
+    services: Sequence[ConfiguredService] = (),
 ) -> None:
     import trio
 
@@ -280,6 +311,7 @@ async def _run_node_ready(
         lines.append(f"  data dir     {info['data_dir']}" if directory else "  data dir     none (in memory)")
         out.event("ready", "\n".join(lines), **info)
         _restored(node, node.registry.config, out)
+        await _register_services(node, services, out)
         await trio.sleep_forever()
     finally:
         if metrics is not None:

@@ -128,20 +128,26 @@ def expires_in(ms: int) -> str:
     return f"in {hours}h{rest // 60:02d}m" if hours else f"in {rest // 60}m{rest % 60:02d}s"
 
 
-def records_table(records: list[dict[str, Any]]) -> Table:
+def records_table(records: list[dict[str, Any]], rtts: list[float | None] | None = None) -> Table:
     """The records (their JSON shape, record_json: the light path and the API's answers alike)."""
     table = Table(show_edge=False, header_style="bold")
     table.add_column("service", overflow="fold")
     table.add_column("host", no_wrap=True)
     table.add_column("value", overflow="fold")
     table.add_column("expires", no_wrap=True)
+    table.add_column("health", no_wrap=True)
     table.add_column("addrs", overflow="fold")
-    for r in records:
+    if rtts is not None:
+        table.add_column("ping", no_wrap=True)
+    for i, r in enumerate(records):
+        probed = [] if rtts is None else ["unreachable" if rtts[i] is None else f"{rtts[i]:.1f} ms"]
         table.add_row(
             escape(r["service_id"]) or '""',
             r["host"],
             escape(value_cell(base64.b64decode(r["value_base64"]))),
             expires_in(r["expires_at_ms"]),
+            r.get("health", "passing"),
             "\n".join(r["addrs"]) or "-",
+            *probed,
         )
     return table

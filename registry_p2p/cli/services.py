@@ -175,38 +175,67 @@ def write_shortfall(result: dict[str, Any], ack: int) -> str:
 @click.option(
     "--ack", type=click.IntRange(min=1), default=1, show_default=True, help="Replicas whose answers to merge."
 )
+@click.option(
+    "--all",
+    "include_critical",
+    is_flag=True,
+    help="Also list records whose host reports them critical (a failing health check).",
+)
+@click.option(
+    "--probe",
+    "probe",
+    type=click.FloatRange(min=0.1, max=60),
+    default=None,
+    metavar="SECONDS",
+    help="Ping each record's host over libp2p within SECONDS; unreachable ones are marked (JSON: rtt_ms null).",
+)
+@click.option("--reachable", is_flag=True, help="With --probe: leave out the records whose host did not answer.")
 @client_options
-def resolve(resource_id: str, ack: int, **kwargs: Any) -> None:
-    """List the live records of a resource."""
+def resolve(
+    resource_id: str, ack: int, include_critical: bool, probe: float | None, reachable: bool, **kwargs: Any
+) -> None:
+    """List the live, passing records of a resource (with --all, critical ones too)."""
+    if reachable and probe is None:
+        raise click.UsageError("--reachable needs --probe SECONDS")
     args = client_args(kwargs)
-    local = local_from(args)
+    local = local_from(args) if probe is None else None  # a probe pings from this process: the light path
     if local is not None:
-        found = local.call("GET", path_of(resource_id, "/records"), query={"ack": ack})["records"]
+        query: dict[str, Any] = {"ack": ack, "all": "1"} if include_critical else {"ack": ack}
+        found = local.call("GET", path_of(resource_id, "/records"), query=query)["records"]
         show_records(args.as_json, found)
         return
     rid = check_resource_id(resource_id)
     client = Client(args, signs=False)
 
-    async def body(node: Node) -> list[Record]:
+    async def body(node: Node) -> tuple[list[Record], list[float | None] | None]:
         from registry_p2p.core.errors import RegistryError, Status
 
         try:
-            return await node.registry.resolve(rid, ack=ack)
+            found = await node.registry.resolve(rid, ack=ack, include_critical=include_critical)
         except RegistryError as err:
             if err.status is Status.UNAVAILABLE:
                 await resource_must_exist(node, rid)  # "not found" says more than "no answer"
             raise
+        return found, (await node.registry.probe(found, probe) if probe is not None else None)
 
-    show_records(client.json, [record_json(r) for r in client.run(body)])
+    records, rtts = client.run(body)
+    if rtts is not None and reachable:
+        kept = [(r, t) for r, t in zip(records, rtts, strict=True) if t is not None]
+        records, rtts = [r for r, _ in kept], [t for _, t in kept]
+    rows = [record_json(r) for r in records]
+    if rtts is not None:
+        for row, rtt in zip(rows, rtts, strict=True):
+            row["rtt_ms"] = None if rtt is None else round(rtt, 1)
+    show_records(client.json, rows, rtts)
 
 
-def show_records(as_json: bool, records: list[dict[str, Any]]) -> None:
+def show_records(as_json: bool, records: list[dict[str, Any]], rtts: list[float | None] | None = None) -> None:
     if as_json:
         emit_json({"records": records})
     elif records:
         console = StdoutConsole(highlight=False)
         if not console.is_terminal:
             console = StdoutConsole(highlight=False, width=240)  # piped: one record per line when it fits
-        console.print(records_table(records))
+        console.print(records_table(records, rtts))
     else:
         click.echo("no records")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.limits import DEFAULT_LIMITS, Limits
 from registry_p2p.core.model import (
+    HEALTH_PASSING,
     POLICY_OPEN,
     POLICY_PB,
     SignedGrant,
@@ -85,9 +86,15 @@ def _host_sign(
     now_ms: int,
     addrs: Sequence[bytes],
     limits: Limits,
+    health: int = HEALTH_PASSING,
 ) -> SignedRecord:
+    # proto3 leaves health out when it is PASSING (the zero value): a passing record's host body
+    # is byte-for-byte what it was before the field existed.
     host_body = pb.HostBody(
-        issuer_body_sha256=hashlib.sha256(issuer_body).digest(), host_signed_at_ms=now_ms, addrs=list(addrs)
+        issuer_body_sha256=hashlib.sha256(issuer_body).digest(),
+        host_signed_at_ms=now_ms,
+        addrs=list(addrs),
+        health=health,  # type: ignore[arg-type]
     ).SerializeToString()
     message = pb.Record(
         issuer_body=issuer_body,
@@ -161,8 +168,11 @@ def renew(
     now_ms: int,
     addrs: Sequence[bytes] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    health: int | None = None,
 ) -> SignedRecord:
-    """Re-sign the host part with a new host_signed_at; the issuer's part is untouched."""
+    """Re-sign the host part with a new host_signed_at; the issuer's part is untouched.
+    `health` (default: the record's own) is the host's status of the service. The new signature
+    is dated after the old one even when the clock has not moved, so that it supersedes it."""
     if record.host != peer_id_bytes_of(host_key):
         raise ValueError("only the host renews a record")
     return _host_sign(
@@ -170,9 +180,10 @@ def renew(
         record.issuer_body,
         record.issuer_signature,
         record.issuer_public_key,
-        now_ms,
+        max(now_ms, record.host_signed_at_ms + 1),
         record.addrs if addrs is None else addrs,
         limits,
+        record.health if health is None else health,
     )
 
 

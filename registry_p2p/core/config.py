@@ -38,6 +38,8 @@ class RegistryConfig:
     gossip_heartbeat_s: float = 1.0
     # A new connection is never pruned this soon after it opened (open_node's hosts only).
     connection_grace_s: float = 10.0
+    # Health checks that run a command: off unless the operator enables them ([health]).
+    allow_command_checks: bool = False
 
     def weight(self, peer: bytes) -> int:
         return self.weights.get(peer, 0)
@@ -83,7 +85,8 @@ def config_from_mapping(data: Mapping[str, Any], base: RegistryConfig | None = N
     """Build a config from a parsed TOML document; raise ValueError naming the offending key.
 
     Sections: `[registry]` (the top-level settings), `[limits]` (fields of Limits),
-    `[host]` (`policy`, `allowed_issuers = [peer ids]`), `[trust]` (`"<peer id>" = weight`).
+    `[host]` (`policy`, `allowed_issuers = [peer ids]`), `[trust]` (`"<peer id>" = weight`),
+    `[health]` (`allow_commands = true` lets health checks run commands).
     Other top-level tables (such as `[node]`) belong to the caller and are ignored here.
     """
     config = base or RegistryConfig()
@@ -128,6 +131,15 @@ def config_from_mapping(data: Mapping[str, Any], base: RegistryConfig | None = N
                 raise ValueError(f"host.allowed_issuers: {exc}") from exc
         else:
             raise ValueError(f"unknown key host.{key}")
+    health = data.get("health", {})
+    if not isinstance(health, Mapping):
+        raise ValueError("[health] must be a table")
+    for key, value in health.items():
+        if key != "allow_commands":
+            raise ValueError(f"unknown key health.{key}")
+        if not isinstance(value, bool):
+            raise ValueError("health.allow_commands must be true or false")
+        updates["allow_command_checks"] = value
     trust = data.get("trust", {})
     if not isinstance(trust, Mapping):
         raise ValueError("[trust] must be a table of peer id = weight")

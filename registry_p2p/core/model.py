@@ -20,6 +20,11 @@ from registry_p2p.pb import registry_pb2 as pb
 # (resource_id, issuer, host, service_id)
 Identity: TypeAlias = tuple[bytes, bytes, bytes, str]
 
+# HostBody.health (HealthStatus): PASSING is the zero value, never encoded (absent on old records).
+HEALTH_PASSING: int = pb.HEALTH_PASSING
+HEALTH_CRITICAL: int = pb.HEALTH_CRITICAL
+HEALTH_NAMES = {HEALTH_PASSING: "passing", HEALTH_CRITICAL: "critical"}
+
 # The largest encoded resource: label, owner, signature and an optional (RSA) public key.
 MAX_RESOURCE_BYTES = 4096
 
@@ -99,8 +104,13 @@ class SignedRecord:
     issuer_public_key: bytes = b""
     host_public_key: bytes = b""
     issuer_body_sha256: bytes = field(default=b"", compare=False)
+    health: int = HEALTH_PASSING  # host-signed (HostBody.health)
 
     is_tombstone = False
+
+    @property
+    def passing(self) -> bool:
+        return self.health == HEALTH_PASSING
 
     @property
     def identity(self) -> Identity:
@@ -318,6 +328,18 @@ def record_from_pb(message: pb.Record, limits: Limits) -> SignedRecord:
         raise RegistryError(Status.TOO_LARGE, f"ttl {body.ttl_s} s is over the maximum {limits.max_ttl_s} s")
     if body.ttl_s < limits.min_ttl_s:
         raise malformed(f"ttl {body.ttl_s} s is under the minimum {limits.min_ttl_s} s")
+    if host.health not in HEALTH_NAMES:
+        raise malformed(f"health status {host.health} is not one of the protocol's")
+    # The host body is signed, but one content still has one encoding (no unknown fields, health
+    # PASSING left out), as in Go and Rust: then every peer accepts and refuses the same bytes.
+    canonical_host = pb.HostBody(
+        issuer_body_sha256=host.issuer_body_sha256,
+        host_signed_at_ms=host.host_signed_at_ms,
+        addrs=list(host.addrs),
+        health=host.health,
+    )
+    if canonical_host.SerializeToString() != message.host_body:
+        raise malformed("record host body is not in its canonical encoding")
     issuer = check_peer_id(body.issuer)
     host_id = check_peer_id(body.host)
     if issuer == host_id and message.issuer_signature:
@@ -341,6 +363,7 @@ def record_from_pb(message: pb.Record, limits: Limits) -> SignedRecord:
         issuer_public_key=message.issuer_public_key,
         host_public_key=message.host_public_key,
         issuer_body_sha256=host.issuer_body_sha256,
+        health=host.health,
     )
     _require_canonical(message, record.to_pb(), "record")
     return record

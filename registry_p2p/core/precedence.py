@@ -54,9 +54,12 @@ def merge(*answers: Iterable[Entry]) -> dict[Identity, Entry]:
     return state
 
 
-def live_records(state: Iterable[Entry], now_ms: int) -> list[SignedRecord]:
-    """Records that are neither tombstoned (already resolved by merge) nor expired."""
-    return [e for e in state if isinstance(e, SignedRecord) and e.expires_at_ms > now_ms]
+def live_records(state: Iterable[Entry], now_ms: int, include_critical: bool = True) -> list[SignedRecord]:
+    """Records that are neither tombstoned (already resolved by merge) nor expired; without
+    `include_critical`, only those whose host reports them passing (what resolve returns)."""
+    return [
+        e for e in state if isinstance(e, SignedRecord) and e.expires_at_ms > now_ms and (include_critical or e.passing)
+    ]
 
 
 def sort_for_resolve(records: Iterable[SignedRecord], weight: Callable[[bytes], int]) -> list[SignedRecord]:

@@ -27,6 +27,7 @@ def record_json(record: Record) -> dict[str, Any]:
         "expires_at_ms": record.expires_at_ms,
         "addrs": list(record.addrs),
         "weight": record.weight,
+        "health": record.health,
     }
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from registry_p2p.core.ids import b58
-from registry_p2p.core.model import POLICY_OPEN, SignedGrant, SignedRecord, SignedResource
+from registry_p2p.core.model import HEALTH_NAMES, POLICY_OPEN, SignedGrant, SignedRecord, SignedResource
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,7 @@ class Record:
     expires_at_ms: int
     addrs: tuple[str, ...]
     weight: int = 0
+    health: str = "passing"  # "passing" | "critical": the host's checks of the service
 
     @classmethod
     def of(cls, record: SignedRecord, weight: Callable[[bytes], int] | None = None, *, addr_text: AddrText) -> Record:
@@ -75,6 +76,7 @@ class Record:
             expires_at_ms=record.expires_at_ms,
             addrs=addrs,
             weight=weight(record.issuer) if weight else 0,
+            health=HEALTH_NAMES[record.health],
         )
 
 
@@ -93,7 +95,7 @@ class WriteResult:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    kind: str  # "registered" | "unregistered" | "expired"
+    kind: str  # "registered" | "unregistered" | "expired" | "critical" | "passing"
     resource_id: str
     issuer: str
     host: str

@@ -11,6 +11,8 @@ only an entry that supersedes what the watch knows for its identity makes an eve
 - in an owner-approved resource, a grant entry (a revocation, a narrower grant) that stops
   authorizing live records of its grantee: "unregistered" for each; a record the policy refuses
   makes no event.
+- a live record whose host reports it critical (a failing health check): "critical" (each re-sign
+  of it, as a renewal is registered again); a record that was critical and passes again: "passing".
 An expired record keeps its place in the precedence order, so an older record delivered late does
 not bring the service back (resolve would not return it either).
 """
@@ -31,6 +33,9 @@ from registry_p2p.core.views import AddrText, Event, Record
 REGISTERED = "registered"
 UNREGISTERED = "unregistered"
 EXPIRED = "expired"
+CRITICAL = "critical"
+PASSING = "passing"
+_WITH_RECORD = (REGISTERED, CRITICAL, PASSING)
 
 
 def _no_addrs(raw: bytes) -> str | None:
@@ -40,11 +45,11 @@ def _no_addrs(raw: bytes) -> str | None:
 def event_of(
     kind: str, entry: Entry, weight: Callable[[bytes], int] | None = None, addr_text: AddrText = _no_addrs
 ) -> Event:
-    """The event for `entry`; only "registered" carries the record (its addresses rendered by
-    `addr_text`: core cannot parse multiaddrs, its driver can)."""
+    """The event for `entry`; "registered", "critical" and "passing" carry the record (its
+    addresses rendered by `addr_text`: core cannot parse multiaddrs, its driver can)."""
     record = (
         Record.of(entry, weight, addr_text=addr_text)
-        if kind == REGISTERED and isinstance(entry, SignedRecord)
+        if kind in _WITH_RECORD and isinstance(entry, SignedRecord)
         else None
     )
     return Event(
@@ -150,7 +155,13 @@ class WatchState:
             if entry.expires_at_ms > now_ms:
                 self._live[identity] = entry
                 heapq.heappush(self._expiries, (entry.expires_at_ms, identity))
-                return [event_of(REGISTERED, entry, self._weight, self._addr_text)]
+                if not entry.passing:
+                    kind = CRITICAL
+                elif was_live is not None and not was_live.passing:
+                    kind = PASSING
+                else:
+                    kind = REGISTERED
+                return [event_of(kind, entry, self._weight, self._addr_text)]
             # Superseded by a record that is already past its expiry: the service is gone.
             return [event_of(EXPIRED, entry, self._weight, self._addr_text)] if was_live is not None else []
         return [event_of(UNREGISTERED, entry, self._weight, self._addr_text)] if was_live is not None else []

@@ -12,6 +12,11 @@ class WritePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WRITE_POLICY_OPEN: _ClassVar[WritePolicy]
     WRITE_POLICY_OWNER_APPROVED: _ClassVar[WritePolicy]
 
+class HealthStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HEALTH_PASSING: _ClassVar[HealthStatus]
+    HEALTH_CRITICAL: _ClassVar[HealthStatus]
+
 class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     OK: _ClassVar[Status]
@@ -29,6 +34,8 @@ class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTERNAL: _ClassVar[Status]
 WRITE_POLICY_OPEN: WritePolicy
 WRITE_POLICY_OWNER_APPROVED: WritePolicy
+HEALTH_PASSING: HealthStatus
+HEALTH_CRITICAL: HealthStatus
 OK: Status
 MALFORMED: Status
 TOO_LARGE: Status
@@ -84,14 +91,16 @@ class RecordBody(_message.Message):
     def __init__(self, resource_id: _Optional[bytes] = ..., issuer: _Optional[bytes] = ..., host: _Optional[bytes] = ..., service_id: _Optional[str] = ..., value: _Optional[bytes] = ..., issued_at_ms: _Optional[int] = ..., ttl_s: _Optional[int] = ...) -> None: ...
 
 class HostBody(_message.Message):
-    __slots__ = ("issuer_body_sha256", "host_signed_at_ms", "addrs")
+    __slots__ = ("issuer_body_sha256", "host_signed_at_ms", "addrs", "health")
     ISSUER_BODY_SHA256_FIELD_NUMBER: _ClassVar[int]
     HOST_SIGNED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     ADDRS_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
     issuer_body_sha256: bytes
     host_signed_at_ms: int
     addrs: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, issuer_body_sha256: _Optional[bytes] = ..., host_signed_at_ms: _Optional[int] = ..., addrs: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    health: HealthStatus
+    def __init__(self, issuer_body_sha256: _Optional[bytes] = ..., host_signed_at_ms: _Optional[int] = ..., addrs: _Optional[_Iterable[bytes]] = ..., health: _Optional[_Union[HealthStatus, str]] = ...) -> None: ...
 
 class Record(_message.Message):
     __slots__ = ("issuer_body", "issuer_signature", "host_body", "host_signature", "issuer_public_key", "host_public_key")

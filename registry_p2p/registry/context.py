@@ -49,6 +49,7 @@ class MaintenanceStats:
     pulled_entries: int = 0
     renewed: int = 0
     dht_puts: int = 0
+    renew_writes: int = 0  # batched writes the renewals took (one per resource and page)
     gc_records: int = 0
     gc_tombstones: int = 0
     gc_resources: int = 0

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import trio
+from libp2p.host.ping import PingService
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from multiaddr import Multiaddr
@@ -56,6 +57,31 @@ class Execute:
                 nursery.start_soon(one, record)
         for item in results:
             yield item
+
+    async def probe(self, records: list[Record], deadline: float) -> list[float | None]:
+        """Ping (the libp2p ping protocol) each record's host through its addrs, concurrently:
+        the round trip in ms, None when it did not answer within `deadline` seconds (dial
+        included). Our own records answer 0.0 without a ping."""
+        rtts: list[float | None] = [None] * len(records)
+
+        async def one(i: int, record: Record) -> None:
+            peer = ID.from_base58(record.host)
+            if peer == self.ctx.peer_id:
+                rtts[i] = 0.0
+                return
+            with trio.move_on_after(deadline):
+                try:
+                    await self.dial_record_host(record)
+                    started = trio.current_time()
+                    await PingService(self.ctx.host).ping(peer)  # type: ignore[arg-type]
+                    rtts[i] = (trio.current_time() - started) * 1000
+                except Exception as exc:
+                    log.debug("probe of %s failed: %s", record.host, exc)
+
+        async with trio.open_nursery() as nursery:
+            for i, record in enumerate(records):
+                nursery.start_soon(one, i, record)
+        return rtts
 
     async def dial_record_host(self, record: Record) -> None:
         peer = ID.from_base58(record.host)

@@ -28,7 +28,8 @@ from registry_p2p.adapter.routing_table import RoutingTableFiller
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.grants import check_authorized
-from registry_p2p.core.ids import b58, resource_id_from_text
+from registry_p2p.core.health import CheckSpec, HealthPolicy
+from registry_p2p.core.ids import b58, peer_id_from_text, resource_id_from_text
 from registry_p2p.core.model import POLICY_OPEN, Entry, Identity, SignedGrant, SignedResource
 from registry_p2p.core.names import DHT_NAMESPACE, PROTOCOL_ID
 from registry_p2p.core.precedence import wins
@@ -47,6 +48,7 @@ from registry_p2p.net.rpc import RegistryRpc
 from registry_p2p.net.server import RegistryServer
 from registry_p2p.registry.context import Background, Context, MaintenanceStats, own_addrs, wall_clock_ms
 from registry_p2p.registry.execute import Execute
+from registry_p2p.registry.health import HealthChecks
 from registry_p2p.registry.maintenance import Maintenance
 from registry_p2p.registry.reads import Reads
 from registry_p2p.registry.rendezvous import Rendezvous
@@ -134,7 +136,8 @@ class Registry:
         self.reads = Reads(self.ctx, self.resources)
         self.writes.lookup_grant = self.reads.grant_of
         self.execute = Execute(self.ctx, self.reads)
-        self.maintainer = Maintenance(self.ctx, self.resources, self.reads, self.writes)
+        self.health = HealthChecks(self.ctx, self.writes, HealthPolicy(allow_commands=config.allow_command_checks))
+        self.maintainer = Maintenance(self.ctx, self.resources, self.reads, self.writes, self.health.status_of)
         # /rendezvous/1.0.0 (DESIGN §11): served by storing nodes that enable it.
         self.rendezvous: Rendezvous | None = None
         self.rendezvous_server: RendezvousServer | None = None
@@ -184,8 +187,9 @@ class Registry:
                     first_replicate = self.config.startup_replicate_delay_s
                 nursery.start_soon(loop, self.config.replicate_interval_s, self.replicate_once, first_replicate)
                 nursery.start_soon(
-                    loop, self.config.renew_interval_s, self.renew_once, 0.5 * self.config.renew_interval_s
+                    self.maintainer.renew_loop, self.config.renew_interval_s, 0.5 * self.config.renew_interval_s
                 )
+                await nursery.start(self.health.run)
                 nursery.start_soon(loop, self.config.gc_interval_s, self.gc_once, 0.5 * self.config.gc_interval_s)
             task_status.started()
             try:
@@ -311,19 +315,66 @@ class Registry:
         peer_id: str | None = None,
         ttl: int | None = None,
         ack: int = 1,
+        check: CheckSpec | None = None,
     ) -> WriteResult:
-        """Advertise a service in a resource. `peer_id` names a remote host that must consent."""
-        return await self.writes.register_service(resource_id, value, service_id, peer_id, ttl, ack)
+        """Advertise a service in a resource. `peer_id` names a remote host that must consent.
+        `check`: a health check this node runs on the record it hosts (see `add_check`); it is
+        validated before anything is signed."""
+        if check is not None:
+            if peer_id and peer_id_from_text(peer_id) != self.me:
+                raise RegistryError(Status.NOT_AUTHORIZED, "only the host of a record checks it; this one is remote")
+            self.health.validate(check)
+        result = await self.writes.register_service(resource_id, value, service_id, peer_id, ttl, ack)
+        if ttl is not None and (not peer_id or peer_id_from_text(peer_id) == self.me):
+            self.maintainer.wake_renewal()  # it may be due before the loop's next look
+        if check is not None:
+            self.add_check(resource_id, check, service_id)
+        return result
 
     async def unregister_service(
         self, resource_id: str, service_id: str = "", peer_id: str | None = None, ack: int = 1
     ) -> WriteResult:
         """Sign a tombstone for our record (hosted by `peer_id`, default ourselves) and spread it."""
+        if not peer_id or peer_id_from_text(peer_id) == self.me:
+            self.health.remove(self._hosted_identity(resource_id, service_id, None))
         return await self.writes.unregister_service(resource_id, service_id, peer_id, ack)
 
-    async def resolve(self, resource_id: str, ack: int = 1, timeout: float | None = None) -> list[Record]:
-        """Live records of a resource, merged from `ack` replicas: a list, [] when none."""
-        return await self.reads.resolve(resource_id, ack, timeout)
+    # ================================================================ health checks
+
+    def _hosted_identity(self, resource_id: str, service_id: str, issuer: str | None) -> Identity:
+        rid = resource_id_from_text(resource_id)
+        return (rid, peer_id_from_text(issuer) if issuer else self.me, self.me, service_id)
+
+    def add_check(self, resource_id: str, check: CheckSpec, service_id: str = "", issuer: str | None = None) -> None:
+        """Check the health of a record hosted here (issued by `issuer`, default ourselves): a
+        failing check re-signs it `critical` (resolve then leaves it out, watchers see
+        "critical"), a passing one `passing` again. Raises RegistryError NOT_AUTHORIZED for a
+        check the host policy refuses (a command while commands are disabled, absurd intervals),
+        UNKNOWN_RESOURCE when no live record of that identity is hosted here. One check per
+        record: a new one replaces the old."""
+        self.health.add(self._hosted_identity(resource_id, service_id, issuer), check)
+
+    def remove_check(self, resource_id: str, service_id: str = "", issuer: str | None = None) -> bool:
+        """Stop checking a record (its current status stays until its next change or renewal)."""
+        return self.health.remove(self._hosted_identity(resource_id, service_id, issuer))
+
+    async def check_pass(
+        self, resource_id: str, service_id: str = "", ok: bool = True, output: str = "", issuer: str | None = None
+    ) -> None:
+        """The service's report for its ttl check: passing (or failing with `ok=False`) until the
+        check's ttl_s runs out without another report."""
+        await self.health.report(self._hosted_identity(resource_id, service_id, issuer), ok, output)
+
+    def check_status(self, resource_id: str, service_id: str = "", issuer: str | None = None) -> tuple[str, str] | None:
+        """("passing" | "critical", the last probe's line) of a record's check; None without one."""
+        return self.health.status_text(self._hosted_identity(resource_id, service_id, issuer))
+
+    async def resolve(
+        self, resource_id: str, ack: int = 1, timeout: float | None = None, include_critical: bool = False
+    ) -> list[Record]:
+        """Live records of a resource, merged from `ack` replicas: a list, [] when none. Records
+        their host reports critical (a failing health check) are left out unless `include_critical`."""
+        return await self.reads.resolve(resource_id, ack, timeout, include_critical)
 
     def execute_on_resource(
         self,
@@ -337,6 +388,12 @@ class Registry:
         Yields (record, result or exception) in completion order; each call is bounded by `timeout`.
         """
         return self.execute.execute_on_resource(resource_id, fn, ack, timeout)
+
+    async def probe(self, records: list[Record], deadline: float = 2.0) -> list[float | None]:
+        """Liveness at resolve time: ping each record's host over libp2p (dialing its addrs),
+        concurrently; per record the round trip in ms, or None when its host did not answer
+        within `deadline` seconds."""
+        return await self.execute.probe(records, deadline)
 
     async def replicate_once(self) -> None:
         """Anti-entropy: exchange digests with each resource's replica set, push and pull differences."""

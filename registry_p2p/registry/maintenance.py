@@ -15,7 +15,7 @@ from registry_p2p.core import build
 from registry_p2p.core.antientropy import DhtRepublish, PeerDigest, plan_sync
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.ids import b58
-from registry_p2p.core.model import SignedResource
+from registry_p2p.core.model import Identity, SignedRecord, SignedResource
 from registry_p2p.net.client import PeerUnavailable
 from registry_p2p.net.rpc import PAGE
 from registry_p2p.registry.context import Context
@@ -31,12 +31,26 @@ T = TypeVar("T")
 class Maintenance:
     """The replicate / renew / gc steps and the loop that runs each."""
 
-    def __init__(self, ctx: Context, resources: Resources, reads: Reads, writes: Writes) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        resources: Resources,
+        reads: Reads,
+        writes: Writes,
+        health_of: Callable[[Identity], int | None] = lambda identity: None,
+    ) -> None:
         self.ctx = ctx
         self.resources = resources
         self.reads = reads
         self.writes = writes
         self.dht_republish = DhtRepublish()
+        # The current status of a record's health check (None: none), kept by each renewal.
+        self.health_of = health_of
+        self._renew_wake = trio.Event()
+
+    def wake_renewal(self) -> None:
+        """Make the renew loop look again now (a short-lived record was just registered here)."""
+        self._renew_wake.set()
 
     async def replicate_once(self) -> None:
         """Anti-entropy: exchange digests with each resource's replica set, push and pull differences."""
@@ -106,20 +120,63 @@ class Maintenance:
                 log.debug("sync of %s with %s failed: %s", b58(rid), peer, exc)
 
     async def renew_once(self) -> int:
-        """Re-sign our host records with less than half their TTL left, and spread them."""
+        """Re-sign our host records with less than half their TTL left, and spread them: one
+        write per resource (up to a page of entries per request) to its replica set, not one per
+        record. Each keeps the current status of its health check."""
         if self.ctx.store is None:
             return 0
         now = self.ctx.clock_ms()
+        addrs = self.ctx.own_addrs() or None
+        by_resource: dict[bytes, list[SignedRecord]] = {}
+        # Records falling due within the next min_ttl_s / 8 (7.5 s) are renewed with those due
+        # now: records registered together then renew together, in one batch, from then on.
+        first_due = self.ctx.store.next_renewal_ms(now)
+        early_ms = self.ctx.limits.min_ttl_s * 1000 // 8 if first_due is not None and first_due <= now else 0
+        for record in self.ctx.store.due_for_renewal(now, early_ms):
+            by_resource.setdefault(record.resource_id, []).append(record)
         renewed = 0
-        for record in self.ctx.store.due_for_renewal(now):
-            fresh = build.renew(self.ctx.key, record, now, self.ctx.own_addrs() or None, self.ctx.limits)
-            resource = self.ctx.store.get_resource(record.resource_id)
+        for rid, records in by_resource.items():
+            resource = self.ctx.store.get_resource(rid)
             if resource is None:
                 continue
-            await self.writes.write(resource, [fresh.encode()], 1, extra=[])
-            renewed += 1
+            # Signed all at once, before any wait: a health re-sign made meanwhile reads these
+            # from the store and dates itself after them.
+            raws = [
+                build.renew(self.ctx.key, r, now, addrs, self.ctx.limits, self.health_of(r.identity)).encode()
+                for r in records
+            ]
+            for start in range(0, len(raws), PAGE):
+                await self.writes.write(resource, raws[start : start + PAGE], 1, extra=[])
+            renewed += len(raws)
+            self.ctx.maintenance.renew_writes += (len(raws) + PAGE - 1) // PAGE
         self.ctx.maintenance.renewed += renewed
         return renewed
+
+    async def renew_loop(self, interval: float, first_delay: float) -> None:
+        """`renew_once` every `interval` (jittered), and sooner when a record is due earlier: a
+        record with a short TTL (soft state) is renewed soon after half its TTL, before it
+        expires. The loop looks at least every min_ttl_s / 4 (15 s by default: one indexed query)
+        so that a short-lived record registered during a long sleep is not missed."""
+        await self._renew_sleep(min(first_delay * self._jitter(), self._renew_wait(first_delay)))
+        while True:
+            try:
+                await self.renew_once()
+            except Exception:
+                log.exception("maintenance step renew_once failed")
+            await self._renew_sleep(self._renew_wait(interval * self._jitter()))
+
+    async def _renew_sleep(self, seconds: float) -> None:
+        with trio.move_on_after(seconds):
+            await self._renew_wake.wait()
+        self._renew_wake = trio.Event()
+
+    def _renew_wait(self, longest: float) -> float:
+        wait = min(longest, self.ctx.limits.min_ttl_s / 4)
+        if self.ctx.store is not None:
+            due = self.ctx.store.next_renewal_ms(self.ctx.clock_ms())
+            if due is not None:
+                wait = min(wait, max(0.0, (due - self.ctx.clock_ms()) / 1000) + 0.05)
+        return wait
 
     async def gc_once(self) -> Any:
         if self.ctx.store is None:

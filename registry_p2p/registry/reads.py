@@ -33,12 +33,16 @@ class Reads:
         self.ctx = ctx
         self.resources = resources
 
-    async def resolve(self, resource_id: str, ack: int = 1, timeout: float | None = None) -> list[Record]:
-        """Live records of a resource, merged from `ack` replicas: a list, [] when none."""
+    async def resolve(
+        self, resource_id: str, ack: int = 1, timeout: float | None = None, include_critical: bool = False
+    ) -> list[Record]:
+        """Live, passing records of a resource (critical ones too with `include_critical`), merged
+        from `ack` replicas: a list, [] when none."""
         started = trio.current_time()
         rid = resource_id_from_text(resource_id)
         state = await self.collect(rid, ack, timeout)
-        records = sort_for_resolve(live_records(state.values(), self.ctx.clock_ms()), self.ctx.config.weight)
+        live = live_records(state.values(), self.ctx.clock_ms(), include_critical)
+        records = sort_for_resolve(live, self.ctx.config.weight)
         if self.ctx.on_latency is not None:
             self.ctx.on_latency("resolve", trio.current_time() - started)
         return [Record.of(r, self.ctx.config.weight, addr_text=addr_text) for r in records]

@@ -1105,17 +1105,29 @@ class Store:
             records=records, tombstones=tombstones, resources=resources, grants=grants, unauthorized=unauthorized
         )
 
-    def due_for_renewal(self, now_ms: int) -> list[SignedRecord]:
-        """Live records hosted by this node with half or less of their TTL left."""
+    def due_for_renewal(self, now_ms: int, early_ms: int = 0) -> list[SignedRecord]:
+        """Live records hosted by this node with half or less of their TTL left (or that will
+        have within `early_ms`: renewed with the others, they stay in one batch after)."""
         with self._lock:
             # now >= host_signed_at + ttl/2  <=>  2*now >= host_signed_at + expires_at, in integers.
             rows = self._db.execute(
                 "SELECT raw FROM entries WHERE expires_at_ms > ? AND is_tombstone = 0 AND local_host = 1"
                 " AND host_signed_at_ms + expires_at_ms <= 2 * ? ORDER BY expires_at_ms",
-                (now_ms, now_ms),
+                (now_ms, now_ms + early_ms),
             ).fetchall()
             records = [self._decode(raw) for (raw,) in rows]
         return [r for r in records if isinstance(r, SignedRecord)]
+
+    def next_renewal_ms(self, now_ms: int) -> int | None:
+        """When the first live record hosted here reaches half its TTL (`due_for_renewal`'s
+        threshold), None when none is hosted here."""
+        with self._lock:
+            (low,) = self._db.execute(
+                "SELECT min(host_signed_at_ms + expires_at_ms) FROM entries"
+                " WHERE expires_at_ms > ? AND is_tombstone = 0 AND local_host = 1",
+                (now_ms,),
+            ).fetchone()
+        return None if low is None else (low + 1) // 2
 
     def counts(self) -> dict[str, int]:
         """Rows held (collected or not), for metrics."""

@@ -23,7 +23,7 @@ from multiaddr import Multiaddr
 from registry_p2p.core import build
 from registry_p2p.core.ids import b58, resource_id_bytes
 from registry_p2p.core.limits import DEFAULT_LIMITS
-from registry_p2p.core.model import Entry, SignedGrant, SignedRecord, SignedResource
+from registry_p2p.core.model import HEALTH_CRITICAL, HEALTH_NAMES, Entry, SignedGrant, SignedRecord, SignedResource
 from registry_p2p.core.signing import (
     GRANT_DOMAIN,
     HOST_DOMAIN,
@@ -95,12 +95,16 @@ def generate() -> dict[str, Any]:
     remote = build.countersign(alice, part.to_request(), NOW_MS, [addr])
     rec_carol = build.make_record(carol, echo, "svc", b"secp", NOW_MS)
     tomb = build.make_tombstone(alice, echo, pid["alice"], "svc", NOW_MS + 1000)
+    # Health (HostBody field 4): a critical re-sign of `rec`, and a remote-hosted one.
+    rec_critical = build.renew(alice, rec, NOW_MS + 5000, health=HEALTH_CRITICAL)
+    remote_critical = build.renew(alice, remote, NOW_MS + 5000, health=HEALTH_CRITICAL)
 
     sig_rows = []
     signed_parts: list[tuple[str, bytes, str, bytes]] = [
         ("resource_alice", RESOURCE_DOMAIN, "alice", res.body),
         ("resource_carol", RESOURCE_DOMAIN, "carol", res_carol.body),
         ("host_alice", HOST_DOMAIN, "alice", rec.host_body),
+        ("host_alice_critical", HOST_DOMAIN, "alice", rec_critical.host_body),
         ("record_bob", RECORD_DOMAIN, "bob", remote.issuer_body),
         ("host_carol", HOST_DOMAIN, "carol", rec_carol.host_body),
         ("tombstone_alice", TOMBSTONE_DOMAIN, "alice", tomb.body),
@@ -151,8 +155,10 @@ def generate() -> dict[str, Any]:
             }
         )
 
-    def entry_row(name: str, data: bytes, status: str, now: int = NOW_MS, rid: bytes = echo) -> dict[str, Any]:
-        return {
+    def entry_row(
+        name: str, data: bytes, status: str, now: int = NOW_MS, rid: bytes = echo, health: int | None = None
+    ) -> dict[str, Any]:
+        row: dict[str, Any] = {
             "name": name,
             "kind": "entry",
             "bytes": data.hex(),
@@ -160,6 +166,31 @@ def generate() -> dict[str, Any]:
             "status": status,
             "resource_id": rid.hex(),
         }
+        if health is not None:  # what a checker must decode from a valid record's HostBody.health
+            row["health"] = HEALTH_NAMES[health]
+        return row
+
+    def host_body_variant(record: SignedRecord, host_body: bytes) -> bytes:
+        """`record` with another host body, signed by its host: a fault in the host body alone."""
+        message = record.to_pb()
+        message.host_body = host_body
+        message.host_signature = sign(alice, HOST_DOMAIN, host_body)
+        return pb.Entry(record=message).SerializeToString()
+
+    critical_body = pb.HostBody.FromString(rec_critical.host_body)
+    unknown_health = pb.HostBody.FromString(rec_critical.host_body)
+    unknown_health.health = 2  # type: ignore[assignment]
+    # health PASSING (0) written out: field 4, varint 0. An encoder leaves a zero value out.
+    passing_written = rec.host_body + b"\x20\x00"
+    host_unknown_field = rec.host_body + unknown_field_bytes()
+    unordered = (
+        pb.HostBody(health=critical_body.health).SerializeToString()  # field 4 first
+        + pb.HostBody(
+            issuer_body_sha256=critical_body.issuer_body_sha256,
+            host_signed_at_ms=critical_body.host_signed_at_ms,
+            addrs=list(critical_body.addrs),
+        ).SerializeToString()
+    )
 
     def resource_row(name: str, data: bytes, status: str, now: int = NOW_MS) -> dict[str, Any]:
         return {"name": name, "kind": "resource", "bytes": data.hex(), "now_ms": now, "status": status}
@@ -198,7 +229,7 @@ def generate() -> dict[str, Any]:
     tomb_key.issuer_public_key = alice_key
     res_key = res.to_pb()
     res_key.owner_public_key = alice_key
-    unknown_field = b"\xf8\x01\x07"  # field 31, varint 7: in no message of registry.proto
+    unknown_field = unknown_field_bytes()
     inner_unknown = pb.Entry(record=pb.Record.FromString(rec.to_pb().SerializeToString() + unknown_field))
 
     entry_rows = [
@@ -210,8 +241,25 @@ def generate() -> dict[str, Any]:
         resource_row("resource_garbage", b"\xff\xff\xff", "MALFORMED"),
         resource_row("resource_owner_key_already_in_peer_id", res_key.SerializeToString(), "MALFORMED"),
         resource_row("resource_unknown_field", res.encode() + unknown_field, "MALFORMED"),
-        entry_row("record_self_hosted_ok", rec.encode(), "OK"),
-        entry_row("record_remote_hosted_ok", remote.encode(), "OK"),
+        entry_row("record_self_hosted_ok", rec.encode(), "OK", health=rec.health),
+        entry_row("record_remote_hosted_ok", remote.encode(), "OK", health=remote.health),
+        entry_row("record_critical_ok", rec_critical.encode(), "OK", now=NOW_MS + 5000, health=HEALTH_CRITICAL),
+        entry_row(
+            "record_remote_hosted_critical_ok",
+            remote_critical.encode(),
+            "OK",
+            now=NOW_MS + 5000,
+            health=HEALTH_CRITICAL,
+        ),
+        entry_row(
+            "record_health_unknown_value",
+            host_body_variant(rec, unknown_health.SerializeToString()),
+            "MALFORMED",
+            now=NOW_MS + 5000,
+        ),
+        entry_row("record_health_passing_written_out", host_body_variant(rec, passing_written), "MALFORMED"),
+        entry_row("record_host_body_unknown_field", host_body_variant(rec, host_unknown_field), "MALFORMED"),
+        entry_row("record_host_body_out_of_order", host_body_variant(rec, unordered), "MALFORMED", now=NOW_MS + 5000),
         entry_row("record_secp256k1_ok", rec_carol.encode(), "OK"),
         entry_row("record_at_skew_limit_ok", future_ok.encode(), "OK"),
         entry_row(
@@ -283,6 +331,20 @@ def generate() -> dict[str, Any]:
         ("tombstone_beats_older_record", t_later, r_renewed, "a"),
         ("newer_record_beats_tombstone", at(NOW_MS + 2, NOW_MS + 2), t_later, "a"),
         ("renewed_record_wins", r_renewed, r_now, "a"),
+        # A change of health is a re-sign: the newer host signature wins, whichever the status.
+        ("critical_resign_beats_passing", build.renew(alice, r_now, NOW_MS + 5000, health=HEALTH_CRITICAL), r_now, "a"),
+        (
+            "passing_resign_beats_critical",
+            build.renew(alice, r_now, NOW_MS + 9000),
+            build.renew(alice, r_now, NOW_MS + 5000, health=HEALTH_CRITICAL),
+            "a",
+        ),
+        (
+            "older_critical_loses_to_newer_passing",
+            build.renew(alice, r_now, NOW_MS + 5000, health=HEALTH_CRITICAL),
+            build.renew(alice, r_now, NOW_MS + 6000),
+            "b",
+        ),
         ("full_tie_greater_host_signature_wins", tie_a, tie_b, "b"),
         ("identical", r_now, r_now, "equal"),
         ("identical_tombstones", t_same, t_same, "equal"),
@@ -441,6 +503,10 @@ def _wide_prefix() -> Any:
     from dataclasses import replace
 
     return replace(DEFAULT_LIMITS, max_service_id_bytes=1 << 20)
+
+
+def unknown_field_bytes() -> bytes:
+    return b"\xf8\x01\x07"  # field 31, varint 7: in no message of registry.proto
 
 
 def _unbounded() -> Any:

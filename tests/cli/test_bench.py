@@ -64,3 +64,14 @@ def test_a_small_bench_prints_figures_and_json(tmp_path: Path) -> None:
         assert metric["p50_ms"] > 0 and metric["p99_ms"] >= metric["p50_ms"], (name, metric)
     assert figures["ratios"]["resolve_cold/go_find_providers"] > 0
     assert figures["ratios"]["register_cold/go_provide"] > 0
+
+
+def test_bench_renewal_prints_messages_and_bytes_per_record_per_hour() -> None:
+    done = cli("bench-renewal", "--records", "1,100", "--ttl", "60", "--cycles", "1", timeout=280)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.strip().startswith("60 ")]
+    assert [row[1] for row in rows] == ["baseline", "1", "100"], done.stdout
+    for row in rows:
+        assert float(row[2]) > 0 and float(row[3]) > 0 and row[-1] == "100%", row
+    # Batched: 100 records of a resource renew in far fewer messages than one write each.
+    assert float(rows[2][6]) < 0.1, done.stdout

@@ -23,6 +23,7 @@ def test_example_config_names_every_setting_with_its_default() -> None:
     assert set(document["registry"]) | {"host_policy"} == _TOP_KEYS  # host_policy: [host] policy
     assert set(document["limits"]) == set(Limits.__dataclass_fields__)
     assert set(document["host"]) == {"policy", "allowed_issuers"}
+    assert set(document["health"]) == {"allow_commands"}
     config, node = load_config_file(str(path))
     assert config == RegistryConfig()  # the values shown are the defaults
     assert node["listen"] == ["/ip4/0.0.0.0/tcp/4600"]

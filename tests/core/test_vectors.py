@@ -11,7 +11,7 @@ from libp2p.crypto.serialization import deserialize_private_key, deserialize_pub
 from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.core import DEFAULT_LIMITS, RegistryError, Status, b58, resource_id_bytes
 from registry_p2p.core.grants import is_authorized
-from registry_p2p.core.model import SignedGrant, SignedRecord, decode_entry, decode_resource
+from registry_p2p.core.model import HEALTH_NAMES, SignedGrant, SignedRecord, decode_entry, decode_resource
 from registry_p2p.core.precedence import wins
 from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.core.validate import check_entry_bytes, check_resource_bytes
@@ -65,7 +65,10 @@ def test_entry_validation_status(row: dict) -> None:
         if row["kind"] == "resource":
             check_resource_bytes(data, row["now_ms"], DEFAULT_LIMITS, verifier)
         else:
-            check_entry_bytes(data, row["now_ms"], DEFAULT_LIMITS, verifier, bytes.fromhex(row["resource_id"]))
+            entry = check_entry_bytes(data, row["now_ms"], DEFAULT_LIMITS, verifier, bytes.fromhex(row["resource_id"]))
+            if "health" in row:
+                assert isinstance(entry, SignedRecord)
+                assert HEALTH_NAMES[entry.health] == row["health"]
         status = Status.OK
     except RegistryError as err:
         status = err.status

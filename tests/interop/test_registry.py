@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from registry_p2p.core import b58, build, resource_id_from_text
+from registry_p2p.core.health import CheckSpec
 from registry_p2p.node import Node
 from registry_p2p.pb import registry_pb2 as pb
 from registry_p2p.registry import wall_clock_ms
@@ -189,3 +190,44 @@ async def test_changes_reach_watchers_in_every_language(mesh: Mesh) -> None:
             await wait_for(lambda: watcher_node.registry.notifier.rejected >= rejected_before + 2, timeout=10)
             await wait_for(lambda: "pubsub entry rejected" in rust.log_text(), timeout=10)
             await wait_for(lambda: "pubsub: rejected message" in go.log_text(), timeout=10)
+
+
+async def test_a_critical_record_is_hidden_and_reported_in_every_language(mesh: Mesh) -> None:
+    go, rust = mesh.go, mesh.rust
+    owner, host, watcher_node = mesh.py[0], mesh.py[1], mesh.py[3]
+    with trio.fail_after(150):
+        rid = await owner.registry.create_resource("health-checked")
+        await go.cmd("connect", addr=rust.addrs[0])
+        for peer in (go, rust):
+            await peer.cmd("watch", resource_id=rid)
+        async with watcher_node.registry.watch(rid) as events:
+            everyone = (
+                Watcher("py3", events.__anext__),
+                Watcher("go", go.events.receive),
+                Watcher("rust", rust.events.receive),
+            )
+            seen: Seen = (host.peer_id, host.peer_id, "checked", b"up?")
+            out = await host.registry.register_service(rid, b"up?", "checked", ack=K, check=CheckSpec("ttl", ttl_s=60))
+            assert out.ok, out
+            for w in everyone:
+                await w.until({("registered", seen)})
+
+            # The service reports itself failing: its host re-signs the record critical.
+            await host.registry.check_pass(rid, "checked", ok=False, output="disk full")
+            for w in everyone:
+                await w.until({("critical", seen)})
+            await wait_for(lambda: host.registry.health.resigned >= 1)
+            for peer in (go, rust):
+                hidden = await peer.cmd("resolve", resource_id=rid, ack=K)
+                assert hidden["records"] == [], f"{peer.name} resolved a critical record: {hidden}"
+                everything = await peer.cmd("resolve", resource_id=rid, ack=K, all=True)
+                assert [(r["service_id"], r["health"]) for r in everything["records"]] == [("checked", "critical")]
+            assert await watcher_node.registry.resolve(rid, ack=K) == []
+
+            # Passing again: every watcher says so, every resolver returns it.
+            await host.registry.check_pass(rid, "checked", ok=True)
+            for w in everyone:
+                await w.until({("passing", seen)})
+            for peer in (go, rust):
+                back = await peer.cmd("resolve", resource_id=rid, ack=K)
+                assert [(r["service_id"], r["health"]) for r in back["records"]] == [("checked", "passing")], back

@@ -67,10 +67,15 @@ type EntryInfo struct {
 	Addrs          [][]byte
 	IssuerSig      []byte
 	HostSig        []byte // tombstones: empty
-	Raw            *pb.Entry
+	// Health is the host-signed status of the service (HostBody.health); absent = passing.
+	Health pb.HealthStatus
+	Raw    *pb.Entry
 
 	issuerBodySha []byte
 }
+
+// Passing is true for a record whose host reports it passing (and for every tombstone).
+func (e *EntryInfo) Passing() bool { return e.Health == pb.HealthStatus_HEALTH_PASSING }
 
 // SelfHosted is true when issuer == host: such a record carries only the host signature.
 func (e *EntryInfo) SelfHosted() bool { return !e.Tombstone && bytes.Equal(e.Issuer, e.Host) }
@@ -478,13 +483,21 @@ func decodeRecord(e *pb.Entry, r *pb.Record) (*EntryInfo, error) {
 	if err := checkCanonical(r, nil, "record"); err != nil {
 		return nil, err
 	}
+	if _, known := pb.HealthStatus_name[int32(hb.Health)]; !known {
+		return nil, fail(pb.Status_MALFORMED, "health status %d is not one of the protocol's", hb.Health)
+	}
+	// The host body is signed, but one content still has one encoding (no unknown fields, health
+	// PASSING left out), as in Python and Rust.
+	if err := checkCanonical(&hb, r.HostBody, "record host body"); err != nil {
+		return nil, err
+	}
 	if err := checkRID(ib.ResourceId); err != nil {
 		return nil, err
 	}
 	return &EntryInfo{
 		ResourceID: ib.ResourceId, Issuer: ib.Issuer, Host: ib.Host, ServiceID: ib.ServiceId,
 		Value: ib.Value, IssuedAtMs: ib.IssuedAtMs, TTLs: ib.TtlS, HostSignedMs: hb.HostSignedAtMs,
-		Addrs: hb.Addrs, IssuerSig: r.IssuerSignature, HostSig: r.HostSignature, Raw: e,
+		Addrs: hb.Addrs, IssuerSig: r.IssuerSignature, HostSig: r.HostSignature, Health: hb.Health, Raw: e,
 		issuerBodySha: hb.IssuerBodySha256,
 	}, nil
 }

@@ -235,6 +235,7 @@ func TestEntries(t *testing.T) {
 		NowMs      uint64 `json:"now_ms"`
 		Status     string `json:"status"`
 		ResourceID string `json:"resource_id"`
+		Health     string `json:"health"`
 	}
 	load(t, "entries.json", &cases)
 	if len(cases) == 0 {
@@ -263,7 +264,16 @@ func TestEntries(t *testing.T) {
 				if c.ResourceID != "" {
 					rid = unhex(t, c.ResourceID)
 				}
-				_, err = ParseEntry(raw, c.NowMs, rid)
+				var info *EntryInfo
+				info, err = ParseEntry(raw, c.NowMs, rid)
+				if err == nil && c.Health != "" {
+					want := map[string]pb.HealthStatus{
+						"passing": pb.HealthStatus_HEALTH_PASSING, "critical": pb.HealthStatus_HEALTH_CRITICAL,
+					}[c.Health]
+					if info.Health != want {
+						t.Errorf("health %s, want %s", info.Health, c.Health)
+					}
+				}
 			default:
 				t.Fatalf("unknown kind %s", c.Kind)
 			}

@@ -90,6 +90,55 @@ func (WritePolicy) EnumDescriptor() ([]byte, []int) {
 	return file_registry_proto_rawDescGZIP(), []int{0}
 }
 
+// The host's view of its service's health, from the checks the host's own operator set (never
+// from a remote issuer's request). PASSING is the zero value, so it is never encoded: a passing
+// record, and every record signed before this field existed, has no field 4 in its HostBody.
+type HealthStatus int32
+
+const (
+	HealthStatus_HEALTH_PASSING  HealthStatus = 0
+	HealthStatus_HEALTH_CRITICAL HealthStatus = 1
+)
+
+// Enum value maps for HealthStatus.
+var (
+	HealthStatus_name = map[int32]string{
+		0: "HEALTH_PASSING",
+		1: "HEALTH_CRITICAL",
+	}
+	HealthStatus_value = map[string]int32{
+		"HEALTH_PASSING":  0,
+		"HEALTH_CRITICAL": 1,
+	}
+)
+
+func (x HealthStatus) Enum() *HealthStatus {
+	p := new(HealthStatus)
+	*p = x
+	return p
+}
+
+func (x HealthStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HealthStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_registry_proto_enumTypes[1].Descriptor()
+}
+
+func (HealthStatus) Type() protoreflect.EnumType {
+	return &file_registry_proto_enumTypes[1]
+}
+
+func (x HealthStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HealthStatus.Descriptor instead.
+func (HealthStatus) EnumDescriptor() ([]byte, []int) {
+	return file_registry_proto_rawDescGZIP(), []int{1}
+}
+
 type Status int32
 
 const (
@@ -153,11 +202,11 @@ func (x Status) String() string {
 }
 
 func (Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_registry_proto_enumTypes[1].Descriptor()
+	return file_registry_proto_enumTypes[2].Descriptor()
 }
 
 func (Status) Type() protoreflect.EnumType {
-	return &file_registry_proto_enumTypes[1]
+	return &file_registry_proto_enumTypes[2]
 }
 
 func (x Status) Number() protoreflect.EnumNumber {
@@ -166,7 +215,7 @@ func (x Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Status.Descriptor instead.
 func (Status) EnumDescriptor() ([]byte, []int) {
-	return file_registry_proto_rawDescGZIP(), []int{1}
+	return file_registry_proto_rawDescGZIP(), []int{2}
 }
 
 type ResourceBody struct {
@@ -395,7 +444,8 @@ type HostBody struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	IssuerBodySha256 []byte                 `protobuf:"bytes,1,opt,name=issuer_body_sha256,json=issuerBodySha256,proto3" json:"issuer_body_sha256,omitempty"` // sha256 of the exact RecordBody bytes carried
 	HostSignedAtMs   uint64                 `protobuf:"varint,2,opt,name=host_signed_at_ms,json=hostSignedAtMs,proto3" json:"host_signed_at_ms,omitempty"`
-	Addrs            [][]byte               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"` // binary multiaddrs the host is reachable at (relays too)
+	Addrs            [][]byte               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`                                  // binary multiaddrs the host is reachable at (relays too)
+	Health           HealthStatus           `protobuf:"varint,4,opt,name=health,proto3,enum=registry.v1.HealthStatus" json:"health,omitempty"` // a change of health is a re-sign with a newer host_signed_at_ms
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -449,6 +499,13 @@ func (x *HostBody) GetAddrs() [][]byte {
 		return x.Addrs
 	}
 	return nil
+}
+
+func (x *HostBody) GetHealth() HealthStatus {
+	if x != nil {
+		return x.Health
+	}
+	return HealthStatus_HEALTH_PASSING
 }
 
 type Record struct {
@@ -2037,11 +2094,12 @@ const file_registry_proto_rawDesc = "" +
 	"\x05value\x18\x05 \x01(\fR\x05value\x12 \n" +
 	"\fissued_at_ms\x18\x06 \x01(\x04R\n" +
 	"issuedAtMs\x12\x13\n" +
-	"\x05ttl_s\x18\a \x01(\rR\x04ttlS\"y\n" +
+	"\x05ttl_s\x18\a \x01(\rR\x04ttlS\"\xac\x01\n" +
 	"\bHostBody\x12,\n" +
 	"\x12issuer_body_sha256\x18\x01 \x01(\fR\x10issuerBodySha256\x12)\n" +
 	"\x11host_signed_at_ms\x18\x02 \x01(\x04R\x0ehostSignedAtMs\x12\x14\n" +
-	"\x05addrs\x18\x03 \x03(\fR\x05addrs\"\xec\x01\n" +
+	"\x05addrs\x18\x03 \x03(\fR\x05addrs\x121\n" +
+	"\x06health\x18\x04 \x01(\x0e2\x19.registry.v1.HealthStatusR\x06health\"\xec\x01\n" +
 	"\x06Record\x12\x1f\n" +
 	"\vissuer_body\x18\x01 \x01(\fR\n" +
 	"issuerBody\x12)\n" +
@@ -2161,7 +2219,10 @@ const file_registry_proto_rawDesc = "" +
 	"\x04body*E\n" +
 	"\vWritePolicy\x12\x15\n" +
 	"\x11WRITE_POLICY_OPEN\x10\x00\x12\x1f\n" +
-	"\x1bWRITE_POLICY_OWNER_APPROVED\x10\x01*\xe2\x01\n" +
+	"\x1bWRITE_POLICY_OWNER_APPROVED\x10\x01*7\n" +
+	"\fHealthStatus\x12\x12\n" +
+	"\x0eHEALTH_PASSING\x10\x00\x12\x13\n" +
+	"\x0fHEALTH_CRITICAL\x10\x01*\xe2\x01\n" +
 	"\x06Status\x12\x06\n" +
 	"\x02OK\x10\x00\x12\r\n" +
 	"\tMALFORMED\x10\x01\x12\r\n" +
@@ -2191,76 +2252,78 @@ func file_registry_proto_rawDescGZIP() []byte {
 	return file_registry_proto_rawDescData
 }
 
-var file_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_registry_proto_goTypes = []any{
 	(WritePolicy)(0),            // 0: registry.v1.WritePolicy
-	(Status)(0),                 // 1: registry.v1.Status
-	(*ResourceBody)(nil),        // 2: registry.v1.ResourceBody
-	(*Resource)(nil),            // 3: registry.v1.Resource
-	(*RecordBody)(nil),          // 4: registry.v1.RecordBody
-	(*HostBody)(nil),            // 5: registry.v1.HostBody
-	(*Record)(nil),              // 6: registry.v1.Record
-	(*TombstoneBody)(nil),       // 7: registry.v1.TombstoneBody
-	(*Tombstone)(nil),           // 8: registry.v1.Tombstone
-	(*GrantBody)(nil),           // 9: registry.v1.GrantBody
-	(*Grant)(nil),               // 10: registry.v1.Grant
-	(*Entry)(nil),               // 11: registry.v1.Entry
-	(*EntryBatch)(nil),          // 12: registry.v1.EntryBatch
-	(*Result)(nil),              // 13: registry.v1.Result
-	(*PutResourceRequest)(nil),  // 14: registry.v1.PutResourceRequest
-	(*PutResourceResponse)(nil), // 15: registry.v1.PutResourceResponse
-	(*GetResourceRequest)(nil),  // 16: registry.v1.GetResourceRequest
-	(*GetResourceResponse)(nil), // 17: registry.v1.GetResourceResponse
-	(*PutEntriesRequest)(nil),   // 18: registry.v1.PutEntriesRequest
-	(*PutEntriesResponse)(nil),  // 19: registry.v1.PutEntriesResponse
-	(*GetEntriesRequest)(nil),   // 20: registry.v1.GetEntriesRequest
-	(*GetEntriesResponse)(nil),  // 21: registry.v1.GetEntriesResponse
-	(*DigestItem)(nil),          // 22: registry.v1.DigestItem
-	(*DigestRequest)(nil),       // 23: registry.v1.DigestRequest
-	(*DigestResponse)(nil),      // 24: registry.v1.DigestResponse
-	(*HostSignRequest)(nil),     // 25: registry.v1.HostSignRequest
-	(*HostSignResponse)(nil),    // 26: registry.v1.HostSignResponse
-	(*Message)(nil),             // 27: registry.v1.Message
+	(HealthStatus)(0),           // 1: registry.v1.HealthStatus
+	(Status)(0),                 // 2: registry.v1.Status
+	(*ResourceBody)(nil),        // 3: registry.v1.ResourceBody
+	(*Resource)(nil),            // 4: registry.v1.Resource
+	(*RecordBody)(nil),          // 5: registry.v1.RecordBody
+	(*HostBody)(nil),            // 6: registry.v1.HostBody
+	(*Record)(nil),              // 7: registry.v1.Record
+	(*TombstoneBody)(nil),       // 8: registry.v1.TombstoneBody
+	(*Tombstone)(nil),           // 9: registry.v1.Tombstone
+	(*GrantBody)(nil),           // 10: registry.v1.GrantBody
+	(*Grant)(nil),               // 11: registry.v1.Grant
+	(*Entry)(nil),               // 12: registry.v1.Entry
+	(*EntryBatch)(nil),          // 13: registry.v1.EntryBatch
+	(*Result)(nil),              // 14: registry.v1.Result
+	(*PutResourceRequest)(nil),  // 15: registry.v1.PutResourceRequest
+	(*PutResourceResponse)(nil), // 16: registry.v1.PutResourceResponse
+	(*GetResourceRequest)(nil),  // 17: registry.v1.GetResourceRequest
+	(*GetResourceResponse)(nil), // 18: registry.v1.GetResourceResponse
+	(*PutEntriesRequest)(nil),   // 19: registry.v1.PutEntriesRequest
+	(*PutEntriesResponse)(nil),  // 20: registry.v1.PutEntriesResponse
+	(*GetEntriesRequest)(nil),   // 21: registry.v1.GetEntriesRequest
+	(*GetEntriesResponse)(nil),  // 22: registry.v1.GetEntriesResponse
+	(*DigestItem)(nil),          // 23: registry.v1.DigestItem
+	(*DigestRequest)(nil),       // 24: registry.v1.DigestRequest
+	(*DigestResponse)(nil),      // 25: registry.v1.DigestResponse
+	(*HostSignRequest)(nil),     // 26: registry.v1.HostSignRequest
+	(*HostSignResponse)(nil),    // 27: registry.v1.HostSignResponse
+	(*Message)(nil),             // 28: registry.v1.Message
 }
 var file_registry_proto_depIdxs = []int32{
 	0,  // 0: registry.v1.ResourceBody.write_policy:type_name -> registry.v1.WritePolicy
-	6,  // 1: registry.v1.Entry.record:type_name -> registry.v1.Record
-	8,  // 2: registry.v1.Entry.tombstone:type_name -> registry.v1.Tombstone
-	10, // 3: registry.v1.Entry.grant:type_name -> registry.v1.Grant
-	1,  // 4: registry.v1.Result.status:type_name -> registry.v1.Status
-	3,  // 5: registry.v1.PutResourceRequest.resource:type_name -> registry.v1.Resource
-	13, // 6: registry.v1.PutResourceResponse.result:type_name -> registry.v1.Result
-	13, // 7: registry.v1.GetResourceResponse.result:type_name -> registry.v1.Result
-	3,  // 8: registry.v1.GetResourceResponse.resource:type_name -> registry.v1.Resource
-	3,  // 9: registry.v1.PutEntriesRequest.resource:type_name -> registry.v1.Resource
-	13, // 10: registry.v1.PutEntriesResponse.result:type_name -> registry.v1.Result
-	13, // 11: registry.v1.PutEntriesResponse.results:type_name -> registry.v1.Result
-	13, // 12: registry.v1.GetEntriesResponse.result:type_name -> registry.v1.Result
-	3,  // 13: registry.v1.GetEntriesResponse.resource:type_name -> registry.v1.Resource
-	13, // 14: registry.v1.DigestResponse.result:type_name -> registry.v1.Result
-	22, // 15: registry.v1.DigestResponse.items:type_name -> registry.v1.DigestItem
-	3,  // 16: registry.v1.HostSignRequest.resource:type_name -> registry.v1.Resource
-	13, // 17: registry.v1.HostSignResponse.result:type_name -> registry.v1.Result
-	6,  // 18: registry.v1.HostSignResponse.record:type_name -> registry.v1.Record
-	14, // 19: registry.v1.Message.put_resource:type_name -> registry.v1.PutResourceRequest
-	15, // 20: registry.v1.Message.put_resource_response:type_name -> registry.v1.PutResourceResponse
-	16, // 21: registry.v1.Message.get_resource:type_name -> registry.v1.GetResourceRequest
-	17, // 22: registry.v1.Message.get_resource_response:type_name -> registry.v1.GetResourceResponse
-	18, // 23: registry.v1.Message.put_entries:type_name -> registry.v1.PutEntriesRequest
-	19, // 24: registry.v1.Message.put_entries_response:type_name -> registry.v1.PutEntriesResponse
-	20, // 25: registry.v1.Message.get_entries:type_name -> registry.v1.GetEntriesRequest
-	21, // 26: registry.v1.Message.get_entries_response:type_name -> registry.v1.GetEntriesResponse
-	23, // 27: registry.v1.Message.digest:type_name -> registry.v1.DigestRequest
-	24, // 28: registry.v1.Message.digest_response:type_name -> registry.v1.DigestResponse
-	25, // 29: registry.v1.Message.host_sign:type_name -> registry.v1.HostSignRequest
-	26, // 30: registry.v1.Message.host_sign_response:type_name -> registry.v1.HostSignResponse
-	13, // 31: registry.v1.Message.error:type_name -> registry.v1.Result
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	1,  // 1: registry.v1.HostBody.health:type_name -> registry.v1.HealthStatus
+	7,  // 2: registry.v1.Entry.record:type_name -> registry.v1.Record
+	9,  // 3: registry.v1.Entry.tombstone:type_name -> registry.v1.Tombstone
+	11, // 4: registry.v1.Entry.grant:type_name -> registry.v1.Grant
+	2,  // 5: registry.v1.Result.status:type_name -> registry.v1.Status
+	4,  // 6: registry.v1.PutResourceRequest.resource:type_name -> registry.v1.Resource
+	14, // 7: registry.v1.PutResourceResponse.result:type_name -> registry.v1.Result
+	14, // 8: registry.v1.GetResourceResponse.result:type_name -> registry.v1.Result
+	4,  // 9: registry.v1.GetResourceResponse.resource:type_name -> registry.v1.Resource
+	4,  // 10: registry.v1.PutEntriesRequest.resource:type_name -> registry.v1.Resource
+	14, // 11: registry.v1.PutEntriesResponse.result:type_name -> registry.v1.Result
+	14, // 12: registry.v1.PutEntriesResponse.results:type_name -> registry.v1.Result
+	14, // 13: registry.v1.GetEntriesResponse.result:type_name -> registry.v1.Result
+	4,  // 14: registry.v1.GetEntriesResponse.resource:type_name -> registry.v1.Resource
+	14, // 15: registry.v1.DigestResponse.result:type_name -> registry.v1.Result
+	23, // 16: registry.v1.DigestResponse.items:type_name -> registry.v1.DigestItem
+	4,  // 17: registry.v1.HostSignRequest.resource:type_name -> registry.v1.Resource
+	14, // 18: registry.v1.HostSignResponse.result:type_name -> registry.v1.Result
+	7,  // 19: registry.v1.HostSignResponse.record:type_name -> registry.v1.Record
+	15, // 20: registry.v1.Message.put_resource:type_name -> registry.v1.PutResourceRequest
+	16, // 21: registry.v1.Message.put_resource_response:type_name -> registry.v1.PutResourceResponse
+	17, // 22: registry.v1.Message.get_resource:type_name -> registry.v1.GetResourceRequest
+	18, // 23: registry.v1.Message.get_resource_response:type_name -> registry.v1.GetResourceResponse
+	19, // 24: registry.v1.Message.put_entries:type_name -> registry.v1.PutEntriesRequest
+	20, // 25: registry.v1.Message.put_entries_response:type_name -> registry.v1.PutEntriesResponse
+	21, // 26: registry.v1.Message.get_entries:type_name -> registry.v1.GetEntriesRequest
+	22, // 27: registry.v1.Message.get_entries_response:type_name -> registry.v1.GetEntriesResponse
+	24, // 28: registry.v1.Message.digest:type_name -> registry.v1.DigestRequest
+	25, // 29: registry.v1.Message.digest_response:type_name -> registry.v1.DigestResponse
+	26, // 30: registry.v1.Message.host_sign:type_name -> registry.v1.HostSignRequest
+	27, // 31: registry.v1.Message.host_sign_response:type_name -> registry.v1.HostSignResponse
+	14, // 32: registry.v1.Message.error:type_name -> registry.v1.Result
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_registry_proto_init() }
@@ -2293,7 +2356,7 @@ func file_registry_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_registry_proto_rawDesc), len(file_registry_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -43,6 +43,8 @@ type Command struct {
 	Limit         int64  `json:"limit,omitempty"`
 	CookieB64     string `json:"cookie_base64,omitempty"`
 	TTL           int64  `json:"ttl,omitempty"`
+	// All: resolve also returns records their host reports critical.
+	All bool `json:"all,omitempty"`
 }
 
 // Server reads commands from an io.Reader and writes replies and events as JSON lines.
@@ -306,7 +308,7 @@ func (s *Server) Handle(ctx context.Context, c Command) (map[string]any, error) 
 		if err != nil {
 			return nil, err
 		}
-		recs, answers, err := n.Resolve(ctx, id, ackOf(c))
+		recs, answers, err := n.Resolve(ctx, id, ackOf(c), c.All)
 		if err != nil {
 			return nil, err
 		}
@@ -322,6 +324,7 @@ func (s *Server) Handle(ctx context.Context, c Command) (map[string]any, error) 
 				"issuer": core.PeerString(r.Issuer), "host": core.PeerString(r.Host),
 				"service_id": r.ServiceID, "value_base64": base64.StdEncoding.EncodeToString(r.Value),
 				"issued_at_ms": r.IssuedAtMs, "expires_at_ms": r.ExpiresAtMs(), "addrs": addrs,
+				"health": healthName(r),
 			})
 		}
 		return map[string]any{"records": out, "answers": answers}, nil

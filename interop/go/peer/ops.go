@@ -365,8 +365,9 @@ func (n *Node) fetchEntries(ctx context.Context, p corepeer.ID, rid []byte) ([]*
 }
 
 // Resolve gathers entries from the replica set, merges them by precedence and returns the
-// live records, newest issued_at first.
-func (n *Node) Resolve(ctx context.Context, rid []byte, ack int) ([]*core.EntryInfo, int, error) {
+// live records, newest issued_at first: only those whose host reports them passing unless
+// includeCritical (as the Python resolve).
+func (n *Node) Resolve(ctx context.Context, rid []byte, ack int, includeCritical bool) ([]*core.EntryInfo, int, error) {
 	replicas, err := n.ReplicaSet(ctx, rid)
 	if err != nil {
 		return nil, 0, err
@@ -395,7 +396,7 @@ func (n *Node) Resolve(ctx context.Context, rid []byte, ack int) ([]*core.EntryI
 	var out []*core.EntryInfo
 	// The newest copy's write policy decides which records stand, judged by the merged grants.
 	for _, e := range core.FilterAuthorized(newest, merged, now) {
-		if !e.Tombstone && !e.Grant && now < e.ExpiresAtMs() {
+		if !e.Tombstone && !e.Grant && now < e.ExpiresAtMs() && (includeCritical || e.Passing()) {
 			out = append(out, e)
 		}
 	}

@@ -104,8 +104,9 @@ func (n *Node) Watch(ctx context.Context, rid []byte) error {
 				if info.Grant {
 					continue // grants change no service; the replicas drop what a revocation withdraws
 				}
+				prev := state[info.Identity()]
 				if state.Add(info) {
-					n.events(watchEvent(info))
+					n.events(watchEvent(info, prev))
 				}
 			}
 		}
@@ -113,7 +114,17 @@ func (n *Node) Watch(ctx context.Context, rid []byte) error {
 	return nil
 }
 
-func watchEvent(e *core.EntryInfo) map[string]any {
+// healthName is "passing" or "critical", as the Python views name HostBody.health.
+func healthName(e *core.EntryInfo) string {
+	if e.Passing() {
+		return "passing"
+	}
+	return "critical"
+}
+
+// watchEvent is the event for e, which superseded prev (nil when none): "critical" for a record
+// its host reports critical, "passing" for one that was critical and passes again.
+func watchEvent(e *core.EntryInfo, prev *core.EntryInfo) map[string]any {
 	ev := map[string]any{
 		"event":        "watch",
 		"resource_id":  core.EncodeID(e.ResourceID),
@@ -126,7 +137,15 @@ func watchEvent(e *core.EntryInfo) map[string]any {
 		ev["kind"] = "unregistered"
 		ev["value_base64"] = nil
 	} else {
-		ev["kind"] = "registered"
+		switch {
+		case !e.Passing():
+			ev["kind"] = "critical"
+		case prev != nil && !prev.Tombstone && !prev.Passing():
+			ev["kind"] = "passing"
+		default:
+			ev["kind"] = "registered"
+		}
+		ev["health"] = healthName(e)
 		ev["value_base64"] = base64.StdEncoding.EncodeToString(e.Value)
 	}
 	return ev

@@ -399,6 +399,23 @@ impl Decoded {
         matches!(self, Decoded::Tombstone { .. })
     }
 
+    /// The host-signed health of a record (HostBody.health, absent = passing); tombstones and grants pass.
+    pub fn passing(&self) -> bool {
+        match self {
+            Decoded::Record { host, .. } => host.health == pb::HealthStatus::HealthPassing as i32,
+            _ => true,
+        }
+    }
+
+    /// "passing" or "critical", as the Python views name the status.
+    pub fn health_name(&self) -> &'static str {
+        if self.passing() {
+            "passing"
+        } else {
+            "critical"
+        }
+    }
+
     /// Records expire at host_signed_at + ttl; tombstones are kept for the longest TTL; grants
     /// until their expiry (none: u64::MAX).
     pub fn expires_at_ms(&self) -> u64 {
@@ -511,6 +528,12 @@ pub fn check_structure(d: &Decoded) -> Result<(), Invalid> {
             }
             check_key_field(&body.host, &raw.host_public_key, true, "host_public_key")?;
             check_key_field(&body.issuer, &raw.issuer_public_key, body.issuer != body.host, "issuer_public_key")?;
+            if pb::HealthStatus::try_from(host.health).is_err() {
+                return Err(malformed(format!("health status {} is not one of the protocol's", host.health)));
+            }
+            // The host body is signed, but one content still has one encoding (no unknown fields,
+            // health PASSING left out), as in Python and Go.
+            check_canonical(host, &raw.host_body, "record host body")?;
             check_rid(&body.resource_id)
         }
         Decoded::Tombstone { raw, body } => {
@@ -707,9 +730,13 @@ pub fn make_self_hosted_record(
         ttl_s,
     }
     .encode_to_vec();
-    let host_body =
-        pb::HostBody { issuer_body_sha256: sha256(&issuer_body).to_vec(), host_signed_at_ms: issued_at_ms, addrs }
-            .encode_to_vec();
+    let host_body = pb::HostBody {
+        issuer_body_sha256: sha256(&issuer_body).to_vec(),
+        host_signed_at_ms: issued_at_ms,
+        addrs,
+        health: pb::HealthStatus::HealthPassing as i32, // the zero value: not encoded
+    }
+    .encode_to_vec();
     let pk = public_key_field(key);
     pb::Record {
         issuer_public_key: Vec::new(),
@@ -751,9 +778,13 @@ pub fn merge(entries: impl IntoIterator<Item = Decoded>) -> Vec<Decoded> {
 }
 
 /// Live records after a merge: tombstoned and expired ones removed, newest issued_at first.
-pub fn live_records(merged: Vec<Decoded>, now_ms: u64) -> Vec<Decoded> {
-    let mut out: Vec<Decoded> =
-        merged.into_iter().filter(|e| matches!(e, Decoded::Record { .. }) && now_ms < e.expires_at_ms()).collect();
+/// Live records, newest issued_at first: only those their host reports passing unless
+/// `include_critical` (as the Python resolve).
+pub fn live_records(merged: Vec<Decoded>, now_ms: u64, include_critical: bool) -> Vec<Decoded> {
+    let mut out: Vec<Decoded> = merged
+        .into_iter()
+        .filter(|e| matches!(e, Decoded::Record { .. }) && now_ms < e.expires_at_ms() && (include_critical || e.passing()))
+        .collect();
     out.sort_by(|a, b| b.issued_at_ms().cmp(&a.issued_at_ms()).then_with(|| a.identity().cmp(&b.identity())));
     out
 }
@@ -810,8 +841,8 @@ mod tests {
         let te = pb::Entry { kind: Some(pb::entry::Kind::Tombstone(t)) };
         let td = validate_entry(&te, now, None).unwrap();
         assert_eq!(compare(&td, &d), Ordering::Greater);
-        assert!(live_records(merge(vec![d.clone(), td]), now).is_empty());
-        assert_eq!(live_records(merge(vec![d]), now).len(), 1);
+        assert!(live_records(merge(vec![d.clone(), td]), now, true).is_empty());
+        assert_eq!(live_records(merge(vec![d]), now, true).len(), 1);
     }
 
     #[test]

@@ -273,7 +273,12 @@ impl App {
         Ok((out, resource))
     }
 
-    async fn resolve(&self, rid: &[u8; 32], ack: usize) -> (Vec<Decoded>, usize, BTreeMap<String, String>) {
+    async fn resolve(
+        &self,
+        rid: &[u8; 32],
+        ack: usize,
+        include_critical: bool,
+    ) -> (Vec<Decoded>, usize, BTreeMap<String, String>) {
         let replicas = net::replica_set(&self.net, rid, self.k).await;
         let mut futs: FuturesUnordered<_> =
             replicas.iter().map(|p| async move { (*p, self.get_entries_from(*p, rid).await) }).collect();
@@ -317,7 +322,11 @@ impl App {
         }
         // The newest copy's write policy decides which records stand, judged by the merged grants.
         let now = core::now_ms();
-        (core::live_records(core::filter_authorized(newest.as_ref(), core::merge(all), now), now), answers, errors)
+        (
+            core::live_records(core::filter_authorized(newest.as_ref(), core::merge(all), now), now, include_critical),
+            answers,
+            errors,
+        )
     }
 }
 
@@ -509,7 +518,8 @@ async fn handle(app: Arc<App>, cmd: &Value) -> Reply {
         }
         "resolve" => {
             let rid = rid_arg(cmd)?;
-            let (records, answers, errors) = app.resolve(&rid, ack.max(1)).await;
+            let include_critical = cmd.get("all").and_then(|v| v.as_bool()).unwrap_or(false);
+            let (records, answers, errors) = app.resolve(&rid, ack.max(1), include_critical).await;
             let recs: Vec<Value> = records
                 .iter()
                 .filter_map(|d| match d {
@@ -521,6 +531,7 @@ async fn handle(app: Arc<App>, cmd: &Value) -> Reply {
                         "issued_at_ms": body.issued_at_ms,
                         "expires_at_ms": d.expires_at_ms(),
                         "addrs": net::addrs_text(&host.addrs),
+                        "health": d.health_name(),
                     })),
                     _ => None,
                 })

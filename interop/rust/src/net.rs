@@ -150,7 +150,7 @@ pub struct Config {
 
 struct WatchState {
     rid: [u8; 32],
-    seen: HashMap<Identity, PrecedenceKey>,
+    seen: HashMap<Identity, (PrecedenceKey, bool)>, // the winner's key, and whether it passes
 }
 
 struct State {
@@ -613,24 +613,37 @@ impl State {
         for d in decoded {
             let id = d.identity();
             let key = d.precedence_key();
-            if w.seen.get(&id).is_some_and(|cur| *cur >= key) {
-                continue;
-            }
-            w.seen.insert(id, key);
-            let _ = self.events.send(watch_event(&w.rid, &d).to_string());
+            let was_passing = match w.seen.get(&id) {
+                Some((cur, _)) if *cur >= key => continue,
+                Some((_, passing)) => Some(*passing),
+                None => None,
+            };
+            w.seen.insert(id, (key, d.passing()));
+            let _ = self.events.send(watch_event(&w.rid, &d, was_passing).to_string());
         }
         MessageAcceptance::Accept
     }
 }
 
-pub fn watch_event(rid: &[u8], d: &Decoded) -> serde_json::Value {
+/// The event for `d`, which superseded an entry that passed (Some(true)), was critical
+/// (Some(false)) or was not there (None): "critical" for a record its host reports critical,
+/// "passing" for one that was critical and passes again.
+pub fn watch_event(rid: &[u8], d: &Decoded, was_passing: Option<bool>) -> serde_json::Value {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
+    let kind = if !d.passing() {
+        "critical"
+    } else if was_passing == Some(false) {
+        "passing"
+    } else {
+        "registered"
+    };
     match d {
         Decoded::Record { body, host, .. } => json!({
             "event": "watch",
             "resource_id": core::b58(rid),
-            "kind": "registered",
+            "kind": kind,
+            "health": d.health_name(),
             "issuer": core::b58(&body.issuer),
             "host": core::b58(&body.host),
             "service_id": body.service_id,

@@ -177,7 +177,10 @@ fn entries_json() {
                 Err(e) => e.status.as_str_name().to_string(),
             },
             "entry" => match core::validate_entry_bytes(&bytes, now, rid.as_deref()) {
-                Ok(_) => "OK".to_string(),
+                Ok(d) => match c.get("health").and_then(|h| h.as_str()) {
+                    Some(h) if h != d.health_name() => format!("OK with health {}", d.health_name()),
+                    _ => "OK".to_string(),
+                },
                 Err(e) => e.status.as_str_name().to_string(),
             },
             k => panic!("{n}: unknown kind {k}"),
