@@ -214,7 +214,7 @@ def test_shell_completion_script_and_verb_names() -> None:
     words = {**env, "_REGISTRY_P2P_COMPLETE": "bash_complete", "COMP_WORDS": "registry-p2p re", "COMP_CWORD": "1"}
     done = subprocess.run(CLI, capture_output=True, text=True, timeout=60, check=False, env=words)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["plain,register", "plain,resolve", "plain,resource"]
+    assert done.stdout.split() == ["plain,register", "plain,resolve", "plain,resource", "plain,revoke"]
     words.update(COMP_WORDS="registry-p2p resolve --log-f", COMP_CWORD="2")
     done = subprocess.run(CLI, capture_output=True, text=True, timeout=60, check=False, env=words)
     assert done.stdout.split() == ["plain,--log-format"]
