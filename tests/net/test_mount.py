@@ -64,7 +64,9 @@ async def default_stack(serve: bool = True, key_pair: Any = None, port: int = 0)
         await close_host(host)
 
 
-async def run_app(bootstrap: str | None, serve: bool, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+async def run_app(
+    bootstrap: str | None, serve: bool, rendezvous: bool = False, task_status: Any = trio.TASK_STATUS_IGNORED
+) -> None:
     """An application as py-libp2p's examples build one, joined through one peer, registry mounted."""
     gone = trio.Event()
     with trio.CancelScope() as cancel:
@@ -74,7 +76,7 @@ async def run_app(bootstrap: str | None, serve: bool, task_status: Any = trio.TA
                     info = info_from_p2p_addr(Multiaddr(bootstrap))
                     await host.connect(info)
                     await dht.add_peer(info.peer_id)
-                async with registry_p2p.mount(host, dht, pubsub, serve=serve) as registry:
+                async with registry_p2p.mount(host, dht, pubsub, serve=serve, rendezvous=rendezvous) as registry:
                     task_status.started(App(host, dht, pubsub, registry, cancel, gone))
                     await trio.sleep_forever()
         finally:
@@ -82,13 +84,13 @@ async def run_app(bootstrap: str | None, serve: bool, task_status: Any = trio.TA
 
 
 @asynccontextmanager
-async def applications(n: int) -> AsyncIterator[tuple[trio.Nursery, list[App]]]:
+async def applications(n: int, rendezvous: bool = False) -> AsyncIterator[tuple[trio.Nursery, list[App]]]:
     async with trio.open_nursery() as nursery:
-        first: App = await nursery.start(run_app, None, True)
+        first: App = await nursery.start(run_app, None, True, rendezvous)
         boot = str(first.host.get_addrs()[0])
         apps = [first]
         for _ in range(n - 1):
-            apps.append(await nursery.start(run_app, boot, True))
+            apps.append(await nursery.start(run_app, boot, True, rendezvous))
         try:
             yield nursery, apps
         finally:
@@ -230,3 +232,26 @@ def test_advertised_addresses_are_cached_on_the_host_object_only() -> None:
     undo()
     host.get_addrs()
     assert Host.calls == 3
+
+
+async def test_default_applications_serve_federated_rendezvous_through_mount() -> None:
+    """mount(..., rendezvous=True) on hosts built with py-libp2p's defaults: a plain py-libp2p client
+    registers at one application and another discovers it at a different one."""
+    from types import SimpleNamespace
+
+    from . import rendezvous_client as rc
+
+    def point(app: App) -> Any:
+        return SimpleNamespace(peer_id=app.host.get_id().to_base58(), addrs=[str(a) for a in app.host.get_addrs()])
+
+    with trio.fail_after(120):
+        async with applications(4, rendezvous=True) as (_nursery, apps):
+            for app in apps:
+                await app.registry.settle()
+            async with default_stack(serve=False) as (alice, _d1, _p1), default_stack(serve=False) as (bob, _d2, _p2):
+                signed = rc.envelope(alice.get_private_key())
+                reply = await rc.ask_once(alice, point(apps[1]), rc.register("mounted-ns", signed))
+                assert rc.status(reply) == "OK", reply
+                found = await rc.ask_once(bob, point(apps[3]), rc.discover("mounted-ns"))
+                assert rc.status(found) == "OK"
+                assert [r.signedPeerRecord for r in found.discoverResponse.registrations] == [signed]
