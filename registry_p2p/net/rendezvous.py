@@ -8,7 +8,6 @@ partial-frame budgets and its request rate (a rate-limited request gets E_UNAVAI
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -21,6 +20,7 @@ from registry_p2p.core.budgets import StreamBudgets
 from registry_p2p.core.ids import b58
 from registry_p2p.core.signing import Verifier
 from registry_p2p.net.framing import FrameError, FrameReader, encode_frame
+from registry_p2p.net.guard import WarnOnce, reset_quietly
 from registry_p2p.net.ratelimit import TokenBuckets
 from registry_p2p.pb import rendezvous_pb2 as rpb
 
@@ -67,7 +67,7 @@ class RendezvousServer:
         self.idle_timeout_s = idle_timeout_s
         self.request_timeout_s = request_timeout_s
         self.stats = RendezvousStats()
-        self._warned: set[tuple[bytes, str]] = set()
+        self._warn_once = WarnOnce(log, "bad rendezvous input")
 
     async def handle_stream(self, stream: StreamLike) -> None:
         """The stream handler given to py-libp2p. Never raises."""
@@ -148,20 +148,9 @@ class RendezvousServer:
         self.stats.count(kind, rv.Code.OK)
         return reply
 
-    def _warn_once(self, peer: bytes, what: str, text: str) -> None:
-        key = (peer, what)
-        if key in self._warned:
-            log.debug("bad rendezvous input again from %s: %s %s", b58(peer) if peer else "?", what, text)
-            return
-        if len(self._warned) > 10_000:
-            self._warned.clear()
-        self._warned.add(key)
-        log.warning("bad rendezvous input from %s: %s %s", b58(peer) if peer else "?", what, text)
-
     async def _reset(self, stream: StreamLike) -> None:
         self.stats.resets += 1
-        with trio.CancelScope(shield=True), trio.move_on_after(1), contextlib.suppress(Exception):
-            await stream.reset()
+        await reset_quietly(stream)
 
 
 def _refusal(request_type: int, err: rv.RendezvousError) -> rpb.Message | None:

@@ -29,6 +29,7 @@ from registry_p2p.core.model import SignedRecord, SignedResource, resource_from_
 from registry_p2p.core.signing import Verifier
 from registry_p2p.core.validate import validate_entry
 from registry_p2p.net.framing import FrameError, FrameReader, FrameTooLarge, decode_message, encode_frame
+from registry_p2p.net.guard import WarnOnce, reset_quietly
 from registry_p2p.net.ratelimit import TokenBuckets
 from registry_p2p.pb import registry_pb2 as pb
 from registry_p2p.store import ItemResult, Store
@@ -93,7 +94,7 @@ class RegistryServer:
         self.buckets = TokenBuckets(limits.requests_per_second, limits.request_burst, trio.current_time)
         self.reply_bytes = TokenBuckets(limits.reply_bytes_per_second, limits.reply_bytes_burst, trio.current_time)
         self.budgets = StreamBudgets(limits)
-        self._warned: set[tuple[bytes, str]] = set()
+        self._warn_once = WarnOnce(log, "bad input")
 
     # ------------------------------------------------------------ stream loop
 
@@ -107,26 +108,26 @@ class RegistryServer:
         if refusal is not None:
             self._warn_once(peer, "streams", refusal)
             self.stats.resets += 1
-            await _reset(stream)
+            await reset_quietly(stream)
             return
         try:
             await self._serve(stream, peer)
         except (trio.Cancelled, KeyboardInterrupt):
-            await _reset(stream)
+            await reset_quietly(stream)
             raise
         except FrameTooLarge as exc:
             self._warn_once(peer, "TOO_LARGE", str(exc))
             await _write_quietly(stream, pb.Message(error=result(Status.TOO_LARGE, str(exc))))
-            await _reset(stream)
+            await reset_quietly(stream)
             self.stats.resets += 1
         except (FrameError, trio.TooSlowError) as exc:
             self._warn_once(peer, type(exc).__name__, str(exc) or "request timed out")
-            await _reset(stream)
+            await reset_quietly(stream)
             self.stats.resets += 1
         except Exception as exc:  # the stream failed under us, or a bug: never let it reach py-libp2p
             if not is_stream_closed(exc):
                 log.exception("registry stream handler failed for peer %s", b58(peer) if peer else "?")
-            await _reset(stream)
+            await reset_quietly(stream)
             self.stats.resets += 1
         finally:
             self.budgets.close_stream(peer)
@@ -322,16 +323,6 @@ class RegistryServer:
         if self.on_request is not None:
             self.on_request(kind, status, seconds)
 
-    def _warn_once(self, peer: bytes, what: str, text: str) -> None:
-        key = (peer, what)
-        if key in self._warned:
-            log.debug("bad input again from %s: %s %s", b58(peer) if peer else "?", what, text)
-            return
-        if len(self._warned) > 10_000:
-            self._warned.clear()
-        self._warned.add(key)
-        log.warning("bad input from %s: %s %s", b58(peer) if peer else "?", what, text)
-
 
 def _status_of(reply: pb.Message) -> Status:
     kind = reply.WhichOneof("body")
@@ -341,11 +332,6 @@ def _status_of(reply: pb.Message) -> Status:
     if body is not None and body.HasField("result"):
         return Status(body.result.status)
     return Status.OK
-
-
-async def _reset(stream: StreamLike) -> None:
-    with trio.CancelScope(shield=True), trio.move_on_after(1), contextlib.suppress(Exception):
-        await stream.reset()
 
 
 async def _write_quietly(stream: StreamLike, message: pb.Message) -> None:
