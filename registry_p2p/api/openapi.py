@@ -185,8 +185,8 @@ PATHS: dict[str, Any] = {
     },
     "/v1/resources/{resource_id}": {
         "get": {
-            "summary": "Fetch a resource",
-            "parameters": [_RID],
+            "summary": "Fetch a resource, with its grants merged from `ack` replicas",
+            "parameters": [_RID, _ACK],
             "responses": {"200": _json("Resource", "The resource"), **_ERRORS},
         }
     },

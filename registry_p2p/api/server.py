@@ -281,8 +281,9 @@ class Api:
 
     async def get_resource(self, request: Request) -> Response:
         rid = self._resource_id(request)
+        ack = self._int(request.query_params.get("ack"), "ack", 1, MAX_ACK, 1) or 1
         found = resource_json(await self._must_exist(rid))
-        grants = await self._call(lambda: self.registry.grants(rid))
+        grants = await self._call(lambda: self.registry.grants(rid, ack))
         return JSONResponse({**found, "grants": [grant_json(g) for g in grants]})
 
     async def resolve(self, request: Request) -> Response:

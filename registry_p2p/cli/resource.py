@@ -99,20 +99,21 @@ def resource_create(label: str, policy: str, **kwargs: Any) -> None:
 
 @resource.command("get")
 @click.argument("resource_id")
+@click.option("--ack", type=click.IntRange(min=1), default=1, show_default=True, help="Replicas whose grants to merge.")
 @client_options
-def resource_get(resource_id: str, **kwargs: Any) -> None:
+def resource_get(resource_id: str, ack: int, **kwargs: Any) -> None:
     """Fetch a resource (label, owner, creation time, write policy and grants) from the network."""
     args = client_args(kwargs)
     local = local_from(args)
     if local is not None:
-        found = local.call("GET", path_of(resource_id))
+        found = local.call("GET", path_of(resource_id), query={"ack": ack})
     else:
         rid = check_resource_id(resource_id)
         client = Client(args, signs=False)
 
         async def body(node: Node) -> tuple[Resource, list[Grant]]:
             resource = await resource_must_exist(node, rid)
-            return resource, await node.registry.grants(rid)
+            return resource, await node.registry.grants(rid, ack)
 
         resource, grants = client.run(body)
         found = {**resource_json(resource), "grants": [grant_json(g) for g in grants]}

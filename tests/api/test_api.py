@@ -139,7 +139,7 @@ def test_token_file_and_api_address_are_in_the_data_dir(net: Net) -> None:
 def test_every_route_answers_in_the_cli_json_shapes(net: Net) -> None:
     a, b, rid = net.a, net.b, net.rid
     assert a.call("GET", "/health") == (200, {"status": "ok", "peer_id": a.node.peer_id, "peers": 1})
-    status, resource = b.call("GET", f"/v1/resources/{rid}")
+    status, resource = b.call("GET", f"/v1/resources/{rid}?ack=2")
     assert status == 200 and resource["label"] == "shared" and resource["owner"] == a.node.peer_id
     assert set(resource) == {"resource_id", "label", "owner", "created_at_ms", "policy", "grants"}
     assert resource["policy"] == "open" and resource["grants"] == []
@@ -217,6 +217,7 @@ def test_writes_need_the_token(net: Net) -> None:
         ("GET", "/v1/resources/not-an-id/records", None, 400),
         ("GET", "/v1/resources/RID/records?ack=0", None, 400),
         ("GET", "/v1/resources/RID/records?ack=x", None, 400),
+        ("GET", "/v1/resources/RID?ack=0", None, 400),
         ("GET", "/v1/resources/2YbWhFpqBEJ8bPh6CoQFrhQh3jfJzHpXFK5sJGsBN8Rq", None, 404),
         ("POST", "/v1/resources/RID/records", b"{}", 400),
         ("POST", "/v1/resources/RID/records", b'{"value": "a", "value_base64": "YQ=="}', 400),
