@@ -204,6 +204,7 @@ class SilentPeer:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.addr = f"/ip4/127.0.0.1/tcp/{self.listener.getsockname()[1]}/p2p/{self.PEER_ID}"
         self.accepted = threading.Event()
+        self.first_accepted_at: float | None = None  # time.monotonic()
         self.connections: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -214,6 +215,8 @@ class SilentPeer:
             except OSError:  # closed
                 return
             self.connections.append(connection)
+            if self.first_accepted_at is None:
+                self.first_accepted_at = time.monotonic()
             self.accepted.set()
 
     def __enter__(self) -> SilentPeer:
