@@ -10,6 +10,7 @@ import os
 import queue
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import threading
@@ -252,6 +253,36 @@ def test_watch_delivers_a_registration_made_through_another_node_within_1_s(net:
         assert event["record"] is None
     finally:
         watch.close()
+
+
+def test_a_record_registered_through_the_api_is_hosted_across_a_restart(net: Net, tmp_path: Path) -> None:
+    """The node, not the caller, hosts it: after a restart on its data dir the node still holds it,
+    re-announces it and renews it (TTL 60 s: renewed once half of it is left, ~30 s in)."""
+    c = NodeProc.start(tmp_path / "c", bootstrap=[net.a.node.addr], extra=["--api", "127.0.0.1:0"])
+    watch = Watch(net.a, net.rid)
+    try:
+        watch.next("watching")
+        body = {"value": "hosted-by-c", "service_id": "restarted", "ttl": 60}
+        status, written = _api(c).call("POST", f"/v1/resources/{net.rid}/records", body)
+        assert status == 200 and written["ok"], written
+        first, _ = watch.next("registered", service_id="restarted")
+        assert c.stop(signal.SIGTERM) == 0
+        restarted_at_ms = time.time() * 1000
+        proc = NodeProc.launch(c.data_dir, bootstrap=[net.a.node.addr], extra=["--api", "127.0.0.1:0"])
+        c = NodeProc.ready(proc, c.data_dir)
+        restored = c.proc.json_line(lambda d: d.get("event") == "restored", timeout=30)
+        assert restored["records"] >= 1, restored
+        status, held = _api(c).call("GET", "/v1/status")
+        (mine,) = [r for r in held["resources"] if r["resource_id"] == net.rid]
+        assert any(r["service_id"] == "restarted" and r["host"] == c.peer_id for r in mine["records"]), mine
+        renewed, _ = watch.next("registered", service_id="restarted", timeout=60)
+        assert renewed["host"] == c.peer_id and renewed["record"]["value_text"] == "hosted-by-c"
+        # A renewal re-signs the host's part only: its expiry is that signature's time plus the TTL.
+        assert renewed["record"]["issued_at_ms"] == first["record"]["issued_at_ms"]
+        assert renewed["record"]["expires_at_ms"] - 60_000 > restarted_at_ms, "renewed before the restart, not after"
+    finally:
+        watch.close()
+        c.proc.kill()
 
 
 def test_cli_uses_the_local_node_and_says_so(net: Net) -> None:
