@@ -103,6 +103,39 @@ SCHEMAS: dict[str, Any] = {
             "ttl": {"type": "integer"},
             "ack": {"type": "integer", "default": 1},
             "host": {"type": "string"},
+            "check": _ref("Check"),
+        },
+    },
+    "Check": {
+        "type": "object",
+        "description": "A health check the node runs on the record it hosts (its [health] policy decides which)."
+        " tcp: target host:port; http: target http:// URL, 2xx; command: argv exits 0 (only with"
+        " allow_commands); ttl: the service reports itself (PUT …/check) at least every ttl_s",
+        "required": ["kind"],
+        "properties": {
+            "kind": {"type": "string", "enum": ["tcp", "http", "command", "ttl"]},
+            "target": {"type": "string"},
+            "argv": {"type": "array", "items": {"type": "string"}},
+            "interval_s": {"type": "number", "default": 10},
+            "timeout_s": {"type": "number", "default": 2},
+            "ttl_s": {"type": "number"},
+        },
+    },
+    "CheckReport": {
+        "type": "object",
+        "properties": {
+            "service_id": {"type": "string", "default": ""},
+            "status": {"type": "string", "enum": ["passing", "critical"], "default": "passing"},
+            "output": {"type": "string", "default": ""},
+        },
+    },
+    "CheckStatus": {
+        "type": "object",
+        "properties": {
+            "resource_id": {"type": "string"},
+            "service_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["passing", "critical"]},
+            "output": {"type": "string", "description": "The last probe's or report's line"},
         },
     },
     "WriteResult": {
@@ -213,6 +246,20 @@ PATHS: dict[str, Any] = {
                 {"name": "host", "in": "query", "schema": {"type": "string"}},
             ],
             "responses": {"200": _json("WriteResult", "Stored by `ack` replicas"), **_WRITE_ERRORS},
+        },
+    },
+    "/v1/resources/{resource_id}/check": {
+        "get": {
+            "summary": "The health check of a record the node hosts: its status and last output",
+            "parameters": [_RID, {"name": "service_id", "in": "query", "schema": {"type": "string", "default": ""}}],
+            "responses": {"200": _json("CheckStatus", "The check's status"), **_ERRORS},
+        },
+        "put": {
+            "summary": "A service's report for its ttl check (critical once ttl_s passes without one)",
+            "security": _AUTH,
+            "parameters": [_RID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CheckReport")}}},
+            "responses": {"200": _json("CheckStatus", "The check's status after the report"), **_WRITE_ERRORS},
         },
     },
     "/v1/resources/{resource_id}/watch": {

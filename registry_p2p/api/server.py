@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 from registry_p2p.adapter.peerstore import known_addrs
 from registry_p2p.api.openapi import openapi_document
 from registry_p2p.core.errors import RegistryError, Status
+from registry_p2p.core.health import CheckRefused, CheckSpec, spec_from_mapping
 from registry_p2p.core.ids import b58, resource_id_from_text
 from registry_p2p.core.model import POLICIES, POLICY_OPEN
 from registry_p2p.core.shapes import event_json, grant_json, record_json, resource_json, write_json
@@ -113,6 +114,8 @@ class Api:
             Route("/v1/resources/{resource_id}/records", self.resolve, methods=["GET"]),
             Route("/v1/resources/{resource_id}/records", self.register, methods=["POST"]),
             Route("/v1/resources/{resource_id}/records", self.unregister, methods=["DELETE"]),
+            Route("/v1/resources/{resource_id}/check", self.check_status, methods=["GET"]),
+            Route("/v1/resources/{resource_id}/check", self.check_report, methods=["PUT"]),
             Route("/v1/resources/{resource_id}/watch", self.watch, methods=["GET"]),
             Route("/ui", self.ui, methods=["GET"]),
             Route("/ui/ui.js", self.ui_script, methods=["GET"]),
@@ -308,12 +311,51 @@ class Api:
         ttl = self._int(body.get("ttl"), "ttl", limits.min_ttl_s, limits.max_ttl_s, None)
         ack = self._int(body.get("ack"), "ack", 1, MAX_ACK, 1) or 1
         host = self._text(body.get("host"), "host", None)
+        check = self._check(body.get("check"))
         if len(value) > limits.max_value_bytes:
             raise ApiError(413, "TOO_LARGE", f"the value is {len(value)} bytes; the limit is {limits.max_value_bytes}")
         result = await self._call(
-            lambda: self.registry.register_service(rid, value, service_id=service_id, peer_id=host, ttl=ttl, ack=ack)
+            lambda: self.registry.register_service(
+                rid, value, service_id=service_id, peer_id=host, ttl=ttl, ack=ack, check=check
+            )
         )
         return JSONResponse(write_json(result), 200 if result.ok else 503)
+
+    @staticmethod
+    def _check(fields: Any) -> CheckSpec | None:
+        """The health check a registration asks the node to run (the node's own policy decides)."""
+        if fields is None:
+            return None
+        if not isinstance(fields, dict):
+            raise ApiError(400, "MALFORMED", "check must be a JSON object")
+        try:
+            return spec_from_mapping(fields)
+        except CheckRefused as err:
+            raise ApiError(400, "MALFORMED", str(err)) from None
+
+    def _check_json(self, rid: str, service_id: str) -> dict[str, Any]:
+        found = self.registry.check_status(rid, service_id)
+        if found is None:
+            raise ApiError(404, "UNKNOWN_RESOURCE", f"no health check for service {service_id!r} of {rid} here")
+        status, output = found
+        return {"resource_id": rid, "service_id": service_id, "status": status, "output": output}
+
+    async def check_status(self, request: Request) -> Response:
+        rid = self._resource_id(request)
+        return JSONResponse(self._check_json(rid, request.query_params.get("service_id", "")))
+
+    async def check_report(self, request: Request) -> Response:
+        """A service's report for its ttl check: {"status": "passing" | "critical", "output": ...}."""
+        self._authorize(request)
+        rid = self._resource_id(request)
+        body = await self._body(request)
+        service_id = self._text(body.get("service_id"), "service_id", "") or ""
+        status = body.get("status", "passing")
+        if status not in ("passing", "critical"):
+            raise ApiError(400, "MALFORMED", 'status must be "passing" or "critical"')
+        output = self._text(body.get("output"), "output", "") or ""
+        await self._call(lambda: self.registry.check_pass(rid, service_id, ok=status == "passing", output=output))
+        return JSONResponse(self._check_json(rid, service_id))
 
     @staticmethod
     def _value(body: dict[str, Any]) -> bytes:

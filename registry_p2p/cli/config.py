@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from registry_p2p.cli.logs import LOG_LEVELS as LOG_LEVELS  # cli/logs.py: logging of every verb
 from registry_p2p.cli.logs import configure_logging as configure_logging
 from registry_p2p.cli.output import CliError, one_line
-from registry_p2p.core.health import CheckRefused, CheckSpec, HealthPolicy, check_spec
+from registry_p2p.core.health import CheckRefused, CheckSpec, HealthPolicy, check_spec, spec_from_mapping
 
 if TYPE_CHECKING:
     from registry_p2p.core.config import RegistryConfig
@@ -26,13 +26,6 @@ SERVICE_KEYS: dict[str, type | tuple[type, ...]] = {
     "value": str,
     "ttl_s": int,
     "check": dict,
-}
-CHECK_KEYS: dict[str, type | tuple[type, ...]] = {
-    "kind": str,
-    "target": str,
-    "argv": list,
-    "interval_s": (int, float),
-    "timeout_s": (int, float),
 }
 
 
@@ -71,24 +64,16 @@ def services_from(data: dict[str, Any], config: RegistryConfig) -> list[Configur
             raise ValueError(f"{where}.resource (the label of a resource this node owns) is required")
         check = None
         if "check" in table:
-            _typed(table["check"], CHECK_KEYS, f"{where}.check")
-            fields = dict(table["check"])
+            fields = table["check"]
+            if not isinstance(fields, dict):
+                raise ValueError(f"{where}.check must be a table")
             if fields.get("kind") == "ttl":
                 raise ValueError(
-                    f"{where}.check: a ttl check is reported by its service through the library "
-                    "(Registry.check_pass); a node's configuration has no way to report it"
+                    f"{where}.check: a ttl check is reported by its service (the API's PUT"
+                    " /v1/resources/{id}/check, or Registry.check_pass); a node's configuration cannot report it"
                 )
-            if not all(isinstance(a, str) for a in fields.get("argv", [])):
-                raise ValueError(f"{where}.check.argv must be a list of strings")
-            defaults = CheckSpec(kind="tcp")
-            check = CheckSpec(
-                kind=str(fields.get("kind", "")),
-                target=str(fields.get("target", "")),
-                argv=tuple(fields.get("argv", [])),
-                interval_s=float(fields.get("interval_s", defaults.interval_s)),
-                timeout_s=float(fields.get("timeout_s", defaults.timeout_s)),
-            )
             try:
+                check = spec_from_mapping(fields, f"{where}.check")
                 check_spec(check, policy)
             except CheckRefused as exc:
                 raise ValueError(f"{where}.check refused: {exc}") from exc

@@ -18,6 +18,7 @@ Kinds:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -52,6 +53,47 @@ class CheckSpec:
     interval_s: float = 10.0
     timeout_s: float = 2.0
     ttl_s: float = 0.0  # ttl: the longest gap between two reports of the service
+
+
+CHECK_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "kind": str,
+    "target": str,
+    "argv": list,
+    "interval_s": (int, float),
+    "timeout_s": (int, float),
+    "ttl_s": (int, float),
+}
+
+
+def spec_from_mapping(fields: Mapping[str, object], where: str = "check") -> CheckSpec:
+    """A check definition from a TOML table or a JSON object (the same keys as CheckSpec's fields);
+    CheckRefused names the key that is unknown or of the wrong type. Its values are checked by
+    `check_spec`, against the host's policy."""
+    for key, value in fields.items():
+        expected = CHECK_FIELDS.get(key)
+        if expected is None:
+            raise CheckRefused(f"unknown key {where}.{key} (keys: {', '.join(CHECK_FIELDS)})")
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise CheckRefused(f"{where}.{key} has the wrong type")
+    argv = fields.get("argv", [])
+    assert isinstance(argv, list)
+    if not all(isinstance(a, str) for a in argv):
+        raise CheckRefused(f"{where}.argv must be a list of strings")
+    defaults = CheckSpec(kind="tcp")
+
+    def seconds(key: str, default: float) -> float:
+        value = fields.get(key, default)
+        assert isinstance(value, (int, float))
+        return float(value)
+
+    return CheckSpec(
+        kind=str(fields.get("kind", "")),
+        target=str(fields.get("target", "")),
+        argv=tuple(argv),
+        interval_s=seconds("interval_s", defaults.interval_s),
+        timeout_s=seconds("timeout_s", defaults.timeout_s),
+        ttl_s=seconds("ttl_s", defaults.ttl_s),
+    )
 
 
 def _finite_in(value: float, low: float, high: float, what: str) -> None:

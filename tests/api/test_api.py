@@ -189,8 +189,11 @@ def test_openapi_document_names_exactly_the_routes_served(net: Net) -> None:
             with urllib.request.urlopen(net.a.url + path, timeout=30) as page:
                 assert page.status == 200 and page.headers["content-type"].startswith(("text/html", "text/javascript"))
             continue
-        status, answer = net.a.call(method, concrete, {} if method == "POST" else None, token=None)
-        assert status in ((401,) if method in ("POST", "DELETE") else (200,)), (method, path, answer)
+        status, answer = net.a.call(method, concrete, {} if method in ("POST", "PUT") else None, token=None)
+        if path.endswith("/check") and method == "GET":  # the route answers: A checks no service of it
+            assert status == 404 and answer["error"]["status"] == "UNKNOWN_RESOURCE", answer
+            continue
+        assert status in ((401,) if method in ("POST", "DELETE", "PUT") else (200,)), (method, path, answer)
 
 
 def test_writes_need_the_token(net: Net) -> None:
@@ -283,6 +286,50 @@ def test_a_record_registered_through_the_api_is_hosted_across_a_restart(net: Net
     finally:
         watch.close()
         c.proc.kill()
+
+
+def test_a_ttl_check_set_and_reported_through_the_api(net: Net) -> None:
+    """Any program, in any language, can have its node check it: a ttl check set with the
+    registration, then reported by the service (Consul's TTL checks); critical records leave resolve."""
+    a, b, rid = net.a, net.b, net.rid
+    base = f"/v1/resources/{rid}"
+    body = {"value": "http://b:81", "service_id": "ttl-checked", "check": {"kind": "ttl", "ttl_s": 3600}}
+    status, written = b.call("POST", f"{base}/records", body)
+    assert status == 200 and written["ok"], written
+    status, check = b.call("GET", f"{base}/check?service_id=ttl-checked")
+    assert (status, check["status"]) == (200, "passing"), check
+
+    def resolved(query: str = "") -> dict[str, str]:
+        status, found = a.call("GET", f"{base}/records?ack=2{query}")
+        assert status == 200, found
+        return {r["service_id"]: r["health"] for r in found["records"] if r["service_id"] == "ttl-checked"}
+
+    assert resolved() == {"ttl-checked": "passing"}
+    report = {"service_id": "ttl-checked", "status": "critical", "output": "disk full"}
+    assert b.call("PUT", f"{base}/check", report, token=None)[0] == 401
+    status, check = b.call("PUT", f"{base}/check", report)
+    assert status == 200 and (check["status"], check["output"]) == ("critical", "disk full"), check
+    # The PUT answers once one of the two replicas stored the re-signed record: a read of both meets it.
+    assert resolved() == {}
+    assert resolved("&all=1") == {"ttl-checked": "critical"}
+    status, check = b.call("PUT", f"{base}/check", {"service_id": "ttl-checked"})  # passing is the default
+    assert status == 200 and check["status"] == "passing", check
+    assert resolved() == {"ttl-checked": "passing"}
+
+    refused = [
+        ({"value": "v", "check": {"kind": "command", "argv": ["true"]}}, 403, "command checks are disabled"),
+        ({"value": "v", "check": {"kind": "tcp", "port": 80}}, 400, "unknown key check.port"),
+        ({"value": "v", "check": {"kind": "tcp", "target": "x:1", "interval_s": 0}}, 403, "outside [1, 86400] s"),
+        ({"value": "v", "check": "tcp"}, 400, "check must be a JSON object"),
+    ]
+    for registration, expected, text in refused:
+        status, error = b.call("POST", f"{base}/records", {**registration, "service_id": "refused"})
+        assert status == expected and text in error["error"]["message"], (registration, status, error)
+    assert b.call("GET", f"{base}/check?service_id=refused")[0] == 404  # refused before anything was signed
+    status, found = a.call("GET", f"{base}/records?ack=2")
+    assert not [r for r in found["records"] if r["service_id"] == "refused"]
+    assert b.call("PUT", f"{base}/check", {"service_id": "ttl-checked", "status": "fine"})[0] == 400
+    assert b.call("PUT", f"{base}/check", {"service_id": "nothing-here"})[0] == 404
 
 
 def test_cli_uses_the_local_node_and_says_so(net: Net) -> None:

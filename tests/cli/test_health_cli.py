@@ -66,9 +66,18 @@ SERVICE = '[[service]]\nresource = "web"\n'
             "service[0].check refused: check interval_s 0 s is outside [1, 86400] s",
         ),
         ('[service.check]\nkind = "tcp"\ntarget = "127.0.0.1:1"\ninterval_s = 1e9\n', "is outside [1, 86400] s"),
-        ('[service.check]\nkind = "ttl"\n', "a ttl check is reported by its service through the library"),
+        ('[service.check]\nkind = "ttl"\n', "a ttl check is reported by its service (the API's PUT"),
+        ('[service.check]\nkind = "tcp"\nport = 80\n', "service[0].check refused: unknown key service[0].check.port"),
+        ('[service.check]\nkind = "tcp"\ntimeout_s = "2s"\n', "service[0].check.timeout_s has the wrong type"),
     ],
-    ids=["command while commands are disabled", "interval 0", "interval 1e9", "ttl check in a config"],
+    ids=[
+        "command while commands are disabled",
+        "interval 0",
+        "interval 1e9",
+        "ttl check in a config",
+        "unknown key",
+        "wrong type",
+    ],
 )
 def test_a_check_outside_the_host_policy_stops_the_node_at_start(tmp_path: Path, check: str, expected: str) -> None:
     config = tmp_path / "node.toml"

@@ -99,3 +99,21 @@ def test_every_interval_is_either_in_range_or_refused(interval: float) -> None:
     else:
         with pytest.raises(CheckRefused):
             check_spec(spec, OPEN)
+
+
+def test_spec_from_mapping_reads_toml_and_json_alike_and_names_the_bad_key() -> None:
+    from registry_p2p.core.health import spec_from_mapping
+
+    spec = spec_from_mapping({"kind": "tcp", "target": "127.0.0.1:80", "interval_s": 5, "timeout_s": 0.5})
+    assert spec == CheckSpec(kind="tcp", target="127.0.0.1:80", interval_s=5.0, timeout_s=0.5)
+    assert spec_from_mapping({"kind": "ttl", "ttl_s": 30}) == CheckSpec(kind="ttl", ttl_s=30.0)
+    assert spec_from_mapping({"kind": "command", "argv": ["true"]}).argv == ("true",)
+    for fields, text in (
+        ({"kind": "tcp", "port": 80}, "unknown key check.port"),
+        ({"kind": "tcp", "interval_s": "5"}, "check.interval_s has the wrong type"),
+        ({"kind": "tcp", "interval_s": True}, "check.interval_s has the wrong type"),
+        ({"kind": 1}, "check.kind has the wrong type"),
+        ({"kind": "command", "argv": ["a", 1]}, "check.argv must be a list of strings"),
+    ):
+        with pytest.raises(CheckRefused, match=re.escape(text)):
+            spec_from_mapping(fields)
