@@ -14,6 +14,9 @@ API_INFO_FILE = "api.json"
 TOKEN_FILE = "api.token"
 ENV_API = "REGISTRY_P2P_API"
 ENV_TOKEN = "REGISTRY_P2P_API_TOKEN"
+# An SSE comment this often on an idle event stream: proxies keep it open, a gone client is
+# noticed, and a client that hears nothing for several of them knows the node is gone.
+KEEPALIVE_S = 15.0
 
 
 def load_or_create_token(data_dir: Path) -> str:

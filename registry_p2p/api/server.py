@@ -30,6 +30,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from registry_p2p.adapter.peerstore import known_addrs
+from registry_p2p.api.files import KEEPALIVE_S
 from registry_p2p.api.openapi import openapi_document
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.health import CheckRefused, CheckSpec, spec_from_mapping
@@ -46,7 +47,6 @@ log = logging.getLogger("registry_p2p.api")
 
 MAX_BODY_BYTES = 64 * 1024  # a record's value is at most 4 KiB (limits.max_value_bytes): room to spare
 MAX_ACK = 64
-KEEPALIVE_S = 15.0  # an SSE comment this often: proxies keep the stream open, a gone client is noticed
 STATUS_RECORDS = 100  # records per resource listed by /v1/status
 
 HTTP_STATUS = {

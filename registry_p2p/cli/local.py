@@ -13,19 +13,29 @@ import json
 import logging
 import os
 import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from registry_p2p.api.files import ENV_API, ENV_TOKEN, TOKEN_FILE, parse_host_port, read_api_info, read_token
+from registry_p2p.api.files import (
+    ENV_API,
+    ENV_TOKEN,
+    KEEPALIVE_S,
+    TOKEN_FILE,
+    parse_host_port,
+    read_api_info,
+    read_token,
+)
 from registry_p2p.cli.app import cli, json_option, log_option
 from registry_p2p.cli.config import configure_logging
 from registry_p2p.cli.identity import node_running_on
 from registry_p2p.cli.output import CliError, StdoutConsole, emit_json
 
 log = logging.getLogger("registry_p2p.cli")
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 30.0  # the node bounds each network wait itself (request_timeout_s)
 
@@ -49,7 +59,6 @@ class LocalNode:
 
     def call(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None) -> Any:
         """One request; the JSON answer, or ApiFailed (CliError when the node does not answer)."""
-        parsed = urllib.parse.urlsplit(self.url)
         if query:
             path += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
         headers = {"Accept": "application/json"}
@@ -57,32 +66,89 @@ class LocalNode:
         if body is not None:
             data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        if self.token is not None:
-            headers["Authorization"] = f"Bearer {self.token}"
-        connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=self.timeout)
+        connection, response = self._request(method, path, data, headers)
         try:
+            raw = self._read(response.read)
+        finally:
+            connection.close()
+        return self._answer(response.status, raw)
+
+    def events(self, path: str, idle_s: float = 3 * KEEPALIVE_S) -> Iterator[tuple[str, Any]]:
+        """A GET answered with Server-Sent Events: (event name, JSON data) as each comes. CliError
+        when the node cannot be reached, ApiFailed when it refuses, NodeGone when an open stream
+        ends or stays silent for `idle_s` (the node sends a keepalive every KEEPALIVE_S)."""
+        connection, response = self._request("GET", path, None, {"Accept": "text/event-stream"})
+        try:
+            if response.status != 200:
+                self._answer(response.status, self._read(response.read))
+                raise CliError(f"the node's API at {self.url} answered {response.status} without an event stream")
+            if connection.sock is not None:
+                connection.sock.settimeout(idle_s)
+            name, data = "message", list[str]()
+            try:
+                for raw_line in response:
+                    line = raw_line.decode("utf-8").rstrip("\r\n")
+                    if not line:
+                        if data:
+                            yield name, json.loads("\n".join(data))
+                        name, data = "message", []
+                    elif line.startswith("event:"):
+                        name = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data.append(line[5:].strip())
+                    # a line starting with ":" is a keepalive
+            except (OSError, ValueError) as exc:
+                raise NodeGone(f"the node's API at {self.url} stopped answering ({exc})") from None
+            raise NodeGone(f"the node's API at {self.url} closed the stream")
+        finally:
+            connection.close()
+
+    def _request(
+        self, method: str, path: str, data: bytes | None, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        parsed = urllib.parse.urlsplit(self.url)
+        if self.token is not None:
+            headers = {**headers, "Authorization": f"Bearer {self.token}"}
+        connection = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=self.timeout)
+
+        def send() -> http.client.HTTPResponse:
             connection.request(method, path, body=data, headers=headers)
-            response = connection.getresponse()
-            raw = response.read()
+            return connection.getresponse()
+
+        try:
+            return connection, self._read(send)
+        except BaseException:
+            connection.close()
+            raise
+
+    def _read(self, step: Callable[[], T]) -> T:
+        """One blocking step of a request, its socket errors as the line a verb prints."""
+        try:
+            return step()
         except TimeoutError:
             raise CliError(f"the node's API at {self.url} did not answer within {self.timeout:g} s") from None
         except OSError as exc:
             raise CliError(f"cannot reach the node's API at {self.url} ({self.found}): {exc.strerror or exc}") from None
-        finally:
-            connection.close()
+
+    def _answer(self, status: int, raw: bytes) -> Any:
+        """The JSON document of an answer, or ApiFailed with its error's message."""
         try:
             document = json.loads(raw)
         except ValueError:
-            raise CliError(f"the node's API at {self.url} answered {response.status} without JSON") from None
+            raise CliError(f"the node's API at {self.url} answered {status} without JSON") from None
         error = document.get("error") if isinstance(document, dict) else None
-        if response.status >= 400 and isinstance(error, dict):
+        if status >= 400 and isinstance(error, dict):
             text = str(error.get("message", "error"))
-            if response.status == 401:
+            if status == 401:
                 text += f" (set ${ENV_TOKEN}, or give the node's --data-dir)"
-            raise ApiFailed(response.status, str(error.get("status", "")), text, document)
-        if response.status >= 400 and not (isinstance(document, dict) and "ok" in document):
-            raise CliError(f"the node's API at {self.url} answered {response.status}")
+            raise ApiFailed(status, str(error.get("status", "")), text, document)
+        if status >= 400 and not (isinstance(document, dict) and "ok" in document):
+            raise CliError(f"the node's API at {self.url} answered {status}")
         return document
+
+
+class NodeGone(CliError):
+    """An event stream of the local node ended: the node stopped, or it no longer answers."""
 
 
 def _url(value: str, what: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import trio
 
-from ..cli.procs import LOOPBACK, NodeProc, cli, failure_line
+from ..cli.procs import LOOPBACK, NodeProc, Proc, cli, failure_line
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -358,6 +358,34 @@ def test_cli_uses_the_local_node_and_says_so(net: Net) -> None:
     assert got["label"] == "shared"
     missing = cli("resolve", "not-an-id", *data_dir)
     assert "resource id 'not-an-id'" in failure_line(missing)
+
+
+def test_cli_watch_uses_the_local_nodes_event_stream_across_its_restart(net: Net, tmp_path: Path) -> None:
+    d = NodeProc.start(tmp_path / "d", bootstrap=[net.a.node.addr], extra=["--api", "127.0.0.1:0"])
+    watcher = Proc(["watch", net.rid, "--json", "--data-dir", str(d.data_dir)])
+    try:
+        watcher.stderr_line(f"watching {net.rid} (Ctrl-C to stop)", timeout=30)
+        status, written = net.b.call("POST", f"/v1/resources/{net.rid}/records", {"value": "sse", "service_id": "cw"})
+        assert status == 200 and written["ok"], written
+        event = watcher.json_line(lambda e: e["service_id"] == "cw", timeout=15)
+        assert event["kind"] == "registered" and event["record"]["value_text"] == "sse"
+        assert event["host"] == net.b.node.peer_id
+
+        assert d.stop(signal.SIGTERM) == 0  # the node goes; the watch says so and waits for it
+        lost = watcher.stderr_line(f"the node's API at {d.api} ", timeout=30)
+        assert lost.endswith(": looking for it again every 1 s"), lost
+        proc = NodeProc.launch(d.data_dir, bootstrap=[net.a.node.addr], extra=["--api", "127.0.0.1:0"])
+        d = NodeProc.ready(proc, d.data_dir)  # on another API port: found again through the data dir
+        watcher.stderr_line(f"reconnected to the node's API at {d.api}: watching again", timeout=30)
+        again = watcher.json_line(lambda e: e["service_id"] == "cw", timeout=15)  # the records first, again
+        assert again["kind"] == "registered" and again["record"]["value_text"] == "sse"
+        net.b.call("DELETE", f"/v1/resources/{net.rid}/records?service_id=cw")
+        gone = watcher.json_line(lambda e: e["service_id"] == "cw", timeout=15)
+        assert gone["kind"] == "unregistered" and gone["record"] is None
+        assert watcher.stop(signal.SIGTERM) == 143  # as the light-node path
+    finally:
+        watcher.kill()
+        d.proc.kill()
 
 
 def test_without_a_local_node_the_cli_joins_as_a_light_node(net: Net, tmp_path: Path) -> None:
