@@ -27,8 +27,6 @@ class RoutingTableFiller:
 
     IDENTIFY_WAIT_S = 5.0  # the first wait; each retry waits twice as long as the one before
     IDENTIFY_TRIES = 4
-    FIRST_POLL_S = 0.05  # py-libp2p has no event for "identify done"
-    RETRY_POLL_S = 0.5
 
     def __init__(self, host: HostLike, dht: DhtLike, on_connected: Callable[[ID], None] | None = None) -> None:
         self.host = host
@@ -55,17 +53,16 @@ class RoutingTableFiller:
         never again: when that run dies (with the losing one of two racing connections, or on
         its 10 s read timeout under load) the peer stays unknown, out of the routing table and
         of every replica set, for as long as the connection lasts. So ask again, backing off."""
-        wait, poll = self.IDENTIFY_WAIT_S, self.FIRST_POLL_S
+        wait = self.IDENTIFY_WAIT_S
         for attempt in range(self.IDENTIFY_TRIES):
             if attempt:
                 if peer not in self.host.get_connected_peers():
                     return []
                 log.debug("no identify from %s after %.0f s: asking again", peer, wait / 2)
                 request_identify(self.host, peer)
-                poll = self.RETRY_POLL_S  # a retry is rare; many connections polling fast are not
             with trio.move_on_after(wait):
                 while not (protocols := self._protocols(peer)):
-                    await trio.sleep(poll)
+                    await trio.sleep(0.05)
                 return protocols
             wait *= 2
         return []
