@@ -73,3 +73,19 @@ def test_every_command_is_found_by_the_lazy_group() -> None:
     for module in set(VERB_MODULES.values()):
         importlib.import_module(f"registry_p2p.cli.{module}")
     assert set(cli.commands) <= set(VERB_MODULES), set(cli.commands) - set(VERB_MODULES)
+
+
+def test_a_verbs_logging_setup_loads_neither_trio_nor_libp2p() -> None:
+    """Every client verb configures logging first, the API path included: locating py-libp2p's
+    files (to quiet what it logs on the root logger) must not import it (it cost ~1 s per verb)."""
+    code = (
+        "import json, sys\n"
+        "from registry_p2p.cli.logs import configure_logging\n"
+        "for level in ('error', 'debug'):\n"
+        "    configure_logging(level)\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    heavy = [name for name in json.loads(done.stdout) if name.split(".")[0] in ("trio", "libp2p")]
+    assert heavy == [], heavy

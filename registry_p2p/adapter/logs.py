@@ -9,6 +9,7 @@ Their level is therefore chosen on its own (`set_libp2p_log_level`, the CLI's
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 
@@ -27,13 +28,11 @@ class _FromLibp2pOnRoot(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.level = logging.WARNING
-        self.prefix = ""
-        try:
-            import libp2p
-
-            self.prefix = os.path.dirname(libp2p.__file__ or "") + os.sep
-        except ImportError:  # pragma: no cover - py-libp2p is a dependency
-            self.prefix = ""
+        # Located, not imported: importing py-libp2p costs a second, and a verb answered by a local
+        # node's API configures logging without ever loading it.
+        spec = importlib.util.find_spec("libp2p")
+        origin = spec.origin if spec is not None else None
+        self.prefix = os.path.dirname(origin) + os.sep if origin else ""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.prefix and record.pathname.startswith(self.prefix):
