@@ -14,12 +14,17 @@ RUNTIME = ["registry_p2p", "registry_p2p.registry", "registry_p2p.node"]
 TOOLS = ("registry_p2p.tools", "registry_p2p.testnet")
 
 
-def _loaded_after_importing(module: str) -> list[str]:
-    code = f"import json, sys\nimport {module}\nprint(json.dumps(sorted(sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+def _loaded_after_running(code: str) -> list[str]:
+    """The modules a fresh interpreter holds after running `code`."""
+    program = f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     loaded: list[str] = json.loads(done.stdout)
     return loaded
+
+
+def _loaded_after_importing(module: str) -> list[str]:
+    return _loaded_after_running(f"import {module}")
 
 
 @pytest.mark.parametrize("module", RUNTIME)
@@ -44,15 +49,12 @@ def test_the_command_loads_its_verbs_only_when_one_runs() -> None:
 def test_every_verb_module_loads_without_trio_or_libp2p() -> None:
     # `registry-p2p --help` lists every verb, so it loads every verb module: py-libp2p and trio
     # load only when a verb starts a node (or a light node) of its own.
-    code = (
-        "import json, sys, importlib\n"
+    loaded = _loaded_after_running(
+        "import importlib\n"
         "from registry_p2p.cli.app import VERB_MODULES\n"
-        "for m in set(VERB_MODULES.values()): importlib.import_module('registry_p2p.cli.' + m)\n"
-        "print(json.dumps(sorted(sys.modules)))"
+        "for m in set(VERB_MODULES.values()): importlib.import_module('registry_p2p.cli.' + m)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    heavy = [name for name in json.loads(done.stdout) if name.split(".")[0] in ("trio", "libp2p", "starlette")]
+    heavy = [name for name in loaded if name.split(".")[0] in ("trio", "libp2p", "starlette")]
     assert heavy == [], heavy
 
 
@@ -78,14 +80,10 @@ def test_every_command_is_found_by_the_lazy_group() -> None:
 def test_a_verbs_logging_setup_loads_neither_trio_nor_libp2p() -> None:
     """Every client verb configures logging first, the API path included: locating py-libp2p's
     files (to quiet what it logs on the root logger) must not import it (it cost ~1 s per verb)."""
-    code = (
-        "import json, sys\n"
+    loaded = _loaded_after_running(
         "from registry_p2p.cli.logs import configure_logging\n"
         "for level in ('error', 'debug'):\n"
-        "    configure_logging(level)\n"
-        "print(json.dumps(sorted(sys.modules)))"
+        "    configure_logging(level)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    heavy = [name for name in json.loads(done.stdout) if name.split(".")[0] in ("trio", "libp2p")]
+    heavy = [name for name in loaded if name.split(".")[0] in ("trio", "libp2p")]
     assert heavy == [], heavy
