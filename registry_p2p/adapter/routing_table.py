@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from registry_p2p.adapter.identify import request_identify
+
 if TYPE_CHECKING:
     from libp2p.peer.id import ID
 
@@ -23,7 +25,10 @@ class RoutingTableFiller:
     A network notifee; `run` must be started in a nursery that outlives the host's connections.
     """
 
-    IDENTIFY_WAIT_S = 5.0
+    IDENTIFY_WAIT_S = 5.0  # the first wait; each retry waits twice as long as the one before
+    IDENTIFY_TRIES = 4
+    FIRST_POLL_S = 0.05  # py-libp2p has no event for "identify done"
+    RETRY_POLL_S = 0.5
 
     def __init__(self, host: HostLike, dht: DhtLike, on_connected: Callable[[ID], None] | None = None) -> None:
         self.host = host
@@ -39,23 +44,36 @@ class RoutingTableFiller:
             async for peer in self._receive:
                 nursery.start_soon(self._add, peer)
 
+    def _protocols(self, peer: ID) -> list[str]:
+        try:
+            return list(self.host.get_peerstore().get_protocols(peer))
+        except Exception:
+            return []
+
+    async def _identified(self, peer: ID) -> list[str]:
+        """What identify said `peer` speaks. py-libp2p runs identify once per connection and
+        never again: when that run dies (with the losing one of two racing connections, or on
+        its 10 s read timeout under load) the peer stays unknown, out of the routing table and
+        of every replica set, for as long as the connection lasts. So ask again, backing off."""
+        wait, poll = self.IDENTIFY_WAIT_S, self.FIRST_POLL_S
+        for attempt in range(self.IDENTIFY_TRIES):
+            if attempt:
+                if peer not in self.host.get_connected_peers():
+                    return []
+                log.debug("no identify from %s after %.0f s: asking again", peer, wait / 2)
+                request_identify(self.host, peer)
+                poll = self.RETRY_POLL_S  # a retry is rare; many connections polling fast are not
+            with trio.move_on_after(wait):
+                while not (protocols := self._protocols(peer)):
+                    await trio.sleep(poll)
+                return protocols
+            wait *= 2
+        return []
+
     async def _add(self, peer: ID) -> None:
         from libp2p.kad_dht.common import PROTOCOL_ID as KAD_PROTOCOL
 
-        with trio.move_on_after(self.IDENTIFY_WAIT_S):
-            while True:
-                try:
-                    protocols = self.host.get_peerstore().get_protocols(peer)
-                except Exception:
-                    protocols = []
-                if protocols:
-                    break
-                await trio.sleep(0.05)
-        try:
-            protocols = self.host.get_peerstore().get_protocols(peer)
-        except Exception:
-            return
-        if str(KAD_PROTOCOL) in protocols:
+        if str(KAD_PROTOCOL) in await self._identified(peer):
             try:
                 await self.dht.add_peer(peer)
             except Exception as exc:

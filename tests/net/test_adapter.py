@@ -208,6 +208,38 @@ def test_request_identify_uses_basic_hosts_scheduler_and_tolerates_its_absence()
     request_identify(object(), "peer")  # a host without it: nothing to do, nothing raised
 
 
+async def test_the_routing_table_filler_asks_again_for_an_identify_that_died() -> None:
+    """py-libp2p identifies a connection once; when that run dies the peer stays unknown (and out of
+    the routing table) for the connection's life. The filler asks again, so the peer gets in."""
+    from libp2p.kad_dht.common import PROTOCOL_ID as KAD_PROTOCOL
+
+    from registry_p2p.adapter.routing_table import RoutingTableFiller
+
+    class Dht:
+        def __init__(self) -> None:
+            self.added: list[ID] = []
+
+        async def add_peer(self, peer: ID) -> None:
+            self.added.append(peer)
+
+    async def never_answer(stream: Any) -> None:
+        await stream.reset()
+
+    with trio.fail_after(30):
+        async with running_hosts(2) as (a, b):
+            b.set_stream_handler(KAD_PROTOCOL, never_answer)  # b speaks kad (for identify)
+            await a.connect(PeerInfo(b.get_id(), b.get_addrs()))
+            await wait_for(lambda: str(KAD_PROTOCOL) in a.get_peerstore().get_protocols(b.get_id()), timeout=10)
+            # What a dead identify leaves: a connection, and nothing known of what the peer speaks.
+            a.get_peerstore().set_protocols(b.get_id(), [])
+            a._identified_peers.pop(b.get_id(), None)
+            dht = Dht()
+            filler = RoutingTableFiller(a, dht)  # type: ignore[arg-type]
+            filler.IDENTIFY_WAIT_S = 0.2
+            await filler._add(b.get_id())
+            assert dht.added == [b.get_id()]
+
+
 async def test_a_protocol_added_after_connecting_is_announced_to_connected_peers() -> None:
     late = TProtocol("/late/1.0.0")
     with trio.fail_after(30):
