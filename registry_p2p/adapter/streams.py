@@ -30,6 +30,11 @@ async def open_stream(host: HostLike, peer: ID, protocols: list[TProtocol], time
     When two connections to one peer race (a peer reconnecting under the same id right after it
     left, or both sides dialing at once), max_connections_per_peer=1 closes one of them, maybe
     the one a stream was being opened on: such a failure is tried once more.
+
+    A connection closed under the swarm can also stay listed in it (py-libp2p removes it from
+    its table only when the connection's own task ends): new_stream then fails at once with
+    "No valid connections available" and never dials. Such leftovers are dropped before a
+    stream is opened, so the peer is dialed afresh.
     """
     deadline = trio.current_time() + timeout
     try:
@@ -44,6 +49,7 @@ async def open_stream(host: HostLike, peer: ID, protocols: list[TProtocol], time
 async def _open_stream_once(
     host: HostLike, peer: ID, protocols: list[TProtocol], deadline: float, timeout: float
 ) -> StreamLike:
+    await _drop_closed_connections(host, peer, deadline)
     if peer in host.get_connected_peers():
         with trio.move_on_after(min(STREAM_ON_EXISTING_CONNECTION_TIMEOUT_S, deadline - trio.current_time())):
             return await host.new_stream(peer, protocols)
@@ -56,3 +62,17 @@ async def _open_stream_once(
     with trio.move_on_at(deadline):
         return await host.new_stream(peer, protocols)
     raise trio.TooSlowError(f"no stream to {peer} within {timeout} s")
+
+
+async def _drop_closed_connections(host: HostLike, peer: ID, deadline: float) -> None:
+    """Forget `peer`'s connections when every one the swarm lists is closed."""
+    network = host.get_network()
+    connections = network.get_connections(peer)
+    if not connections or not all(getattr(conn, "is_closed", False) for conn in connections):
+        return
+    log.debug("only closed connections to %s are listed; dropping them to dial afresh", peer)
+    with trio.move_on_at(deadline):
+        try:
+            await network.close_peer(peer)
+        except Exception as exc:
+            log.debug("close_peer failed: %s", exc)
