@@ -64,9 +64,15 @@ def key_closer_than(resource_id: bytes, bound: int, tries: int = 100_000) -> Key
 
 
 def identified(node: Node) -> bool:
-    """Identify has told `node` what each of its connected peers speaks."""
+    """Identify has told `node` what each of its connected peers speaks.
+
+    A peer whose listed connections are all closed is not connected: py-libp2p can leave a
+    closed one in its table for a while, and identify cannot run on it."""
     store = node.host.get_peerstore()
+    network = node.host.get_network()
     for peer in node.host.get_connected_peers():
+        if all(conn.is_closed for conn in network.get_connections(peer)):
+            continue
         try:
             if not store.get_protocols(peer):
                 return False
