@@ -126,12 +126,26 @@ class Context:
         are asked: after churn a resolve reaches the live replicas instead of failing. Returns
         what was gathered and every replica asked (to count acks among replicas only). `first` is
         the replica set when the caller already looked it up.
+
+        With a `background` nursery (a write), a replica found unreachable after enough answers
+        came (its request still running when the call returned, or failing beside successes) is
+        replaced there: the set is computed again without it and the live replicas not yet asked
+        get the write too. Otherwise a tombstone written while one cached replica was down
+        reached only `need` replicas, and a live replica outside the stale set kept serving the
+        record until anti-entropy.
         """
         total: Gathered[T] = Gathered()
         asked: set[ID] = set()
         replicas: list[ID] = []
         extra = extra or []
         deadline = math.inf
+        returned = False
+
+        def on_unreachable(peer: ID) -> None:
+            self.routing.mark_unreachable(peer)
+            if returned and background is not None:
+                background.start_soon(self._replace_unreachable, rid, ask, asked, timeout)
+
         for round_ in range(REPLICA_ROUNDS):
             peers = first if round_ == 0 and first is not None else await self.routing.replica_set(rid)
             if deadline == math.inf:
@@ -150,7 +164,7 @@ class Context:
                 timeout=deadline - trio.current_time(),
                 succeeded=succeeded,
                 on_unsupported=self.routing.mark_unsupported,
-                on_unreachable=self.routing.mark_unreachable,
+                on_unreachable=on_unreachable,
                 background=background,
                 # The closest replicas first, one spare; more only on failure.
                 window=remaining + 1,
@@ -160,8 +174,30 @@ class Context:
             total.timed_out = got.timed_out
             unreachable = [p for p in got.errors if self.routing.recently_unreachable(p)]
             if len(total.successes) >= need or got.timed_out or not unreachable:
+                if unreachable and background is not None:
+                    background.start_soon(self._replace_unreachable, rid, ask, asked, timeout)
                 break
+        returned = True
         return total, replicas
+
+    async def _replace_unreachable(
+        self, rid: bytes, ask: Callable[[ID], Awaitable[Any]], asked: set[ID], timeout: float | None
+    ) -> None:
+        """A write's background step: the live replicas that the set held without (see above)."""
+        peers = await self.routing.replica_set(rid)
+        targets = [p for p in peers if p not in asked]
+        if not targets:
+            return
+        asked.update(targets)
+        log.debug("a replica of %s was unreachable; writing to %d more", rid.hex()[:12], len(targets))
+        await gather(
+            targets,
+            ask,
+            need=len(targets),
+            timeout=timeout or self.config.request_timeout_s,
+            on_unsupported=self.routing.mark_unsupported,
+            on_unreachable=self.routing.mark_unreachable,
+        )
 
 
 class Background:
