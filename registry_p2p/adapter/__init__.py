@@ -16,7 +16,7 @@ nothing in py-libp2p. `mount` (registry.py) and `open_node` (node.py) make the c
     routing_table.py  RoutingTableFiller
     security.py       noise_only
     shutdown.py       close_host
-    streams.py        open_stream
+    streams.py        open_stream, only_closed_connections
     types.py          HostLike, DhtLike, PubsubLike, StreamLike: Protocols, no workaround
 
 Each has a test in tests/net (docs/ARCHITECTURE.md lists which).

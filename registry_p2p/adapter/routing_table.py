@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from registry_p2p.adapter.identify import request_identify
+from registry_p2p.adapter.streams import only_closed_connections
 
 if TYPE_CHECKING:
     from libp2p.peer.id import ID
@@ -58,8 +59,8 @@ class RoutingTableFiller:
         wait, poll = self.IDENTIFY_WAIT_S, self.FIRST_POLL_S
         for attempt in range(self.IDENTIFY_TRIES):
             if attempt:
-                if peer not in self.host.get_connected_peers():
-                    return []
+                if peer not in self.host.get_connected_peers() or only_closed_connections(self.host, peer):
+                    return []  # identify cannot run on a connection that is gone
                 log.debug("no identify from %s after %.0f s: asking again", peer, wait / 2)
                 request_identify(self.host, peer)
                 poll = self.RETRY_POLL_S  # a retry is rare; many connections polling fast are not

@@ -64,15 +64,20 @@ async def _open_stream_once(
     raise trio.TooSlowError(f"no stream to {peer} within {timeout} s")
 
 
+def only_closed_connections(host: HostLike, peer: ID) -> bool:
+    """The swarm lists connections to `peer` and every one is closed: a leftover, not a peer
+    that is connected (nothing, not even identify, can run on it until it is dropped)."""
+    connections = host.get_network().get_connections(peer)
+    return bool(connections) and all(getattr(conn, "is_closed", False) for conn in connections)
+
+
 async def _drop_closed_connections(host: HostLike, peer: ID, deadline: float) -> None:
     """Forget `peer`'s connections when every one the swarm lists is closed."""
-    network = host.get_network()
-    connections = network.get_connections(peer)
-    if not connections or not all(getattr(conn, "is_closed", False) for conn in connections):
+    if not only_closed_connections(host, peer):
         return
     log.debug("only closed connections to %s are listed; dropping them to dial afresh", peer)
     with trio.move_on_at(deadline):
         try:
-            await network.close_peer(peer)
+            await host.get_network().close_peer(peer)
         except Exception as exc:
             log.debug("close_peer failed: %s", exc)

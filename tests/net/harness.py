@@ -13,6 +13,7 @@ import trio
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import KeyPair
 
+from registry_p2p.adapter.streams import only_closed_connections
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.node import Node
@@ -69,9 +70,8 @@ def identified(node: Node) -> bool:
     A peer whose listed connections are all closed is not connected: py-libp2p can leave a
     closed one in its table for a while, and identify cannot run on it."""
     store = node.host.get_peerstore()
-    network = node.host.get_network()
     for peer in node.host.get_connected_peers():
-        if all(conn.is_closed for conn in network.get_connections(peer)):
+        if only_closed_connections(node.host, peer):
             continue
         try:
             if not store.get_protocols(peer):
