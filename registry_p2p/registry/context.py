@@ -174,10 +174,10 @@ class Context:
             total.timed_out = got.timed_out
             unreachable = [p for p in got.errors if self.routing.recently_unreachable(p)]
             if len(total.successes) >= need or got.timed_out or not unreachable:
-                if unreachable and background is not None:
-                    background.start_soon(self._replace_unreachable, rid, ask, asked, timeout)
                 break
         returned = True
+        if background is not None and any(self.routing.recently_unreachable(p) for p in total.errors):
+            background.start_soon(self._replace_unreachable, rid, ask, asked, timeout)
         return total, replicas
 
     async def _replace_unreachable(
