@@ -54,8 +54,17 @@ def test_every_verb_module_loads_without_trio_or_libp2p() -> None:
         "from registry_p2p.cli.app import VERB_MODULES\n"
         "for m in set(VERB_MODULES.values()): importlib.import_module('registry_p2p.cli.' + m)"
     )
-    heavy = [name for name in loaded if name.split(".")[0] in ("trio", "libp2p", "starlette")]
+    heavy = [name for name in loaded if name.split(".")[0] in ("trio", "libp2p", "starlette", "google")]
     assert heavy == [], heavy
+
+
+def test_core_health_spells_the_health_states_as_the_wire_does() -> None:
+    """core/health.py repeats HealthStatus's values so that the CLI's config needs no protobuf."""
+    from registry_p2p.core import health
+    from registry_p2p.pb import registry_pb2 as pb
+
+    assert (health.HEALTH_PASSING, health.HEALTH_CRITICAL) == (pb.HEALTH_PASSING, pb.HEALTH_CRITICAL)
+    assert set(health.HEALTH_NAMES) == set(pb.HealthStatus.values())
 
 
 def test_the_cli_spells_the_write_policies_as_core_does() -> None:
@@ -64,6 +73,13 @@ def test_the_cli_spells_the_write_policies_as_core_does() -> None:
     from registry_p2p.core import model
 
     assert resource.POLICIES == model.POLICIES and resource.POLICY_OPEN == model.POLICY_OPEN
+
+
+def test_the_node_verb_spells_the_host_policies_as_core_does() -> None:
+    from registry_p2p.cli import node
+    from registry_p2p.core import config
+
+    assert node.HOST_POLICIES == config.HOST_POLICIES
 
 
 def test_every_command_is_found_by_the_lazy_group() -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from registry_p2p.cli.logs import LIBP2P_LEVELS, LOG_FORMATS
 from registry_p2p.cli.logs import LOG_LEVELS as LOG_LEVELS  # cli/logs.py: logging of every verb
 from registry_p2p.cli.logs import configure_logging as configure_logging
 from registry_p2p.cli.output import CliError, one_line
@@ -96,6 +97,8 @@ NODE_KEYS: dict[str, type] = {
     "data_dir": str,
     "metrics": str,
     "log_level": str,
+    "log_format": str,
+    "libp2p_log_level": str,
     "api": str,
 }
 
@@ -129,8 +132,9 @@ def load_config_file(path: str | None) -> tuple[RegistryConfig, dict[str, Any]]:
         if not isinstance(value, expected) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
             kind = "a list of strings" if expected is list else "a string"
             raise CliError(f"config file {path}: node.{key} must be {kind}")
-    if "log_level" in node and node["log_level"] not in LOG_LEVELS:
-        raise CliError(f"config file {path}: node.log_level must be one of {', '.join(LOG_LEVELS)}")
+    for key, allowed in (("log_level", LOG_LEVELS), ("log_format", LOG_FORMATS), ("libp2p_log_level", LIBP2P_LEVELS)):
+        if key in node and node[key] not in allowed:
+            raise CliError(f"config file {path}: node.{key} must be one of {', '.join(allowed)}")
     try:
         config = config_from_mapping({k: v for k, v in data.items() if k != "service"})
         node["services"] = services_from(data, config)

@@ -84,12 +84,12 @@ def log_format_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def configure_logging(level: str, log_format: str | None = None, libp2p_level: str | None = None) -> None:
-    """Log at `level` on stderr; the format and py-libp2p's level come from the verb's options
-    unless given here."""
+    """Log at `level` on stderr; the format and py-libp2p's level come from the verb's options,
+    else from the arguments (a config file's node.log_format and node.libp2p_log_level)."""
     ctx = click.get_current_context(silent=True)
     meta = ctx.meta if ctx is not None else {}
-    log_format = log_format or meta.get(_FORMAT_KEY) or "text"
-    libp2p_level = libp2p_level or meta.get(_LIBP2P_KEY) or ("off" if level in ("warning", "error") else "warning")
+    log_format = meta.get(_FORMAT_KEY) or log_format or "text"
+    libp2p_level = meta.get(_LIBP2P_KEY) or libp2p_level or ("off" if level in ("warning", "error") else "warning")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler], force=True)

@@ -24,10 +24,14 @@ from registry_p2p.cli.config import (
 )
 from registry_p2p.cli.identity import NODE_INFO_FILE, DataDirLock, write_private
 from registry_p2p.cli.output import CliError, StdoutConsole, emit_json
-from registry_p2p.core.config import HOST_POLICIES, RegistryConfig
 
 if TYPE_CHECKING:
+    from registry_p2p.core.config import RegistryConfig
     from registry_p2p.node import Node  # py-libp2p loads when the node starts, not for --help
+
+# core.config's HOST_POLICIES, spelled out: --help loads this module, and core.config loads
+# protobuf (tests/test_runtime_imports.py checks that the two agree).
+HOST_POLICIES = ("self-only", "allow-list", "open")
 
 
 @cli.command()
@@ -91,7 +95,7 @@ def node(
     """
     config, table = load_config_file(config_path)
     level = log_level or table.get("log_level", "warning")
-    configure_logging(level)
+    configure_logging(level, table.get("log_format"), table.get("libp2p_log_level"))
     if host_policy is not None:
         config = replace(config, host_policy=host_policy)
     listen_addrs = parse_listen(list(listen) or table.get("listen") or [DEFAULT_LISTEN])

@@ -10,7 +10,6 @@ import click
 from registry_p2p.cli.app import cli, json_option, log_option, run, run_server
 from registry_p2p.cli.config import ENV_BOOTSTRAP, configure_logging
 from registry_p2p.cli.output import CliError, StdoutConsole, emit_json, err_console
-from registry_p2p.core.config import RegistryConfig
 
 
 @cli.command()
@@ -50,6 +49,8 @@ def testnet(
 
     async def body() -> None:
         import trio
+
+        from registry_p2p.core.config import RegistryConfig
 
         nonlocal ready
         async with tn.testnet(count, RegistryConfig(), base_port, directory, console=err_console) as net:

@@ -22,7 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from registry_p2p.core.model import HEALTH_CRITICAL, HEALTH_PASSING
+# HostBody.health (the wire's HealthStatus, protocols/registry.proto): PASSING is the zero value,
+# never encoded (absent on old records). Spelled out here rather than read from the generated
+# protobuf module so that the CLI, which reads checks from its config, starts without protobuf
+# (~40 ms); tests/test_runtime_imports.py checks that they agree with the wire.
+HEALTH_PASSING = 0
+HEALTH_CRITICAL = 1
+HEALTH_NAMES = {HEALTH_PASSING: "passing", HEALTH_CRITICAL: "critical"}
 
 CHECK_KINDS = ("tcp", "http", "command", "ttl")
 # An interval under a second probes a service many times per second per record; one over a day

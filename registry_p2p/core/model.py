@@ -13,6 +13,9 @@ from typing import TypeAlias, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from registry_p2p.core.errors import RegistryError, Status, malformed
+from registry_p2p.core.health import HEALTH_CRITICAL as HEALTH_CRITICAL  # HostBody.health
+from registry_p2p.core.health import HEALTH_NAMES as HEALTH_NAMES
+from registry_p2p.core.health import HEALTH_PASSING as HEALTH_PASSING
 from registry_p2p.core.ids import b58, check_peer_id, check_resource_id, inlined_public_key, resource_id_bytes
 from registry_p2p.core.limits import Limits
 from registry_p2p.pb import registry_pb2 as pb
@@ -20,10 +23,6 @@ from registry_p2p.pb import registry_pb2 as pb
 # (resource_id, issuer, host, service_id)
 Identity: TypeAlias = tuple[bytes, bytes, bytes, str]
 
-# HostBody.health (HealthStatus): PASSING is the zero value, never encoded (absent on old records).
-HEALTH_PASSING: int = pb.HEALTH_PASSING
-HEALTH_CRITICAL: int = pb.HEALTH_CRITICAL
-HEALTH_NAMES = {HEALTH_PASSING: "passing", HEALTH_CRITICAL: "critical"}
 
 # The largest encoded resource: label, owner, signature and an optional (RSA) public key.
 MAX_RESOURCE_BYTES = 4096

@@ -19,7 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def test_example_config_names_every_setting_with_its_default() -> None:
     path = EXAMPLES / "registry-p2p.toml"
     document = tomllib.loads(path.read_text())
-    assert set(document["node"]) | {"data_dir", "metrics", "api"} == set(NODE_KEYS)
+    assert set(document["node"]) | {"data_dir", "metrics", "api", "libp2p_log_level"} == set(NODE_KEYS)
     assert set(document["registry"]) | {"host_policy"} == _TOP_KEYS  # host_policy: [host] policy
     assert set(document["limits"]) == set(Limits.__dataclass_fields__)
     assert set(document["host"]) == {"policy", "allowed_issuers"}

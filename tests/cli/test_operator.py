@@ -102,6 +102,26 @@ def test_node_logs_json_lines(tmp_path: Path) -> None:
     assert any(d["message"] == "received SIGTERM: stopping" for d in stopping), stopping
 
 
+def test_node_takes_its_log_format_from_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "node.toml"
+    config.write_text('[node]\nlog_level = "info"\nlog_format = "json"\n')
+    proc = Proc(["node", "--json", "--listen", "/ip4/127.0.0.1/tcp/0", "--config", str(config)])
+    try:
+        proc.json_line(lambda d: d.get("event") == "ready")
+        warning = json.loads(proc.stderr_line("{", timeout=10))
+        assert warning["level"] == "warning" and "no --data-dir" in warning["message"]
+    finally:
+        assert proc.stop() == 0
+
+
+def test_a_config_files_log_format_must_be_known(tmp_path: Path) -> None:
+    config = tmp_path / "node.toml"
+    config.write_text('[node]\nlog_format = "xml"\n')
+    done = cli("node", "--config", str(config))
+    assert done.returncode == 1
+    assert "node.log_format must be one of text, json" in failure_line(done)
+
+
 def test_json_formatter_keeps_extra_fields() -> None:
     import logging
 
