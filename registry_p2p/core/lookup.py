@@ -191,6 +191,12 @@ class LookupState(Generic[P]):
         info = self._peers.get(peer)
         return None if info is None else info.hops
 
+    def hops_to_closest(self) -> int:
+        """The lookup's hop count: the FIND_NODE answers it took to reach the closest peer of the
+        result, counting the one that peer gave (1 when a seed is the closest); 0 with no result."""
+        result = self.result()
+        return (self.hops_of(result[0]) or 0) + 1 if result else 0
+
     # ------------------------------------------------------------------ internals
 
     def _learn(self, peers: Iterable[P], hops: int) -> None:

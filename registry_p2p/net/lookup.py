@@ -120,6 +120,25 @@ async def lookup_closest(
 
     The caller bounds the whole lookup with its own timeout.
     """
+    state = await lookup(
+        host, seeds, target, count, skip=skip, on_failed=on_failed, alpha=alpha, query_timeout=query_timeout
+    )
+    return state.result()
+
+
+async def lookup(
+    host: HostLike,
+    seeds: list[ID],
+    target: bytes,
+    count: int,
+    *,
+    skip: Callable[[ID], bool] = lambda _: False,
+    on_failed: Callable[[ID, QueryFailed], None] = lambda _p, _e: None,
+    alpha: int = ALPHA,
+    query_timeout: float = QUERY_TIMEOUT_S,
+) -> LookupState[ID]:
+    """`lookup_closest`, returning the finished lookup's state: its result, and what it took
+    (`hops_of` each peer, `queries_sent`), which the simulator's validation compares."""
     me = host.get_id()
     state = LookupState(
         target, count, seeds, key_of=ID.to_bytes, alpha=alpha, skip=lambda peer: peer == me or skip(peer)
@@ -147,4 +166,4 @@ async def lookup_closest(
 
         schedule()
         await done.wait()
-    return state.result()
+    return state

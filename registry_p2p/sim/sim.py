@@ -704,9 +704,7 @@ class Simulation:
                 state.on_reply(peer, self.find_node(peer, rpos, k), t)
             else:
                 state.on_failure(peer, t, timed_out=True)
-        result = state.result()
-        hops = (state.hops_of(result[0]) or 0) + 1 if result else 0
-        return result, state.done, t, hops, state.queries_sent
+        return state.result(), state.done, t, state.hops_to_closest(), state.queries_sent
 
     def sampled_resolve(self) -> None:
         if not self.written:

@@ -60,6 +60,18 @@ def test_closer_peers_from_a_reply_are_asked_and_replace_farther_ones() -> None:
     assert state.next_queries(0.6) == [BY_DISTANCE[1]]
     state.on_reply(BY_DISTANCE[1], [], 0.7)
     assert state.done and state.result() == BY_DISTANCE[:2]
+    assert state.hops_to_closest() == 2  # the seed's answer, then the closest's own
+
+
+def test_hops_to_closest_is_one_when_a_seed_is_the_closest_and_zero_without_a_result() -> None:
+    state = lookup(BY_DISTANCE[:3], count=2, alpha=3)
+    for peer in state.next_queries(0.0):
+        state.on_reply(peer, [], 0.1)
+    assert state.done and state.hops_to_closest() == 1
+    empty = lookup([BY_DISTANCE[0]], count=1, alpha=1)
+    (only,) = empty.next_queries(0.0)
+    empty.on_failure(only, 0.1, unreachable=True)
+    assert empty.result() == [] and empty.hops_to_closest() == 0
 
 
 def test_a_failing_peer_leaves_the_answer_and_the_next_closest_is_asked() -> None:

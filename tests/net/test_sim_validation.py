@@ -3,6 +3,10 @@ two must agree on replica-set membership and on which nodes hold the record, exa
 choose the K closest live registry peers by core's XOR order over the same peer ids, and the
 loopback network loses nothing).
 
+Lookup hops from every node to the record (the real lookup seeded as the registry seeds it, the
+simulator's from its model of routing tables, both counted by core's `hops_to_closest`) agree
+within one hop at the median and at the longest: twenty nodes are 1-2 hops wide for both.
+
 Then churn: the two closest replicas leave, one losing its store, and the survivors repair. Both
 must repair in the same number of anti-entropy rounds (one) and end with the same holders and the
 same replica set; then both come back, and the one that kept its store holds the record at once.
@@ -10,12 +14,14 @@ same replica set; then both come back, and the one that kept its store holds the
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import trio
 
 from registry_p2p.core.ids import resource_id_from_text
 from registry_p2p.core.signing import peer_id_bytes_of
+from registry_p2p.net.lookup import lookup
 from registry_p2p.node import STORE_FILE, Node
 from registry_p2p.sim.sim import Params, Simulation
 
@@ -24,6 +30,7 @@ from .harness import Network, Slot, cfg, network, settle
 K = 5
 NODES = 20
 MAX_ROUNDS = 3
+HOPS_TOLERANCE = 1
 
 
 def real_holders(net: Network, rid: bytes) -> set[int]:
@@ -61,6 +68,21 @@ async def young_network_settled(node: Node, rid: bytes, closest_k: set[bytes]) -
     )
 
 
+async def real_lookup_hops(node: Node, rid: bytes) -> int:
+    seeds = [*node.dht.routing_table.find_local_closest_peers(rid, 2 * K), *node.host.get_connected_peers()]
+    with trio.fail_after(30):
+        state = await lookup(node.host, seeds, rid, 2 * K)
+    assert len(state.result()) == 2 * K
+    return state.hops_to_closest()
+
+
+def assert_hops_agree(real: list[int], simulated: list[int]) -> None:
+    """Twenty nodes are a few hops wide for both: the median within HOPS_TOLERANCE, no lookup
+    longer than the simulator's longest plus HOPS_TOLERANCE."""
+    assert abs(statistics.median(real) - statistics.median(simulated)) <= HOPS_TOLERANCE, (real, simulated)
+    assert max(real) <= max(simulated) + HOPS_TOLERANCE, (real, simulated)
+
+
 def peer_bytes(slot: Slot) -> bytes:
     return peer_id_bytes_of(slot.key_pair.private_key)
 
@@ -89,6 +111,16 @@ async def test_simulator_and_loopback_network_agree_on_a_write_and_its_repair_af
             assert real_set == sim_set
             in_set = {s.index for s in net.slots if peer_bytes(s) in real_set}
             assert real_holders(net, rid) == sim.holding(r) == in_set | {writer.index}  # the host keeps its own
+
+            # 1b. Lookup hops, from every node to the record: the real lookup seeded as the
+            # registry seeds it (its routing table's closest and its connections), and the
+            # simulator's from its model of that node's table.
+            real_hops, sim_hops = [], []
+            for slot in net.slots:
+                assert slot.node is not None
+                real_hops.append(await real_lookup_hops(slot.node, rid))
+                sim_hops.append(sim.sampled_lookup(slot.index, r)[3])
+            assert_hops_agree(real_hops, sim_hops)
 
             # 2. Churn: the two closest replicas other than the writer leave, one of them
             # crashing with its store lost; the survivors repair.
