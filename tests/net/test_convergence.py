@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -29,6 +30,41 @@ async def register_all(net: Network, rid: str) -> list[Node]:
         for node in issuers:
             nursery.start_soon(issue, node)
     return issuers
+
+
+def where_missing_records_are(net: Network, rid: bytes, resolver: Node, issuers: list[Node], got: list[Any]) -> str:
+    """What a resolve that missed records needs to be explained (it happened once in CI, in
+    stop 22's r2, and not in isolation): whose records are missing, which nodes store them, and
+    the replica sets the resolver and each such issuer use, against the true closest five.
+    Nodes are named by their slot index."""
+    index = {s.node.peer_id: s.index for s in net.slots if s.node is not None}
+    by_bytes = {s.node.host.get_id().to_bytes(): s.index for s in net.slots if s.node is not None}
+
+    def named(peers: list[Any] | None) -> list[int] | None:
+        return None if peers is None else [by_bytes.get(p.to_bytes(), -1) for p in peers]
+
+    now = resolver.registry.clock_ms()
+    found = {r.issuer for r in got}
+    closest = [by_bytes[b] for b in sorted(by_bytes, key=lambda b: distance(rid, b))]
+    lines = [
+        f"resolver {index[resolver.peer_id]} got {len(got)} records; the closest six: {closest[:6]}",
+        f"resolver's cached set: {named(resolver.registry.routing.cached(rid))}",
+    ]
+    for issuer in issuers:
+        if issuer.peer_id in found:
+            continue
+        holders = [
+            s.index
+            for s in net.slots
+            if s.node is not None
+            and s.node.store is not None
+            and any(r.issuer == peer_id_bytes_of_text(issuer.peer_id) for r in s.node.store.live_records(rid, now))
+        ]
+        lines.append(
+            f"issuer {index[issuer.peer_id]} missing: stored by {holders}; "
+            f"its cached set {named(issuer.registry.routing.cached(rid))}"
+        )
+    return "\n".join(lines)
 
 
 async def replicate_everywhere(nodes: list[Node]) -> None:
@@ -62,7 +98,8 @@ async def test_convergence_and_tombstone_reaching_an_offline_replica(tmp_path: P
             for slot in servers:
                 assert slot.node is not None
                 records = await slot.node.registry.resolve(rid, ack=3)
-                assert len(records) == ISSUERS * PER_ISSUER, slot.node.peer_id
+                if len(records) != ISSUERS * PER_ISSUER:
+                    raise AssertionError(where_missing_records_are(net, rid_bytes, slot.node, issuers, records))
 
             # Take one replica offline, unregister while it is away, bring it back on its data dir.
             replica_ids = {p.to_bytes() for p in await owner.registry.routing.replica_set(rid_bytes, refresh=True)}
