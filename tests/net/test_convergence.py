@@ -46,9 +46,16 @@ def where_missing_records_are(net: Network, rid: bytes, resolver: Node, issuers:
     now = resolver.registry.clock_ms()
     found = {r.issuer for r in got}
     closest = [by_bytes[b] for b in sorted(by_bytes, key=lambda b: distance(rid, b))]
+    peer_at = {s.index: s.node.host.get_id() for s in net.slots if s.node is not None}
+
+    def marked(node: Node) -> list[int]:
+        """Which of the closest six `node` holds as recently unreachable (left out of its sets)."""
+        return [i for i in closest[:6] if node.registry.routing.recently_unreachable(peer_at[i])]
+
     lines = [
         f"resolver {index[resolver.peer_id]} got {len(got)} records; the closest six: {closest[:6]}",
-        f"resolver's cached set: {named(resolver.registry.routing.cached(rid))}",
+        f"resolver's cached set: {named(resolver.registry.routing.cached(rid))}, "
+        f"marked unreachable: {marked(resolver)}",
     ]
     for issuer in issuers:
         if issuer.peer_id in found:
@@ -62,7 +69,7 @@ def where_missing_records_are(net: Network, rid: bytes, resolver: Node, issuers:
         ]
         lines.append(
             f"issuer {index[issuer.peer_id]} missing: stored by {holders}; "
-            f"its cached set {named(issuer.registry.routing.cached(rid))}"
+            f"its cached set {named(issuer.registry.routing.cached(rid))}, marked unreachable: {marked(issuer)}"
         )
     return "\n".join(lines)
 
