@@ -74,13 +74,18 @@ def where_the_registration_is(live: list[Node], writer: Node, stopped: Node, rid
         return str(peer)[-6:]
 
     lines = [f"stopped: {short(stopped.host.get_id())}"]
+    everyone = [n.host.get_id() for n in live] + [stopped.host.get_id()]
     for node in live:
         held = len(node.store.live_records(rid, node.registry.clock_ms())) if node.store is not None else None
         cached = node.registry.routing.cached(rid)
+        routing = node.registry.routing
+        others = [p for p in everyone if p != node.host.get_id()]
         lines.append(
             f"{short(node.host.get_id())}: live registrations stored {held}, cached replica set "
             f"{None if cached is None else [short(p) for p in cached]}, stopped node marked unreachable "
-            f"{node.registry.routing.recently_unreachable(stopped.host.get_id())}"
+            f"{routing.recently_unreachable(stopped.host.get_id())}, marked unreachable "
+            f"{[short(p) for p in others if routing.recently_unreachable(p)]}, speaks the registry "
+            f"{ {short(p): routing.speaks_registry(p) for p in others} }"
             + (" (the UNREGISTER's node)" if node is writer else "")
         )
     return "\n".join(lines)
