@@ -5,7 +5,7 @@ to query, sends them FIND_NODE however it likes, and reports each outcome with `
 `on_failure`; the state decides what to ask next and when the lookup is over. Peers are opaque
 hashable values; `key_of` gives the bytes their Kademlia position is hashed from.
 
-The rules are those of `lookup_closest` as it was measured on churning loopback networks:
+The rules are those of `net/lookup.lookup` as it was measured on churning loopback networks:
 - a sliding window of `alpha` queries in flight, refilled as each one ends (no lock-step rounds);
 - only the `count` closest peers not known to have failed are ever asked;
 - it ends when none is in flight and each of those `count` closest has answered (so nothing closer

@@ -104,28 +104,6 @@ def _closer_peers(host: HostLike, reply: Any) -> list[ID]:
     return peers
 
 
-async def lookup_closest(
-    host: HostLike,
-    seeds: list[ID],
-    target: bytes,
-    count: int,
-    *,
-    skip: Callable[[ID], bool] = lambda _: False,
-    on_failed: Callable[[ID, QueryFailed], None] = lambda _p, _e: None,
-    alpha: int = ALPHA,
-    query_timeout: float = QUERY_TIMEOUT_S,
-) -> list[ID]:
-    """The `count` peers closest to `target` that answered us, found from `seeds` by iterative
-    FIND_NODE queries; `core.lookup.LookupState` decides whom to ask and when it is over.
-
-    The caller bounds the whole lookup with its own timeout.
-    """
-    state = await lookup(
-        host, seeds, target, count, skip=skip, on_failed=on_failed, alpha=alpha, query_timeout=query_timeout
-    )
-    return state.result()
-
-
 async def lookup(
     host: HostLike,
     seeds: list[ID],
@@ -137,8 +115,13 @@ async def lookup(
     alpha: int = ALPHA,
     query_timeout: float = QUERY_TIMEOUT_S,
 ) -> LookupState[ID]:
-    """`lookup_closest`, returning the finished lookup's state: its result, and what it took
-    (`hops_of` each peer, `queries_sent`), which the simulator's validation compares."""
+    """The `count` peers closest to `target` that answered us (the returned state's `result()`),
+    found from `seeds` by iterative FIND_NODE queries; `core.lookup.LookupState` decides whom to
+    ask and when it is over, and the finished state also says what it took (`hops_to_closest`,
+    `queries_sent`), which the simulator's validation compares.
+
+    The caller bounds the whole lookup with its own timeout.
+    """
     me = host.get_id()
     state = LookupState(
         target, count, seeds, key_of=ID.to_bytes, alpha=alpha, skip=lambda peer: peer == me or skip(peer)

@@ -21,7 +21,7 @@ from registry_p2p.core.model import decode_resource
 from registry_p2p.core.replicas import UNREACHABLE_TTL_S, UNSUPPORTED_TTL_S, ReplicaChoice
 from registry_p2p.core.signing import Verifier
 from registry_p2p.core.validate import validate_resource
-from registry_p2p.net.lookup import QueryFailed, lookup_closest
+from registry_p2p.net.lookup import QueryFailed, lookup
 from registry_p2p.net.server import PROTOCOL_ID
 
 if TYPE_CHECKING:
@@ -148,20 +148,17 @@ class Routing:
         candidates: list[ID] = []
         complete = False
         me = self.host.get_id()
-        seeds = [
-            *self.dht.routing_table.find_local_closest_peers(resource_id, self.k * 2),
-            *self.host.get_connected_peers(),
-        ]
         with trio.move_on_after(LOOKUP_TIMEOUT_S):
             try:
-                candidates = await lookup_closest(
+                state = await lookup(
                     self.host,
-                    seeds,
+                    self.lookup_seeds(resource_id),
                     resource_id,
                     self.k * 2,
                     skip=lambda p: self.choice.excluded(p, self._advertised(p), trio.current_time()),
                     on_failed=self._lookup_failed,
                 )
+                candidates = state.result()
                 complete = True
             except Exception as exc:
                 log.debug("closest-peers lookup failed: %s", exc)
@@ -181,6 +178,13 @@ class Routing:
             lookup_complete=complete,
             now=trio.current_time(),
         )
+
+    def lookup_seeds(self, resource_id: bytes) -> list[ID]:
+        """Where a replica-set lookup starts: our routing table's 2K closest, and every connection."""
+        return [
+            *self.dht.routing_table.find_local_closest_peers(resource_id, self.k * 2),
+            *self.host.get_connected_peers(),
+        ]
 
     def local_closest(self, resource_id: bytes) -> list[ID]:
         """The K peers of our routing table closest to `resource_id` (no lookup): where its

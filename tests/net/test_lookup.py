@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 
 from registry_p2p.core.ids import resource_id_from_text
-from registry_p2p.net.lookup import find_node, lookup_closest
+from registry_p2p.net.lookup import find_node, lookup
 
 from .harness import cfg, distance, network, wait_for
 
@@ -20,7 +20,7 @@ async def test_lookup_finds_the_closest_live_peers_after_churn() -> None:
             def seeds() -> list:
                 return list(asker.host.get_connected_peers())
 
-            found = await lookup_closest(asker.host, seeds(), target, 4)
+            found = (await lookup(asker.host, seeds(), target, 4)).result()
             everyone = [n.host.get_id() for n in net.nodes[1:]]
             expected = sorted(everyone, key=lambda p: distance(target, p.to_bytes()))[:4]
             assert found == expected
@@ -32,9 +32,8 @@ async def test_lookup_finds_the_closest_live_peers_after_churn() -> None:
                     await net.stop(slot)
             failed: list = []
             started = trio.current_time()
-            found = await lookup_closest(
-                asker.host, [*seeds(), *gone], target, 4, on_failed=lambda p, e: failed.append((p, e))
-            )
+            state = await lookup(asker.host, [*seeds(), *gone], target, 4, on_failed=lambda p, e: failed.append((p, e)))
+            found = state.result()
             took = trio.current_time() - started
             live = [p for p in everyone if p not in gone]
             assert found == sorted(live, key=lambda p: distance(target, p.to_bytes()))[:4]
@@ -44,7 +43,7 @@ async def test_lookup_finds_the_closest_live_peers_after_churn() -> None:
 
             # Peers the caller knows to be gone are never asked.
             failed.clear()
-            found = await lookup_closest(asker.host, [*seeds(), *gone], target, 4, skip=lambda p: p in gone)
+            found = (await lookup(asker.host, [*seeds(), *gone], target, 4, skip=lambda p: p in gone)).result()
             assert not failed and not gone & set(found)
 
 

@@ -69,9 +69,8 @@ async def young_network_settled(node: Node, rid: bytes, closest_k: set[bytes]) -
 
 
 async def real_lookup_hops(node: Node, rid: bytes) -> int:
-    seeds = [*node.dht.routing_table.find_local_closest_peers(rid, 2 * K), *node.host.get_connected_peers()]
     with trio.fail_after(30):
-        state = await lookup(node.host, seeds, rid, 2 * K)
+        state = await lookup(node.host, node.registry.routing.lookup_seeds(rid), rid, 2 * K)
     assert len(state.result()) == 2 * K
     return state.hops_to_closest()
 
