@@ -14,6 +14,7 @@ nothing in py-libp2p. `mount` (registry.py) and `open_node` (node.py) make the c
     pruning.py        trim_connections_periodically, trimming_idle_connections
     pubsub.py         make_gossipsub, message_id, stop_pubsub_thread, cache_advertised_addrs
     routing_table.py  RoutingTableFiller
+    secure_writes.py  atomic_secure_writes, make_writes_atomic
     security.py       noise_only
     shutdown.py       close_host
     streams.py        open_stream, only_closed_connections

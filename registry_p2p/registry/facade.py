@@ -25,6 +25,7 @@ from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.adapter.peerstore import known_addrs
 from registry_p2p.adapter.pubsub_streams import keep_pubsub_streams_on_live_connections
 from registry_p2p.adapter.routing_table import RoutingTableFiller
+from registry_p2p.adapter.secure_writes import atomic_secure_writes
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.grants import check_authorized
@@ -576,7 +577,12 @@ async def mount(
             weight=config.weight,
         )
     registry = Registry(host, dht, pubsub, store if serve else None, config, clock_ms, rendezvous)
-    undo = [quick_dial_retries(host), one_connection_per_peer(host), count_open_inbound_connections(host)]
+    undo = [
+        atomic_secure_writes(host),
+        quick_dial_retries(host),
+        one_connection_per_peer(host),
+        count_open_inbound_connections(host),
+    ]
     filler = RoutingTableFiller(host, dht, on_connected=registry.routing.reachable_again)
     swarm = host.get_network()
     swarm.register_notifee(filler)

@@ -7,6 +7,7 @@ Where each other workaround is tested: docs/ARCHITECTURE.md, "py-libp2p workarou
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,6 +42,7 @@ from registry_p2p.adapter.identify import announce_protocols, request_identify
 from registry_p2p.adapter.keys import decode_public_key, make_verifier
 from registry_p2p.adapter.peerstore import known_addrs
 from registry_p2p.adapter.pubsub import _GossipSub, make_gossipsub, message_id, stop_pubsub_thread
+from registry_p2p.adapter.secure_writes import atomic_secure_writes
 from registry_p2p.adapter.shutdown import close_host
 from registry_p2p.adapter.streams import open_stream
 from registry_p2p.core import RegistryError, Status, build
@@ -285,3 +287,65 @@ def test_the_pubsub_sweeper_thread_is_stopped() -> None:
     stop_pubsub_thread(pubsub)
     sweeper.join(timeout=5)
     assert not sweeper.is_alive()
+
+
+# ------------------------------------------------------------------ secure writes
+
+SINK = TProtocol("/registry-p2p-test/sink/1.0.0")
+
+
+async def _sink(stream: Any) -> None:
+    try:
+        while await stream.read(65536):
+            pass
+    except Exception:
+        return
+
+
+async def cancelled_writes_until_broken(a: Any, b: Any, seconds: float) -> float | None:
+    """Twenty writers on streams of one connection a -> b, every write cancelled after a random
+    0-2 ms, round after round for `seconds`: when the connection broke, None if it did not."""
+    b.set_stream_handler(SINK, _sink)
+    await a.connect(PeerInfo(b.get_id(), b.get_addrs()))
+    (connection,) = a.get_network().get_connections(b.get_id())
+    rng = random.Random(1)
+    started = trio.current_time()
+
+    async def writer() -> None:
+        try:
+            with trio.fail_after(5):
+                stream = await a.new_stream(b.get_id(), [SINK])
+            for _ in range(50):
+                with trio.move_on_after(rng.random() * 0.002):
+                    await stream.write(b"x" * rng.randrange(10, 3000))
+            await stream.reset()  # yamux holds at most 256 open streams
+        except Exception:
+            return  # the connection broke under it
+
+    with trio.move_on_after(seconds):
+        while not connection.is_closed:
+            async with trio.open_nursery() as nursery:
+                for _ in range(20):
+                    nursery.start_soon(writer)
+    return trio.current_time() - started if connection.is_closed else None
+
+
+async def test_a_cancelled_write_breaks_a_py_libp2p_connection_and_not_an_atomic_one() -> None:
+    """adapter/secure_writes.py. Bare py-libp2p: Noise takes a nonce, the cancelled write never
+    sends it, the peer fails to authenticate the next message and closes the connection (this
+    part failing means py-libp2p fixed it, and the workaround can go). With atomic writes on both
+    hosts, the same treatment leaves the connection open and usable."""
+    with trio.fail_after(60):
+        async with running_hosts(2) as (a, b):
+            broke_after = await cancelled_writes_until_broken(a, b, 20.0)
+            assert broke_after is not None, "py-libp2p survived cancelled writes: drop secure_writes.py"
+        async with running_hosts(2) as (a, b):
+            undo = [atomic_secure_writes(a), atomic_secure_writes(b)]
+            assert await cancelled_writes_until_broken(a, b, 3.0) is None
+            with trio.fail_after(5):
+                stream = await a.new_stream(b.get_id(), [SINK])
+                await stream.write(b"still fine")
+                await stream.close()
+            for step in undo:
+                step()
+            assert "secure_inbound" not in vars(a.get_network().upgrader.security_multistream)
