@@ -178,6 +178,20 @@ class LookupState(Generic[P]):
         """The `count` closest peers that answered, closest first (partial while not done)."""
         return [p for p in self._best() if self._peers[p].state is PeerState.ANSWERED]
 
+    def unanswered(self) -> list[P]:
+        """The peers whose query failed although they were reached (a late or unusable answer, not
+        a stream that could not be opened), closest first. They leave the answer like any failed
+        peer, but unlike a departed one they may still be among the closest: a driver that knows
+        they are still connected keeps them as candidates (`net/routing.py`), or a live replica
+        whose FIND_NODE timed out on a stalled node would be left out of the replica set while its
+        neighbours were in."""
+        failed = [
+            peer
+            for peer, info in self._peers.items()
+            if info.state is PeerState.FAILED and info.failure is not Failure.UNREACHABLE
+        ]
+        return sorted(failed, key=lambda peer: self._peers[peer].distance)
+
     def state_of(self, peer: P) -> PeerState | None:
         info = self._peers.get(peer)
         return None if info is None else info.state

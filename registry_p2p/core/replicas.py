@@ -46,7 +46,7 @@ class ReplicaChoice(Generic[P]):
         self.unreachable_ttl_s = unreachable_ttl_s
         self.unsupported_ttl_s = unsupported_ttl_s
         self._key_of = key_of
-        self._cache: dict[bytes, tuple[float, list[P]]] = {}
+        self._cache: dict[bytes, tuple[float, list[P]]] = {}  # resource id -> (expires at, peers)
         self._unsupported: dict[P, float] = {}
         self._unreachable: dict[P, float] = {}
 
@@ -93,7 +93,7 @@ class ReplicaChoice(Generic[P]):
 
     def cached(self, resource_id: bytes, now: float) -> list[P] | None:
         hit = self._cache.get(resource_id)
-        if hit is None or now - hit[0] > self.cache_ttl_s:
+        if hit is None or now > hit[0]:
             return None
         return hit[1]
 
@@ -163,8 +163,22 @@ class ReplicaChoice(Generic[P]):
         # resource while its bootstrap peer knew nobody yet wrote it to that peer alone, and the
         # true replica set answered UNKNOWN_RESOURCE). Looking up a small network again is cheap.
         if complete and len(peers) >= self.k:
-            self._cache[resource_id] = (now, peers)
+            self._cache[resource_id] = (self._expiry(resource_id, peers, now), peers)
         return peers
+
+    def _expiry(self, resource_id: bytes, peers: list[P], now: float) -> float:
+        """Until when a set may be reused: the cache TTL, or less when a peer closer than its
+        farthest member is out of it only because it is marked unreachable. That mark lasts
+        `unreachable_ttl_s` (one failed stream open: perhaps the losing side of a connection race
+        on a live peer); the set must not keep the peer out for the whole cache TTL."""
+        expires = now + self.cache_ttl_s
+        farthest = peers[-1]
+        for peer, failed_at in list(self._unreachable.items()):
+            until = failed_at + self.unreachable_ttl_s
+            closer = closest(resource_id, [farthest, peer], self._key_of)[0] == peer
+            if now <= until < expires and peer not in peers and closer:
+                expires = until
+        return expires
 
     def _eligible(self, candidates: Iterable[P], me: P, advertised: Callable[[P], bool | None], now: float) -> list[P]:
         return [p for p in dict.fromkeys(candidates) if p != me and not self.excluded(p, advertised(p), now)]

@@ -158,7 +158,12 @@ class Routing:
                     skip=lambda p: self.choice.excluded(p, self._advertised(p), trio.current_time()),
                     on_failed=self._lookup_failed,
                 )
-                candidates = state.result()
+                # A connected peer whose query failed or came late is not gone (a stalled node
+                # times out its FIND_NODEs all at once): it stays a candidate, and identify below
+                # says whether it serves. Without it, a tombstone written on such a lookup skipped
+                # a live replica, which kept serving the record.
+                connected = set(self.host.get_connected_peers())
+                candidates = [*state.result(), *(p for p in state.unanswered() if p in connected)]
                 complete = True
             except Exception as exc:
                 log.debug("closest-peers lookup failed: %s", exc)

@@ -104,6 +104,17 @@ def test_a_timed_out_peer_fails_at_its_deadline_and_its_late_reply_is_dropped() 
     assert state.done and state.result() == [BY_DISTANCE[1], BY_DISTANCE[2]]
 
 
+def test_unanswered_names_the_reached_peers_that_failed_closest_first_never_the_unreachable() -> None:
+    state = lookup(BY_DISTANCE[:8], count=4, alpha=4, query_timeout=3.0)
+    assert state.next_queries(0.0) == BY_DISTANCE[:4]
+    state.on_failure(BY_DISTANCE[3], 0.1)  # reached, answered garbage
+    state.on_failure(BY_DISTANCE[0], 0.2, unreachable=True)  # gone
+    state.on_reply(BY_DISTANCE[2], [], 0.3)
+    assert state.expire(3.0) == [BY_DISTANCE[1]]  # late
+    assert state.unanswered() == [BY_DISTANCE[1], BY_DISTANCE[3]]
+    assert BY_DISTANCE[1] not in state.result() and BY_DISTANCE[0] not in state.unanswered()
+
+
 def test_a_timeout_reported_by_the_driver_counts_as_a_failure() -> None:
     state = lookup(BY_DISTANCE[:2], count=1, alpha=1)
     (peer,) = state.next_queries(0.0)

@@ -100,6 +100,23 @@ def test_unreachable_marks_expire_and_a_new_connection_clears_them() -> None:
     assert not c.recently_unreachable(BY_DISTANCE[1], 20.0)
 
 
+def test_a_set_that_leaves_out_a_marked_closer_peer_is_reused_only_until_the_mark_expires() -> None:
+    """One failed stream open (the losing side of a connection race on a live peer) marks it for
+    UNREACHABLE_TTL_S; a set chosen meanwhile must not keep it out for the whole cache TTL."""
+    c = choice(k=3, ttl=60.0)
+    c.mark_unreachable(BY_DISTANCE[1], 0.0)
+    assert choose(c, PEERS, 1.0) == [BY_DISTANCE[0], BY_DISTANCE[2], BY_DISTANCE[3]]
+    assert c.cached(RID, UNREACHABLE_TTL_S) is not None
+    assert c.cached(RID, UNREACHABLE_TTL_S + 0.01) is None
+    assert choose(c, PEERS, UNREACHABLE_TTL_S + 0.01) == BY_DISTANCE[:3]
+    assert c.cached(RID, 60.0) is not None  # nobody closer is marked: the full TTL
+    # A marked peer farther than the whole set changes nothing.
+    c.forget(RID)
+    c.mark_unreachable(BY_DISTANCE[10], 20.0)
+    choose(c, PEERS, 20.0)
+    assert c.cached(RID, 79.0) is not None
+
+
 def test_a_mark_drops_every_cached_set_holding_that_peer() -> None:
     c = choice(k=2)
     assert choose(c, PEERS, 0.0) == BY_DISTANCE[:2]
