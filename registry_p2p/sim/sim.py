@@ -124,7 +124,7 @@ class Params:
             raise ValueError("sybil_fraction and loss must be in [0, 1)")
         if not 1 <= self.ack <= self.k:
             raise ValueError("ack must be in [1, k]")
-        self.session_model().draw(random.Random(0))
+        self.session_model().draw_residual(random.Random(0))
 
 
 @dataclass
@@ -331,7 +331,8 @@ class Simulation:
                     del cache[r]
                     recs.discard(r)
 
-    def go_online(self, n: int) -> None:
+    def go_online(self, n: int, session_s: float | None = None) -> None:
+        """`session_s`: how long it stays (default: a session drawn from the churn model)."""
         self.online[n] = 1
         self.gen[n] += 1
         pos = self.pos[n]
@@ -343,7 +344,8 @@ class Simulation:
         self._ring_changed(side, n, True)
         if self.scripted:
             return
-        self.loop.after(self.sessions.draw(self.rng), lambda: self.go_offline(n))
+        stay = self.sessions.draw(self.rng) if session_s is None else session_s
+        self.loop.after(stay, lambda: self.go_offline(n))
         if not self.kad and not self.sybil[n]:
             g = self.gen[n]
             first = self.p.startup_replicate_delay_s if self.node_recs[n] else self.p.replicate_interval_s
@@ -704,7 +706,10 @@ class Simulation:
                 state.on_reply(peer, self.find_node(peer, rpos, k), t)
             else:
                 state.on_failure(peer, t, timed_out=True)
-        return state.result(), state.done, t, state.hops_to_closest(), state.queries_sent
+        # As `net/routing.py` does: an unanswered peer still connected (here: online on this side,
+        # its query lost) stays a candidate.
+        unanswered = [p for p in state.unanswered() if self.online[p] and self.side_of(p) == my_side]
+        return [*state.result(), *unanswered], state.done, t, state.hops_to_closest(), state.queries_sent
 
     def sampled_resolve(self) -> None:
         if not self.written:
@@ -856,12 +861,13 @@ class Simulation:
         mean_s = statistics.fmean(min(self.sessions.draw(probe), 1000 * HOUR) for _ in range(20_000))
         mean_d = statistics.fmean(min(self.downtime.draw(probe), 1000 * HOUR) for _ in range(20_000))
         availability = mean_s / (mean_s + p.return_prob * mean_d)
+        # The start is stationary (see `sim.churn`): what is left of each session or absence.
         for _ in range(round(p.nodes / availability)):
             n = self.new_node()
             if self.rng.random() < availability:
-                self.go_online(n)
+                self.go_online(n, self.sessions.draw_residual(self.rng))
             else:
-                self.loop.after(self.downtime.draw(self.rng), partial(self.go_online, n))
+                self.loop.after(self.downtime.draw_residual(self.rng), partial(self.go_online, n))
         start = p.warmup_h * HOUR
         end = start + p.hours * HOUR
         for r in range(p.records):
