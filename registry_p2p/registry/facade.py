@@ -558,7 +558,9 @@ async def mount(
     inbound connections counted while open (py-libp2p keeps each one's slot until the swarm
     stops, so after ~250 connections ever a node refused every inbound connection for good);
     a pubsub stream left on a closed connection of a peer still connected moved to a live one
-    (py-libp2p kept writing into it, and what it wrote was lost).
+    (py-libp2p kept writing into it, and what it wrote was lost); writes on secure sessions made
+    atomic under cancellation (a cancelled Noise write lost its nonce and the peer closed the
+    connection).
 
     `bootstrap` (the peers the application joined through, as PeerInfo): while the host has
     fewer than a handful of peers and none of these, they are dialed again with backoff, so a
