@@ -172,12 +172,20 @@ class ReplicaChoice(Generic[P]):
         `unreachable_ttl_s` (one failed stream open: perhaps the losing side of a connection race
         on a live peer); the set must not keep the peer out for the whole cache TTL."""
         expires = now + self.cache_ttl_s
+        until_of = {
+            peer: failed_at + self.unreachable_ttl_s
+            for peer, failed_at in self._unreachable.items()
+            if now <= failed_at + self.unreachable_ttl_s < expires and peer not in peers
+        }
+        if not until_of:
+            return expires
         farthest = peers[-1]
-        for peer, failed_at in list(self._unreachable.items()):
-            until = failed_at + self.unreachable_ttl_s
-            closer = closest(resource_id, [farthest, peer], self._key_of)[0] == peer
-            if now <= until < expires and peer not in peers and closer:
-                expires = until
+        # One sort (one hash of the target) puts the marked peers closer than the set's farthest
+        # member before it.
+        for peer in closest(resource_id, [*until_of, farthest], self._key_of):
+            if peer == farthest:
+                break
+            expires = min(expires, until_of[peer])
         return expires
 
     def _eligible(self, candidates: Iterable[P], me: P, advertised: Callable[[P], bool | None], now: float) -> list[P]:

@@ -50,7 +50,7 @@ class SessionModel:
 
     def _draw_length_biased(self, rng: random.Random) -> float:
         if self.kind == "rfm2":
-            return rng.lognormvariate(math.log(RFM2_MEDIAN_S) + RFM2_SIGMA**2, RFM2_SIGMA)
+            return _length_biased_lognormal(rng, RFM2_MEDIAN_S, RFM2_SIGMA)
         if self.kind == "weibull":
             return float(self.scale_s * rng.gammavariate(1 + 1 / self.shape, 1.0) ** (1 / self.shape))
         if self.kind == "pareto":
@@ -80,4 +80,9 @@ class Downtime:
 
     def draw_residual(self, rng: random.Random) -> float:
         """What is left of the absence of a node found offline at a random instant (see above)."""
-        return rng.random() * rng.lognormvariate(math.log(self.median_s) + self.sigma**2, self.sigma)
+        return rng.random() * _length_biased_lognormal(rng, self.median_s, self.sigma)
+
+
+def _length_biased_lognormal(rng: random.Random, median_s: float, sigma: float) -> float:
+    """A log-normal (median, sigma) drawn length-biased: the log-normal with mu + sigma^2."""
+    return rng.lognormvariate(math.log(median_s) + sigma**2, sigma)

@@ -349,3 +349,9 @@ async def test_a_cancelled_write_breaks_a_py_libp2p_connection_and_not_an_atomic
             for step in undo:
                 step()
             assert "secure_inbound" not in vars(a.get_network().upgrader.security_multistream)
+        # Applied to a host already connected (mount on an application's running host): the
+        # connection's existing session is made atomic too.
+        async with running_hosts(2) as (a, b):
+            await a.connect(PeerInfo(b.get_id(), b.get_addrs()))
+            atomic_secure_writes(a)
+            assert await cancelled_writes_until_broken(a, b, 3.0) is None
