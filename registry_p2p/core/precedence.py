@@ -21,6 +21,8 @@ def order_key(entry: Entry) -> tuple[tuple[int, int, int, bytes, bytes], bytes]:
 
 def wins(candidate: Entry, incumbent: Entry) -> bool:
     """True when `candidate` strictly supersedes `incumbent` (same identity assumed)."""
+    if candidate is incumbent:  # one decoded object per raw entry (a read's memo): the usual case
+        return False
     a, b = candidate.precedence_key, incumbent.precedence_key
     if a != b:
         return a > b
@@ -74,6 +76,17 @@ class EvictionCandidate:
     host_signed_at_ms: int
 
 
+def outranks_record(newcomer_weight: int, incumbent_weight: int) -> bool:
+    """Whether a new record may take the place of a record of `incumbent_weight` (the rule of
+    `eviction_victim`, alone: a store can refuse a newcomer from the lowest weight it holds)."""
+    return newcomer_weight > incumbent_weight
+
+
+def outranks_tombstone(newcomer: tuple[int, int], incumbent: tuple[int, int]) -> bool:
+    """Whether a new tombstone, as (weight, issued_at), may take an incumbent tombstone's place."""
+    return newcomer > incumbent
+
+
 def eviction_victim(candidates: Iterable[EvictionCandidate], newcomer_weight: int) -> EvictionCandidate | None:
     """At the per-resource limit: the record to evict for a newcomer, or None to refuse it.
 
@@ -83,7 +96,7 @@ def eviction_victim(candidates: Iterable[EvictionCandidate], newcomer_weight: in
     honest records). Only a higher local trust weight takes a place.
     """
     victim = min(candidates, key=lambda c: (c.weight, c.host_signed_at_ms, c.identity), default=None)
-    if victim is not None and newcomer_weight > victim.weight:
+    if victim is not None and outranks_record(newcomer_weight, victim.weight):
         return victim
     return None
 
@@ -100,7 +113,7 @@ def tombstone_victim(
     victim = min(candidates, key=lambda c: (c.weight, c.host_signed_at_ms, c.identity), default=None)
     if victim is None:
         return None
-    if (newcomer_weight, newcomer_issued_at_ms) > (victim.weight, victim.host_signed_at_ms):
+    if outranks_tombstone((newcomer_weight, newcomer_issued_at_ms), (victim.weight, victim.host_signed_at_ms)):
         return victim
     return None
 

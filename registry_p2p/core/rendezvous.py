@@ -30,7 +30,7 @@ from registry_p2p.pb import rendezvous_pb2 as rpb
 
 if TYPE_CHECKING:
     from registry_p2p.core.model import SignedRecord
-    from registry_p2p.core.signing import Verifier
+    from registry_p2p.core.signing import SignatureChecker
 
 PROTOCOL_ID = "/rendezvous/1.0.0"
 
@@ -126,7 +126,7 @@ def envelope_signed_bytes(payload_type: bytes, payload: bytes) -> bytes:
     return b"".join(uvarint(len(part)) + part for part in (domain, payload_type, payload))
 
 
-def open_envelope(data: bytes, verifier: Verifier) -> SignedPeerRecord:
+def open_envelope(data: bytes, verifier: SignatureChecker) -> SignedPeerRecord:
     """Check a signed peer record envelope (the spec's encoding or rust-libp2p's older one);
     raise E_INVALID_SIGNED_PEER_RECORD on any flaw."""
     try:
@@ -151,7 +151,7 @@ def open_envelope(data: bytes, verifier: Verifier) -> SignedPeerRecord:
     return SignedPeerRecord(record.peer_id, record.seq, tuple(a.multiaddr for a in record.addresses))
 
 
-def check_registration_record(record: SignedRecord, verifier: Verifier) -> None:
+def check_registration_record(record: SignedRecord, verifier: SignatureChecker) -> None:
     """A record of the well-known key is a registration only with the envelope of the peer it names.
 
     Raises RegistryError(INVALID_SIGNATURE) otherwise: anyone can sign with the well-known key,
@@ -218,7 +218,7 @@ def decode_request(frame: bytes) -> rpb.Message:
     return message
 
 
-def parse_request(message: rpb.Message, remote_peer: bytes, verifier: Verifier) -> Request:
+def parse_request(message: rpb.Message, remote_peer: bytes, verifier: SignatureChecker) -> Request:
     """A request checked against the spec's rules, or the refusal to answer it with.
 
     `remote_peer` is the authenticated peer at the other end of the connection: a peer may

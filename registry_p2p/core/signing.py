@@ -45,6 +45,12 @@ class SigningKey(Protocol):
     def get_public_key(self) -> PublicKey: ...
 
 
+class SignatureChecker(Protocol):
+    """What validation asks of a verifier: `verify` raises INVALID_SIGNATURE on a bad signature."""
+
+    def verify(self, signer: bytes, domain: bytes, body: bytes, signature: bytes, carried_key: bytes = b"") -> None: ...
+
+
 PublicKeyDecoder = Callable[[bytes], PublicKey]
 """Turns a serialized libp2p PublicKey protobuf into a PublicKey; raises on an unusable one."""
 
@@ -135,3 +141,34 @@ class Verifier:
         self._valid[digest] = None
         if len(self._valid) > self._cache_size:
             self._valid.popitem(last=False)
+
+
+class DeferredSignatures:
+    """The signature checks a validation asked for, kept to be run later, or never.
+
+    A store decides first whether an entry could be stored at all (precedence and quotas need
+    only its decoded fields) and verifies only what it is about to write: refusing a flood of
+    entries then costs a decode each, not a verification (~100 us each for ed25519), so the
+    peer sending it pays more than the node refusing it (DESIGN §7).
+    """
+
+    __slots__ = ("_checks", "_failure")
+
+    def __init__(self) -> None:
+        self._checks: list[tuple[bytes, bytes, bytes, bytes, bytes]] = []
+        self._failure: RegistryError | None = None
+
+    def verify(self, signer: bytes, domain: bytes, body: bytes, signature: bytes, carried_key: bytes = b"") -> None:
+        self._checks.append((signer, domain, body, signature, carried_key))
+
+    def settle(self, verifier: Verifier) -> None:
+        """Run the kept checks with `verifier`; raise the first failure (again on every call)."""
+        if self._failure is not None:
+            raise self._failure
+        checks, self._checks = self._checks, []
+        for check in checks:
+            try:
+                verifier.verify(*check)
+            except RegistryError as err:
+                self._failure = err
+                raise

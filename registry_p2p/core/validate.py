@@ -23,7 +23,7 @@ from registry_p2p.core.signing import (
     RECORD_DOMAIN,
     RESOURCE_DOMAIN,
     TOMBSTONE_DOMAIN,
-    Verifier,
+    SignatureChecker,
 )
 
 
@@ -36,12 +36,12 @@ def _not_future(timestamp_ms: int, now_ms: int, limits: Limits, what: str) -> No
         )
 
 
-def validate_resource(resource: SignedResource, now_ms: int, limits: Limits, verifier: Verifier) -> None:
+def validate_resource(resource: SignedResource, now_ms: int, limits: Limits, verifier: SignatureChecker) -> None:
     _not_future(resource.created_at_ms, now_ms, limits, "resource created_at")
     verifier.verify(resource.owner, RESOURCE_DOMAIN, resource.body, resource.signature, resource.owner_public_key)
 
 
-def validate_record(record: SignedRecord, now_ms: int, limits: Limits, verifier: Verifier) -> None:
+def validate_record(record: SignedRecord, now_ms: int, limits: Limits, verifier: SignatureChecker) -> None:
     _not_future(record.issued_at_ms, now_ms, limits, "record issued_at")
     _not_future(record.host_signed_at_ms, now_ms, limits, "record host_signed_at")
     if record.expires_at_ms <= now_ms:
@@ -56,7 +56,7 @@ def validate_record(record: SignedRecord, now_ms: int, limits: Limits, verifier:
     check_registration_record(record, verifier)
 
 
-def validate_tombstone(tombstone: SignedTombstone, now_ms: int, limits: Limits, verifier: Verifier) -> None:
+def validate_tombstone(tombstone: SignedTombstone, now_ms: int, limits: Limits, verifier: SignatureChecker) -> None:
     _not_future(tombstone.issued_at_ms, now_ms, limits, "tombstone issued_at")
     if tombstone.issued_at_ms + limits.tombstone_lifetime_ms <= now_ms:
         raise RegistryError(Status.EXPIRED, "tombstone is past its lifetime")
@@ -66,7 +66,7 @@ def validate_tombstone(tombstone: SignedTombstone, now_ms: int, limits: Limits, 
 
 
 def validate_grant(
-    grant: SignedGrant, resource: SignedResource, now_ms: int, limits: Limits, verifier: Verifier
+    grant: SignedGrant, resource: SignedResource, now_ms: int, limits: Limits, verifier: SignatureChecker
 ) -> None:
     """Raise RegistryError unless `grant` is a live grant (or revocation) signed by `resource`'s owner.
 
@@ -94,7 +94,7 @@ def validate_entry(
     entry: Entry,
     now_ms: int,
     limits: Limits,
-    verifier: Verifier,
+    verifier: SignatureChecker,
     resource_id: bytes | None = None,
     resource: SignedResource | None = None,
 ) -> None:
@@ -129,7 +129,7 @@ def check_entry_bytes(
     data: bytes,
     now_ms: int,
     limits: Limits,
-    verifier: Verifier,
+    verifier: SignatureChecker,
     resource_id: bytes | None = None,
     resource: SignedResource | None = None,
 ) -> Entry:
@@ -139,7 +139,7 @@ def check_entry_bytes(
     return entry
 
 
-def check_resource_bytes(data: bytes, now_ms: int, limits: Limits, verifier: Verifier) -> SignedResource:
+def check_resource_bytes(data: bytes, now_ms: int, limits: Limits, verifier: SignatureChecker) -> SignedResource:
     resource = decode_resource(data, limits)
     validate_resource(resource, now_ms, limits, verifier)
     return resource

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from registry_p2p.core import rendezvous
 from registry_p2p.core.errors import RegistryError, Status
@@ -45,11 +45,13 @@ from registry_p2p.core.precedence import (
     compare_with_stored,
     digest_root,
     eviction_victim,
+    outranks_record,
+    outranks_tombstone,
     sort_for_resolve,
     tombstone_victim,
     wins,
 )
-from registry_p2p.core.signing import Verifier
+from registry_p2p.core.signing import DeferredSignatures, Verifier
 from registry_p2p.core.validate import validate_entry, validate_grant, validate_resource
 from registry_p2p.store.schema import MIGRATIONS, migrate
 
@@ -129,6 +131,16 @@ def _refusal(err: RegistryError) -> ItemResult:
     return ItemResult(err.status, err.text)
 
 
+class _Checked(NamedTuple):
+    """An item of a batch that decoded and passed validation but for its signatures, which are
+    verified only if it is about to be written (`signatures.settle`)."""
+
+    raw: bytes
+    ident: bytes
+    entry: Entry
+    signatures: DeferredSignatures
+
+
 # What a write needs to know about the stored row of an identity.
 _Row = tuple[int, int, int, int, bytes, int]  # is_tombstone, issued_at, host_signed_at, expires_at, raw, orphan
 
@@ -149,6 +161,8 @@ class _Batch:
         "hosted_for_others",
         "issuers",
         "issuers_here",
+        "lowest_record",
+        "lowest_tombstone",
         "orphans",
         "records",
         "resource",
@@ -169,6 +183,10 @@ class _Batch:
         self.issuers_here: dict[bytes, int] = {}  # in the batch's resource
         self.hosted_for: dict[bytes, int] = {}  # records this node hosts for a remote issuer
         self.hosted_for_others: int | None = None
+        # (weight, host_signed_at) of the lowest live record, (weight, issued_at) of the lowest
+        # tombstone: what a newcomer to a full resource must outrank. Any write resets them.
+        self.lowest_record: tuple[int, int] | None = None
+        self.lowest_tombstone: tuple[int, int] | None = None
 
     def records_changed(self, issuer: bytes, delta: int) -> None:
         if self.records is not None:
@@ -389,7 +407,7 @@ class Store:
         """
         with self._lock:
             # Decoding and signature checks need no database: done before the write transaction begins.
-            checked: list[tuple[bytes, bytes, Entry] | ItemResult] = []
+            checked: list[_Checked | ItemResult] = []
             for item in entries:
                 checked.append(self._check_item(item, resource_id, now_ms))
             resource_result = OK
@@ -413,7 +431,7 @@ class Store:
                     return whole, [whole] * len(entries)
                 stored_resource = self._resource_row(resource_id)
                 assert stored_resource is not None
-                grants = sum(1 for c in checked if isinstance(c, tuple) and isinstance(c[2], SignedGrant))
+                grants = sum(1 for c in checked if isinstance(c, _Checked) and isinstance(c.entry, SignedGrant))
                 if grants > self.limits.max_grants_per_resource:
                     whole = ItemResult(
                         Status.TOO_LARGE,
@@ -423,14 +441,16 @@ class Store:
                     return whole, [whole] * len(entries)
                 # A grant's signer is the resource's owner: checked now that the resource is known.
                 for index, c in enumerate(checked):
-                    if isinstance(c, tuple) and isinstance(c[2], SignedGrant):
+                    if isinstance(c, _Checked) and isinstance(c.entry, SignedGrant):
                         try:
-                            validate_grant(c[2], stored_resource, now_ms, self.limits, self.verifier)
+                            validate_grant(c.entry, stored_resource, now_ms, self.limits, self.verifier)
                         except RegistryError as err:
                             checked[index] = _refusal(err)
-                valid = [c for c in checked if isinstance(c, tuple)]
-                batch = _Batch(self._stored_rows(rk, [ident for _, ident, _ in valid]), stored_resource)
-                issuers = {e.issuer for _, _, e in valid if not e.is_tombstone and e.host != self.local_peer}
+                valid = [c for c in checked if isinstance(c, _Checked)]
+                batch = _Batch(self._stored_rows(rk, [c.ident for c in valid]), stored_resource)
+                issuers = {
+                    c.entry.issuer for c in valid if not c.entry.is_tombstone and c.entry.host != self.local_peer
+                }
                 batch.issuers = self._issuer_counts(issuers, now_ms)
                 results: list[ItemResult] = [OK] * len(checked)
                 # Tombstones first: each frees the quota place its record held. A replica pulling
@@ -440,12 +460,14 @@ class Store:
                 # more than once keeps request order, so its per-item results read as sequential.
                 # Grants go before both: a replica pulling a grantee's records with their grant
                 # must judge the records with it.
-                repeated = Counter(ident for _, ident, _ in valid)
-                first = [i for i, c in enumerate(checked) if isinstance(c, tuple) and isinstance(c[2], SignedGrant)]
+                repeated = Counter(c.ident for c in valid)
+                first = [
+                    i for i, c in enumerate(checked) if isinstance(c, _Checked) and isinstance(c.entry, SignedGrant)
+                ]
                 first += [
                     i
                     for i, c in enumerate(checked)
-                    if isinstance(c, tuple) and c[2].is_tombstone and repeated[c[1]] == 1
+                    if isinstance(c, _Checked) and c.entry.is_tombstone and repeated[c.ident] == 1
                 ]
                 moved = set(first)
                 for index in [*first, *(i for i in range(len(checked)) if i not in moved)]:
@@ -453,8 +475,7 @@ class Store:
                     if isinstance(outcome, ItemResult):
                         results[index] = outcome
                     else:
-                        raw, ident, entry = outcome
-                        results[index] = self._apply(rk, entry, raw, ident, now_ms, batch)
+                        results[index] = self._apply(rk, outcome, now_ms, batch)
                 return OK, results
 
     def _stored_rows(self, rk: int, idents: list[bytes]) -> dict[bytes, _Row]:
@@ -485,9 +506,8 @@ class Store:
             )
         return counts
 
-    def _check_item(
-        self, item: bytes | Entry, resource_id: bytes, now_ms: int
-    ) -> tuple[bytes, bytes, Entry] | ItemResult:
+    def _check_item(self, item: bytes | Entry, resource_id: bytes, now_ms: int) -> _Checked | ItemResult:
+        signatures = DeferredSignatures()
         try:
             # An entry object is checked through its encoding too, so that the size limits hold for
             # local writers (renewal, HostSign) exactly as for bytes from the wire.
@@ -498,26 +518,30 @@ class Store:
                 if entry.resource_id != resource_id:
                     raise RegistryError(Status.INVALID_SIGNATURE, "grant is signed for another resource")
             else:
-                validate_entry(entry, now_ms, self.limits, self.verifier, resource_id)
+                validate_entry(entry, now_ms, self.limits, signatures, resource_id)
         except RegistryError as err:
             return _refusal(err)
         except Exception as exc:  # a decoding surprise is the sender's problem; never the batch's
             return ItemResult(Status.MALFORMED, f"entry does not decode: {exc}")
-        return raw, identity_digest(entry.identity), entry
+        return _Checked(raw, identity_digest(entry.identity), entry, signatures)
 
-    def _apply(self, rk: int, entry: Entry, raw: bytes, ident: bytes, now_ms: int, batch: _Batch) -> ItemResult:
+    def _apply(self, rk: int, item: _Checked, now_ms: int, batch: _Batch) -> ItemResult:
         try:
-            return self._apply_item(rk, entry, raw, ident, now_ms, batch)
+            return self._apply_item(rk, item, now_ms, batch)
+        except RegistryError as err:  # a signature checked just before the write: nothing was written
+            return _refusal(err)
         except Exception as exc:
             if not self._db.in_transaction:
                 raise  # SQLite rolled the whole transaction back (disk full, I/O error): the batch failed
             # Nothing of this item was written (see _write); recount on next use to be safe.
             batch.records, batch.orphans, batch.grant_count = None, None, None
+            batch.lowest_record = batch.lowest_tombstone = None
             batch.issuers = {}
             batch.grants = {}
             return ItemResult(Status.INTERNAL, f"store error: {exc}")
 
-    def _apply_item(self, rk: int, entry: Entry, raw: bytes, ident: bytes, now_ms: int, batch: _Batch) -> ItemResult:
+    def _apply_item(self, rk: int, item: _Checked, now_ms: int, batch: _Batch) -> ItemResult:
+        raw, ident, entry, signatures = item
         row = batch.rows.get(ident)
         # A row past its lifetime is dead whether or not gc has run yet: it neither blocks a
         # newcomer nor counts against a quota, so gc timing can never change what a replica accepts.
@@ -534,6 +558,10 @@ class Store:
         held_tombstone = row is not None and bool(row[0])
         if row is not None:
             refusal = self._precedence(entry, raw, row)
+            if refusal is OK and raw != row[4]:
+                # Another encoding of the stored entry is answered OK (and so is gossiped on):
+                # it must carry the same valid signatures.
+                signatures.settle(self.verifier)
             if refusal is not None:
                 return refusal
         counted = entry.host != self.local_peer
@@ -576,6 +604,8 @@ class Store:
                 if isinstance(room_for_tombstone, ItemResult):
                     return room_for_tombstone
                 evicted_tombstone = room_for_tombstone
+        # Admitted on its decoded fields alone: only now are its signatures worth checking.
+        signatures.settle(self.verifier)
         stored: _Row = (int(entry.is_tombstone), entry.issued_at_ms, host_signed_at_ms, expires_at_ms, raw, orphan)
         values = (rk, ident, entry.issuer, entry.host, entry.service_id, *stored[:4], self.weight(entry.issuer))
         evict = identity_digest(victim.identity) if victim is not None else None
@@ -584,6 +614,7 @@ class Store:
         self._write((*values, entry.version, raw, orphan, int(not counted)), rk, evict)
         # Bookkeeping only once the write has succeeded.
         batch.rows[ident] = stored
+        batch.lowest_record = batch.lowest_tombstone = None
         if victim is not None:
             batch.rows.pop(identity_digest(victim.identity), None)
             batch.records_changed(victim.identity[1], -1)
@@ -663,6 +694,7 @@ class Store:
                 for gone in dropped:
                     batch.rows.pop(gone, None)
                 batch.records, batch.issuers, batch.issuers_here = None, {}, {}
+                batch.lowest_record = batch.lowest_tombstone = None
         return OK
 
     def _drop_unauthorized(
@@ -756,13 +788,19 @@ class Store:
             ).fetchone()[0]
         if batch.tombstones < self.limits.max_tombstones_per_resource:
             return None
-        lowest = db.execute(
-            "SELECT weight, issued_at_ms FROM entries WHERE rk = ? AND is_tombstone = 1 AND expires_at_ms > ?"
-            " ORDER BY weight, issued_at_ms LIMIT 1",
-            (rk, now_ms),
-        ).fetchone()
+        lowest = batch.lowest_tombstone
+        if lowest is None:
+            lowest = batch.lowest_tombstone = db.execute(
+                "SELECT weight, issued_at_ms FROM entries WHERE rk = ? AND is_tombstone = 1 AND expires_at_ms > ?"
+                " ORDER BY weight, issued_at_ms LIMIT 1",
+                (rk, now_ms),
+            ).fetchone()
         if lowest is None:
             return ItemResult(Status.LIMIT_EXCEEDED, f"limit {self.limits.max_tombstones_per_resource} tombstones")
+        if not outranks_tombstone((self.weight(tombstone.issuer), tombstone.issued_at_ms), lowest):
+            # Decided on the lowest alone, before reading the tombstones that share it (a flood
+            # of refusals must not cost a scan each).
+            return self._no_tombstone_room(batch)
         rows = {
             (bytes(rid), issuer, host, service_id): (bytes(ident), orphan)
             for rid, issuer, host, service_id, ident, orphan in db.execute(
@@ -776,12 +814,15 @@ class Store:
         candidates = [EvictionCandidate(identity, lowest[0], lowest[1]) for identity in rows]
         victim = tombstone_victim(candidates, self.weight(tombstone.issuer), tombstone.issued_at_ms)
         if victim is None:
-            return ItemResult(
-                Status.LIMIT_EXCEEDED,
-                f"this resource already holds {batch.tombstones} tombstones, none older than this one "
-                f"(limit {self.limits.max_tombstones_per_resource})",
-            )
+            return self._no_tombstone_room(batch)
         return rows[victim.identity]
+
+    def _no_tombstone_room(self, batch: _Batch) -> ItemResult:
+        return ItemResult(
+            Status.LIMIT_EXCEEDED,
+            f"this resource already holds {batch.tombstones} tombstones, none older than this one "
+            f"(limit {self.limits.max_tombstones_per_resource})",
+        )
 
     def _hosting_room(self, record: SignedRecord, now_ms: int, batch: _Batch) -> ItemResult | None:
         """Quotas for a new record this node hosts for another issuer (what HostSign stores)."""
@@ -824,6 +865,28 @@ class Store:
         db = self._db
         if record.issuer == rendezvous.OWNER:
             return self._rendezvous_room(rk, record, now_ms)
+        if batch.records is None:
+            batch.records = db.execute(
+                "SELECT count(*) FROM entries WHERE rk = ? AND expires_at_ms > ? AND is_tombstone = 0"
+                " AND local_host = 0",
+                (rk, now_ms),
+            ).fetchone()[0]
+        full = batch.records >= self.limits.max_records_per_resource
+        lowest = None
+        if full:
+            # Decided first, on the lowest (weight, host_signed_at) alone: a flood of newcomers to a
+            # full resource is refused at no query each (attack 1 of issue 11).
+            lowest = batch.lowest_record
+            if lowest is None:
+                lowest = batch.lowest_record = db.execute(
+                    "SELECT weight, host_signed_at_ms FROM entries WHERE rk = ? AND expires_at_ms > ?"
+                    " AND is_tombstone = 0 AND local_host = 0 ORDER BY weight, host_signed_at_ms LIMIT 1",
+                    (rk, now_ms),
+                ).fetchone()
+            if lowest is None:
+                return ItemResult(Status.LIMIT_EXCEEDED, f"limit {self.limits.max_records_per_resource} records")
+            if not outranks_record(self.weight(record.issuer), lowest[0]):
+                return self._no_record_room(batch)
         count = batch.issuers.get(record.issuer)
         if count is None:
             count = db.execute(
@@ -852,23 +915,10 @@ class Store:
                 f"this issuer already has {here} records in this resource on this node"
                 f" (limit {self.limits.max_records_per_issuer_per_resource})",
             )
-        if batch.records is None:
-            batch.records = db.execute(
-                "SELECT count(*) FROM entries WHERE rk = ? AND expires_at_ms > ? AND is_tombstone = 0"
-                " AND local_host = 0",
-                (rk, now_ms),
-            ).fetchone()[0]
-        if batch.records < self.limits.max_records_per_resource:
+        if lowest is None:
             return None
         # Only the lowest (weight, host_signed_at) rows can be the victim; fetch all of them so that
         # the core rule breaks the remaining tie by identity, exactly as everywhere else.
-        lowest = db.execute(
-            "SELECT weight, host_signed_at_ms FROM entries WHERE rk = ? AND expires_at_ms > ? AND is_tombstone = 0"
-            " AND local_host = 0 ORDER BY weight, host_signed_at_ms LIMIT 1",
-            (rk, now_ms),
-        ).fetchone()
-        if lowest is None:
-            return ItemResult(Status.LIMIT_EXCEEDED, f"limit {self.limits.max_records_per_resource} records")
         candidates = [
             EvictionCandidate((bytes(rid), issuer, host, service_id), weight, signed_at)
             for rid, issuer, host, service_id, weight, signed_at in db.execute(
@@ -881,12 +931,15 @@ class Store:
         ]
         victim = eviction_victim(candidates, self.weight(record.issuer))
         if victim is None:
-            return ItemResult(
-                Status.LIMIT_EXCEEDED,
-                f"this resource holds {batch.records} records (limit {self.limits.max_records_per_resource}) and "
-                "this one ranks no higher than the lowest-weight, oldest of them",
-            )
+            return self._no_record_room(batch)
         return victim
+
+    def _no_record_room(self, batch: _Batch) -> ItemResult:
+        return ItemResult(
+            Status.LIMIT_EXCEEDED,
+            f"this resource holds {batch.records} records (limit {self.limits.max_records_per_resource}) and "
+            "this one ranks no higher than the lowest-weight, oldest of them",
+        )
 
     # ---------------------------------------------------------------- reading entries
 

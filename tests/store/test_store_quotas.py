@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.core.errors import Status
 from registry_p2p.core.limits import Limits
 from registry_p2p.core.model import SignedRecord
@@ -264,3 +267,38 @@ def test_records_hosted_for_other_issuers_are_bounded_per_issuer_and_in_total(ma
     # An unregistered hosted record frees its place.
     assert st.put_entries(RID, [tombstone(7, "for-7-1", host=LOCAL, at=NOW + 6)], NOW + 10)[1][0].ok
     assert st.put_entries(RID, [record(9, "for-9", host=LOCAL)], NOW + 10)[1][0].ok
+
+
+def _forged(rec: SignedRecord) -> SignedRecord:
+    """`rec` with its host signature broken (its fields all decode and check but for that)."""
+    broken = bytes([rec.host_signature[0] ^ 1]) + rec.host_signature[1:]
+    return replace(rec, host_signature=broken)
+
+
+def test_a_full_resource_refuses_newcomers_before_checking_their_signatures(make_store: StoreFactory) -> None:
+    """Attack (1) of issue 11: a flood of fresh identities at a full resource. What would be
+    refused anyway is refused on its decoded fields, so the flood costs the node a decode per
+    record instead of a verification; what could be stored is verified first."""
+    verifier = make_verifier()
+    st = make_store(limits=FOUR, verifier=verifier)
+    st.put_resource(resource(), NOW)
+    assert all(r.ok for r in st.put_entries(RID, [record(i, signed_at=NOW + i) for i in range(2, 6)], NOW + 10)[1])
+    before = verifier.verifications
+    flood = [record(i, signed_at=NOW + 9) for i in range(6, 16)] + [_forged(record(16, signed_at=NOW + 9))]
+    items = st.put_entries(RID, flood, NOW + 10)[1]
+    assert {r.status for r in items} == {Status.LIMIT_EXCEEDED}
+    assert verifier.verifications == before  # not one signature checked for the refused
+    assert _issuers(st) == {2, 3, 4, 5}
+    # Where there is room, a forged newcomer is checked and refused, and nothing of it is stored.
+    roomy = make_store(limits=FOUR, verifier=verifier)
+    roomy.put_resource(resource(), NOW)
+    forged = _forged(record(6))
+    assert roomy.put_entries(RID, [forged], NOW)[1][0].status == Status.INVALID_SIGNATURE
+    assert roomy.live_records(RID, NOW) == []
+    # So is a forged update of a stored record; a forged copy of it is refused one way or the other.
+    honest = record(7)
+    assert roomy.put_entries(RID, [honest], NOW)[1][0].ok
+    assert roomy.put_entries(RID, [_forged(record(7, at=NOW + 1))], NOW + 1)[1][0].status == Status.INVALID_SIGNATURE
+    copy = roomy.put_entries(RID, [_forged(honest)], NOW + 1)[1][0]
+    assert copy.status in (Status.INVALID_SIGNATURE, Status.SUPERSEDED)
+    assert [r.encode() for r in roomy.live_records(RID, NOW + 1)] == [honest.encode()]
