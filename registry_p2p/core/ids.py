@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import base58
@@ -65,6 +66,13 @@ def resource_id(label: str, owner: str | bytes) -> str:
 
 
 def b58(data: bytes) -> str:
+    return _b58(bytes(data))
+
+
+@functools.lru_cache(maxsize=16384)
+def _b58(data: bytes) -> str:
+    # The same few thousand peer and resource ids are rendered over and over (every record of
+    # every resolve names its issuer, host and resource), and base58 is pure Python: ~20 us each.
     return str(base58.b58encode(data).decode("ascii"))
 
 

@@ -35,8 +35,11 @@ def plan_read_repair(answers: Mapping[Replica, Sequence[Entry]], now_ms: int) ->
     wanted = [e for e in state.values() if not (isinstance(e, SignedRecord) and e.expires_at_ms <= now_ms)]
     missing: dict[Replica, list[Entry]] = {}
     for replica, entries in answers.items():
-        have = {e.identity: e.version for e in entries}
-        gaps = [e for e in wanted if have.get(e.identity) != e.version]
+        have = {e.identity: e for e in entries}
+        # The same object when both came from one raw entry (a read decodes each raw once).
+        gaps = [
+            e for e in wanted if (held := have.get(e.identity)) is not e and (held is None or held.version != e.version)
+        ]
         if gaps:
             missing[replica] = gaps
     return RepairPlan(state, missing)

@@ -168,13 +168,18 @@ class RegistryRpc:
         resource = body.resource if body.HasField("resource") else None
         return EntriesPage(status, text, tuple(body.entries), body.next_cursor, resource)
 
-    async def all_entries(self, peer: ID, resource_id: bytes, *, page: int = PAGE) -> AllEntries:
-        """Every live entry and tombstone a replica holds, following its cursor."""
+    async def all_entries(
+        self, peer: ID, resource_id: bytes, *, page: int = PAGE, include_tombstones: bool = True
+    ) -> AllEntries:
+        """Every live entry a replica holds (its tombstones and revocations too unless told not
+        to), following its cursor."""
         entries: list[bytes] = []
         cursor = b""
         resource: pb.Resource | None = None
         for _ in range(MAX_PAGES):
-            got = await self.get_entries(peer, resource_id, limit=page, cursor=cursor)
+            got = await self.get_entries(
+                peer, resource_id, limit=page, cursor=cursor, include_tombstones=include_tombstones
+            )
             if not got.ok:
                 return AllEntries(got.status, got.text)
             entries.extend(got.entries)

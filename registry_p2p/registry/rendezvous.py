@@ -19,7 +19,7 @@ from registry_p2p.adapter.keys import rendezvous_key
 from registry_p2p.core import build
 from registry_p2p.core import rendezvous as rv
 from registry_p2p.core.errors import RegistryError, Status
-from registry_p2p.core.model import Entry, SignedRecord, SignedResource
+from registry_p2p.core.model import SignedRecord, SignedResource
 from registry_p2p.core.precedence import live_records
 from registry_p2p.net.client import PeerUnavailable
 from registry_p2p.registry.context import Context
@@ -31,7 +31,6 @@ log = logging.getLogger("registry_p2p.rendezvous")
 # A write waits for this many replicas (fewer when the replica set is smaller), so that the
 # registration survives the node it was sent to; the rest of the replica set gets it after.
 WRITE_ACK = 2
-MEMO_SIZE = 50_000
 
 
 class Rendezvous:
@@ -44,10 +43,6 @@ class Rendezvous:
         self.key = rendezvous_key()
         self.cookies = rv.Cookies(cookie_key or secrets.token_bytes(32))
         self._resources: dict[str, SignedResource] = {}
-        # Registration records already decoded and validated, by their raw bytes: a DISCOVER of
-        # 1,000 registrations otherwise decodes and checks 1,000 records (and envelopes) each
-        # time. Valid stays valid but for expiry, which every read checks against `now` anew.
-        self._checked: dict[bytes, Entry | None] = {}
         self._local: dict[str, tuple[tuple[int, int, int], list[rv.Found]]] = {}
         self._remote: dict[str, tuple[ID, bytes, list[rv.Found]]] = {}
         self.on_latency = ctx.on_latency
@@ -108,11 +103,9 @@ class Rendezvous:
         if store is not None and any(r.service_id == service_id for r in store.live_records(rid, now)):
             return True
         try:
-            state = await self.reads.collect(rid, 1, memo=self._checked)
+            state = await self.reads.collect(rid, 1, records_only=True)
         except RegistryError:
             return False  # no replica holds the namespace
-        finally:
-            self._prune_checked()
         return any(
             isinstance(e, SignedRecord) and e.service_id == service_id and e.expires_at_ms > now for e in state.values()
         )
@@ -155,27 +148,19 @@ class Rendezvous:
             if digest is not None and digest.ok and known is not None and root and digest.root == root:
                 return [f for f in known[2] if f.expires_at_ms > now]
         try:
-            state = await self.reads.collect(rid, 1, memo=self._checked)
+            state = await self.reads.collect(rid, 1, records_only=True)
         except RegistryError as err:
             if self.ctx.store is None:
                 raise rv.RendezvousError(rv.Code.E_UNAVAILABLE, err.text) from err
             # No replica answered: what this node holds itself is the best answer it has.
             log.info("discover of %r from the local store only: %s", ns, err.text)
             return _found(ns, self.ctx.store.live_records(rid, now))
-        finally:
-            self._prune_checked()
         found = _found(ns, live_records(state.values(), now))
         if digest is not None and digest.ok:
             if len(self._remote) > 1024:
                 self._remote.clear()
             self._remote[ns] = (peers[0], digest.root, found)
         return found
-
-    def _prune_checked(self) -> None:
-        for raw in [raw for raw, entry in self._checked.items() if entry is None]:
-            del self._checked[raw]  # refusals are not remembered: a FROM_FUTURE one may become valid
-        if len(self._checked) > MEMO_SIZE:
-            self._checked.clear()
 
     def _every_local_namespace(self, now: int) -> list[rv.Found]:
         """An empty namespace: every registration this node holds (no node knows every namespace)."""

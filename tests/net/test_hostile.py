@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 import trio
 from libp2p.crypto.ed25519 import create_new_key_pair
 
 from registry_p2p.core import build
 from registry_p2p.core.ids import resource_id_from_text
+from registry_p2p.core.signing import peer_id_bytes_of
 from registry_p2p.pb import registry_pb2 as pb
 from registry_p2p.tools.attacks import ended_within, put_entries, raw_stream
 
@@ -239,3 +241,50 @@ async def test_a_node_serves_only_the_dht_namespaces_the_registry_needs() -> Non
                 assert validator.validator_by_key(key) is None
                 with pytest.raises(InvalidRecordType):
                     validator.validate(key, b"\x08\x01\x12\x20" + b"k" * 32)
+
+
+async def test_orphan_tombstones_do_not_weigh_on_resolves_and_a_tombstone_still_wins() -> None:
+    """Attack (3) of issue 11 left 1,024 orphan tombstones in a resource, within its quota, and
+    every later resolve read them all from every replica (4x slower). A resolve reads the
+    replicas' records first and their tombstones only when the records disagree."""
+    with trio.fail_after(120):
+        async with network(4, cfg(k=3)) as net:
+            client = (await net.add(serve=False)).node
+            attacker = (await net.add(serve=False)).node
+            assert client is not None and attacker is not None
+            rid = await client.registry.create_resource("orphaned")
+            rid_bytes = resource_id_from_text(rid)
+            for i in range(HONEST):
+                assert (await client.registry.register_service(rid, b"honest", f"honest-{i}", ack=3)).ok
+            await client.registry.settle()
+            replicas = await attacker.registry.routing.replica_set(rid_bytes, refresh=True)
+            key = create_new_key_pair().private_key
+            host = peer_id_bytes_of(key)
+            now = attacker.registry.clock_ms()
+            orphans = [build.make_tombstone(key, rid_bytes, host, f"gone-{i}", now).encode() for i in range(300)]
+            for replica in replicas:
+                for start in range(0, len(orphans), 100):
+                    assert set(await _put(attacker, replica, rid_bytes, orphans[start : start + 100])) == {"OK"}
+            asked: list[bool] = []
+            rpc = client.registry.ctx.rpc
+            get_entries = rpc.get_entries
+
+            async def recorded(*args: Any, include_tombstones: bool = True, **kwargs: Any) -> Any:
+                asked.append(include_tombstones)
+                return await get_entries(*args, include_tombstones=include_tombstones, **kwargs)
+
+            rpc.get_entries = recorded  # type: ignore[method-assign]
+            records = await client.registry.resolve(rid, ack=3)
+            assert {r.service_id for r in records} == {f"honest-{i}" for i in range(HONEST)}
+            assert asked == [False, False, False], asked  # one page of records from each replica
+            # The honest issuer's tombstone on one replica only: the records now disagree, the
+            # tombstones are read, and the deletion wins as it always did.
+            tombstone = build.make_tombstone(
+                client.registry.ctx.key, rid_bytes, peer_id_bytes_of(client.registry.ctx.key), "honest-0",
+                client.registry.clock_ms(), client.registry.ctx.limits,
+            )  # fmt: skip
+            assert await _put(attacker, replicas[0], rid_bytes, [tombstone.encode()]) == ["OK"]
+            asked.clear()
+            records = await client.registry.resolve(rid, ack=3)
+            assert {r.service_id for r in records} == {f"honest-{i}" for i in range(1, HONEST)}
+            assert asked.count(True) == 3, asked
