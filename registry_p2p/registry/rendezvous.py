@@ -139,14 +139,29 @@ class Rendezvous:
         # Another node: the closest replica's digest root says whether what this node found last
         # time is still what that replica holds (one small request instead of every registration).
         peers = await self.ctx.routing.replica_set(rid)
-        digest = None
         if peers and peers[0] != self.ctx.peer_id:
+            closest = peers[0]
             known = self._remote.get(ns)
-            root = known[1] if known is not None and known[0] == peers[0] else b""
+            root = known[1] if known is not None and known[0] == closest else b""
+            digest = None
             with suppress(PeerUnavailable):
-                digest = await self.ctx.rpc.digest(peers[0], rid, root)
-            if digest is not None and digest.ok and known is not None and root and digest.root == root:
-                return [f for f in known[2] if f.expires_at_ms > now]
+                digest = await self.ctx.rpc.digest(closest, rid, root)
+            if digest is not None and digest.ok:
+                if known is not None and root and digest.root == root:
+                    return [f for f in known[2] if f.expires_at_ms > now]
+                # What is kept under that replica's root must be what that replica holds: read
+                # from it, not from whichever replica answers first (one that a registration had
+                # not reached yet would otherwise be served under the newer root until the next
+                # change in the namespace).
+                pairs = None
+                with suppress(PeerUnavailable):
+                    pairs = await self.reads.fetch_entries(closest, rid, include_tombstones=False)
+                if pairs is not None:
+                    found = _found(ns, live_records([entry for _, entry in pairs], now))
+                    if len(self._remote) > 1024:
+                        self._remote.clear()
+                    self._remote[ns] = (closest, digest.root, found)
+                    return found
         try:
             state = await self.reads.collect(rid, 1, records_only=True)
         except RegistryError as err:
@@ -155,12 +170,7 @@ class Rendezvous:
             # No replica answered: what this node holds itself is the best answer it has.
             log.info("discover of %r from the local store only: %s", ns, err.text)
             return _found(ns, self.ctx.store.live_records(rid, now))
-        found = _found(ns, live_records(state.values(), now))
-        if digest is not None and digest.ok:
-            if len(self._remote) > 1024:
-                self._remote.clear()
-            self._remote[ns] = (peers[0], digest.root, found)
-        return found
+        return _found(ns, live_records(state.values(), now))
 
     def _every_local_namespace(self, now: int) -> list[rv.Found]:
         """An empty namespace: every registration this node holds (no node knows every namespace)."""

@@ -172,10 +172,26 @@ async def run(nodes: int, k: int, samples: int, registrations: int) -> dict[str,
                 if reply.discoverResponse.registrations:
                     break
                 if time.perf_counter() - registered > 10:
-                    raise RuntimeError(f"registration in {ns} not discoverable at another node after 10 s")
+                    raise RuntimeError(
+                        f"registration in {ns} not discoverable at another node after 10 s: "
+                        + await _where(net.nodes, via_other or b, ns)
+                    )
             delays.append(time.perf_counter() - registered)
         results["discoverable"] = delays
         return {name: quantiles(values) for name, values in results.items()}
+
+
+async def _where(nodes: list[Node], asked: Node, ns: str) -> str:
+    """Which node holds the namespace's registrations, and which the asked node takes for its replicas."""
+    rid = rv.namespace_resource_id(ns)
+    replicas = {str(p) for p in await asked.registry.routing.replica_set(rid)}
+    held = []
+    for node in nodes:
+        store = node.registry.ctx.store
+        count = len(store.live_records(rid, node.registry.clock_ms())) if store is not None else 0
+        role = "asked" if node is asked else ("replica" if node.peer_id in replicas else "other")
+        held.append(f"{node.peer_id[-6:]} ({role}): {count}")
+    return "; ".join(held)
 
 
 async def register_in(stream: _Stream, ns: str, signed: bytes) -> None:

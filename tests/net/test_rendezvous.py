@@ -287,3 +287,46 @@ async def test_a_node_outside_the_replica_set_sees_every_change_through_its_cach
             for reader in (*outside, *inside):
                 reply = await rc.ask_once(bob.host, reader, rc.discover("cached"))
                 assert [r.signedPeerRecord for r in reply.discoverResponse.registrations] == [signed_by[bob.peer_id]]
+
+
+async def test_a_non_replica_keeps_with_a_replicas_root_only_what_that_replica_holds() -> None:
+    """A non-replica keeps the closest replica's digest root beside what it found. Found by
+    reading whichever replica answered first, a registration that had reached the closest replica
+    but not that one was missed until the next change in the namespace (the rendezvous bench's
+    time-to-discoverable failed 2 of 12 runs beside two CPU hogs, every replica holding it)."""
+    with trio.fail_after(120):
+        async with network(4, cfg(k=3)) as net:
+            await settle(net.nodes)
+            rid = rv.namespace_resource_id("raced")
+            replicas = {str(p) for p in await net.nodes[0].registry.routing.replica_set(rid, refresh=True)}
+            outside = next(n for n in net.nodes if n.peer_id not in replicas)
+            service = outside.registry.rendezvous
+            assert service is not None
+            resource = service.resource("raced")
+            peers = await outside.registry.routing.replica_set(rid)
+            closest = peers[0]
+            keys = [create_new_key_pair().private_key for _ in range(2)]
+            signed = [rc.envelope(key) for key in keys]
+            now = outside.registry.clock_ms()
+            raws = [
+                build.make_record(
+                    rendezvous_key(), rid, rv.service_id_of(peer_id_bytes_of(key)), envelope, now, rv.DEFAULT_TTL_S
+                ).encode()
+                for key, envelope in zip(keys, signed, strict=True)
+            ]
+            rpc = outside.registry.ctx.rpc
+            for peer in peers:  # the first registration everywhere, the second at the closest only
+                written = await rpc.put_entries(peer, rid, raws if peer == closest else raws[:1], resource.to_pb())
+                assert written.ok and all(item.ok for item in written.items), written
+            all_entries = rpc.all_entries
+
+            async def closest_late(peer: ID, *args: object, **kwargs: object) -> object:
+                if peer == closest:  # later than a read's hedge: another replica answers first
+                    await trio.sleep(1.0)
+                return await all_entries(peer, *args, **kwargs)  # type: ignore[arg-type]
+
+            rpc.all_entries = closest_late  # type: ignore[assignment]
+            bob = await net.extra(serve=False)
+            for _ in range(2):  # then from what the node kept
+                reply = await rc.ask_once(bob.host, outside, rc.discover("raced"))
+                assert {r.signedPeerRecord for r in reply.discoverResponse.registrations} == set(signed)
