@@ -30,6 +30,8 @@ T = TypeVar("T")
 # receives the same entries, and decoding and checking each (~50 us, more than its share of the
 # request) would otherwise be done anew by every read.
 VALID_ENTRIES = 32768
+# Entries per read-repair request (see _read_repair).
+REPAIR_SLICE = 64
 
 
 class Reads:
@@ -207,6 +209,10 @@ class Reads:
         for peer, entries in missing.items():
             with trio.move_on_after(self.ctx.config.request_timeout_s):
                 try:
-                    await self.ctx.rpc.put_entries(peer, rid, [e.encode() for e in entries], carried)
+                    # In slices: a replica handles a request without a break, so one of hundreds
+                    # of entries would hold up every other request it serves meanwhile.
+                    for start in range(0, len(entries), REPAIR_SLICE):
+                        raws = [e.encode() for e in entries[start : start + REPAIR_SLICE]]
+                        await self.ctx.rpc.put_entries(peer, rid, raws, carried)
                 except PeerUnavailable as exc:
                     log.debug("read repair of %s failed: %s", peer, exc)
