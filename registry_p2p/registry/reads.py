@@ -30,7 +30,7 @@ T = TypeVar("T")
 # receives the same entries, and decoding and checking each (~50 us, more than its share of the
 # request) would otherwise be done anew by every read.
 VALID_ENTRIES = 32768
-# Entries per read-repair request (see _read_repair).
+# Entries one read repairs on each replica (see collect_with_resource), in one request.
 REPAIR_SLICE = 64
 
 
@@ -101,7 +101,15 @@ class Reads:
         # grant is neither returned nor repaired onto others (they would refuse it anyway).
         grants = grants_of(plan.state.values())
         state = {e.identity: e for e in authorized(resource, plan.state.values(), now, grants)}
-        missing = {p: kept for p, es in plan.missing.items() if (kept := authorized(resource, es, now, grants))}
+        # One read repairs at most REPAIR_SLICE entries per replica, deletions first: what a single
+        # write missed is repaired at once, a bulk difference (a replica back from away, or one
+        # replica flooded with 250 new records by an attacker) over later reads and anti-entropy,
+        # so that no read makes the other replicas verify hundreds of entries at once.
+        missing = {
+            p: sorted(kept, key=lambda e: not e.is_tombstone)[:REPAIR_SLICE]
+            for p, es in plan.missing.items()
+            if (kept := authorized(resource, es, now, grants))
+        }
         if missing:
             self.ctx.spawn(self._read_repair, rid, missing)
         return state, resource
@@ -209,10 +217,6 @@ class Reads:
         for peer, entries in missing.items():
             with trio.move_on_after(self.ctx.config.request_timeout_s):
                 try:
-                    # In slices: a replica handles a request without a break, so one of hundreds
-                    # of entries would hold up every other request it serves meanwhile.
-                    for start in range(0, len(entries), REPAIR_SLICE):
-                        raws = [e.encode() for e in entries[start : start + REPAIR_SLICE]]
-                        await self.ctx.rpc.put_entries(peer, rid, raws, carried)
+                    await self.ctx.rpc.put_entries(peer, rid, [e.encode() for e in entries], carried)
                 except PeerUnavailable as exc:
                     log.debug("read repair of %s failed: %s", peer, exc)
