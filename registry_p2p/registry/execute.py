@@ -73,7 +73,7 @@ class Execute:
                 try:
                     await self.dial_record_host(record)
                     started = trio.current_time()
-                    await PingService(self.ctx.host).ping(peer)  # type: ignore[arg-type]
+                    await PingService(self.ctx.host).ping(peer)
                     rtts[i] = (trio.current_time() - started) * 1000
                 except Exception as exc:
                     log.debug("probe of %s failed: %s", record.host, exc)

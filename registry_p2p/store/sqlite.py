@@ -488,7 +488,7 @@ class Store:
                 f" WHERE rk = ? AND ident IN ({','.join('?' * len(chunk))})",
                 (rk, *chunk),
             ):
-                rows[ident] = tuple(row)  # type: ignore[assignment]
+                rows[ident] = tuple(row)
         return rows
 
     def _issuer_counts(self, issuers: set[bytes], now_ms: int) -> dict[bytes, int]:
