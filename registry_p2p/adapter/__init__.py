@@ -7,6 +7,7 @@ nothing in py-libp2p. `mount` (registry.py) and `open_node` (node.py) make the c
     errors.py         is_stream_closed, is_protocol_unsupported (the one exception classifier)
     identify.py       announce_protocols, request_identify
     inbound_slots.py  count_open_inbound_connections, OpenInboundConnections
+    inbound_streams.py gate_inbound_streams
     keys.py           decode_public_key, make_verifier (core's Verifier over py-libp2p's keys)
     logs.py           route_libp2p_logging
     peerstore.py      known_addrs

@@ -11,23 +11,23 @@ from __future__ import annotations
 from registry_p2p.core.limits import Limits
 
 
-class StreamBudgets:
-    """Counts open streams and bytes reserved for frames being received, per peer and in total."""
+class StreamCounts:
+    """Counts open streams per peer and in total, and refuses one beyond either bound."""
 
-    def __init__(self, limits: Limits) -> None:
-        self._limits = limits
+    def __init__(self, per_peer: int, total: int, what: str) -> None:
+        self.per_peer = per_peer
+        self.total = total
+        self.what = what
         self._streams: dict[bytes, int] = {}
-        self._bytes: dict[bytes, int] = {}
         self.streams_total = 0
-        self.bytes_total = 0
 
     def open_stream(self, peer: bytes) -> str | None:
         """Admit a new stream of `peer`; the reason when it must be refused."""
         held = self._streams.get(peer, 0)
-        if held >= self._limits.max_streams_per_peer:
-            return f"peer holds {held} registry streams (limit {self._limits.max_streams_per_peer})"
-        if self.streams_total >= self._limits.max_streams_total:
-            return f"node holds {self.streams_total} registry streams (limit {self._limits.max_streams_total})"
+        if held >= self.per_peer:
+            return f"peer holds {held} {self.what} (limit {self.per_peer})"
+        if self.streams_total >= self.total:
+            return f"node holds {self.streams_total} {self.what} (limit {self.total})"
         self._streams[peer] = held + 1
         self.streams_total += 1
         return None
@@ -41,6 +41,30 @@ class StreamBudgets:
             del self._streams[peer]
         else:
             self._streams[peer] = held - 1
+
+    def streams_of(self, peer: bytes) -> int:
+        return self._streams.get(peer, 0)
+
+
+class StreamBudgets:
+    """Counts open registry streams and bytes reserved for frames being received, per peer and in total."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+        self._streams = StreamCounts(limits.max_streams_per_peer, limits.max_streams_total, "registry streams")
+        self._bytes: dict[bytes, int] = {}
+        self.bytes_total = 0
+
+    @property
+    def streams_total(self) -> int:
+        return self._streams.streams_total
+
+    def open_stream(self, peer: bytes) -> str | None:
+        """Admit a new stream of `peer`; the reason when it must be refused."""
+        return self._streams.open_stream(peer)
+
+    def close_stream(self, peer: bytes) -> None:
+        self._streams.close_stream(peer)
 
     def reserve(self, peer: bytes, size: int) -> bool:
         """Reserve room for a frame of `size` bytes being received; False when over budget."""
@@ -65,7 +89,7 @@ class StreamBudgets:
             self._bytes[peer] = held - size
 
     def streams_of(self, peer: bytes) -> int:
-        return self._streams.get(peer, 0)
+        return self._streams.streams_of(peer)
 
     def bytes_of(self, peer: bytes) -> int:
         return self._bytes.get(peer, 0)

@@ -48,8 +48,14 @@ class Limits:
     # What one peer, and all peers together, may hold of a node's registry streams and of the
     # memory buffering frames still arriving, and how many reply bytes a peer gets per second
     # (a 41-byte GetEntries answered with 1 MiB amplified 25,000 times under a per-request limit).
-    max_streams_per_peer: int = 32
+    max_streams_per_peer: int = 16
     max_streams_total: int = 1024
+    # Inbound streams of every protocol that a peer, and all peers, have in flight (from arrival
+    # to the end of their handler): beyond either, a stream is reset before protocol negotiation,
+    # which is most of what a stream costs the node. Not above max_streams_per_peer: a stream the
+    # registry refuses is negotiated first, and its reset frees a place here for the next one.
+    max_inbound_streams_per_peer: int = 16
+    max_inbound_streams_total: int = 4096
     max_partial_bytes_per_peer: int = 2 * MIB
     max_partial_bytes_total: int = 64 * MIB
     reply_bytes_per_second: int = 16 * MIB
@@ -95,6 +101,8 @@ class Limits:
             "max_resources_total",
             "max_streams_per_peer",
             "max_streams_total",
+            "max_inbound_streams_per_peer",
+            "max_inbound_streams_total",
             "max_partial_bytes_per_peer",
             "max_partial_bytes_total",
             "reply_bytes_per_second",

@@ -48,6 +48,10 @@ MAX_CONSECUTIVE_REFUSALS = 50
 SMALL_REPLY_BYTES = 4096
 
 
+class _NotARequest(Exception):
+    """A frame that is no registry request was answered: the stream is to be reset."""
+
+
 def result(status: Status, text: str = "") -> pb.Result:
     return pb.Result(status=status.name, text=text)
 
@@ -120,6 +124,9 @@ class RegistryServer:
             await _write_quietly(stream, pb.Message(error=result(Status.TOO_LARGE, str(exc))))
             await reset_quietly(stream)
             self.stats.resets += 1
+        except _NotARequest:  # answered MALFORMED and logged already
+            await reset_quietly(stream)
+            self.stats.resets += 1
         except (FrameError, trio.TooSlowError) as exc:
             self._warn_once(peer, type(exc).__name__, str(exc) or "request timed out")
             await reset_quietly(stream)
@@ -152,6 +159,7 @@ class RegistryServer:
             if frame is None:
                 await stream.close()
                 return
+            not_a_request = False
             if not self.buckets.take(peer):
                 refusals += 1
                 reply = pb.Message(error=result(Status.RATE_LIMITED, "too many requests; slow down"))
@@ -166,7 +174,9 @@ class RegistryServer:
                     self._warn_once(peer, "MALFORMED", str(exc))
                     reply = pb.Message(error=result(Status.MALFORMED, "not a registry Message"))
                     self._observe("undecodable", Status.MALFORMED)
+                    not_a_request = True
                 else:
+                    not_a_request = request.WhichOneof("body") not in self._handlers
                     reply = self.handle(peer, request)
             frame = encode_frame(reply)
             if len(frame) > SMALL_REPLY_BYTES and not self.reply_bytes.take(peer, len(frame)):
@@ -174,6 +184,11 @@ class RegistryServer:
                 frame = encode_frame(pb.Message(error=result(Status.RATE_LIMITED, "too many bytes asked; slow down")))
                 self._observe("rate_limited", Status.RATE_LIMITED)
             await stream.write(frame)
+            if not_a_request:
+                # Answered, then the stream ends: no client of ours sends what is not a request, and
+                # garbage must not keep a stream and its share of the budgets alive (attacks.md §4:
+                # an empty frame a second held 1,021 streams and cost the node ~1,000 answers a second).
+                raise _NotARequest
 
     # ------------------------------------------------------------ requests
 
@@ -183,6 +198,7 @@ class RegistryServer:
         kind = request.WhichOneof("body") or "empty"
         handler = self._handlers.get(kind)
         if handler is None:
+            self._warn_once(peer, "MALFORMED", f"unexpected {kind}")
             reply = pb.Message(request_id=request.request_id, error=result(Status.MALFORMED, f"unexpected {kind}"))
             self._observe(kind, Status.MALFORMED)
             return reply

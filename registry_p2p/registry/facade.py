@@ -21,11 +21,13 @@ from libp2p.peer.peerinfo import PeerInfo
 from registry_p2p.adapter.dialing import one_connection_per_peer, quick_dial_retries
 from registry_p2p.adapter.identify import announce_protocols
 from registry_p2p.adapter.inbound_slots import count_open_inbound_connections
+from registry_p2p.adapter.inbound_streams import gate_inbound_streams
 from registry_p2p.adapter.keys import make_verifier
 from registry_p2p.adapter.peerstore import known_addrs
 from registry_p2p.adapter.pubsub_streams import keep_pubsub_streams_on_live_connections
 from registry_p2p.adapter.routing_table import RoutingTableFiller
 from registry_p2p.adapter.secure_writes import atomic_secure_writes
+from registry_p2p.core.budgets import StreamCounts
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError, Status
 from registry_p2p.core.grants import check_authorized
@@ -42,6 +44,7 @@ from registry_p2p.core.watch import WatchState
 from registry_p2p.net.addrs import addr_text
 from registry_p2p.net.bootstrap import keep_joined
 from registry_p2p.net.client import RegistryClient
+from registry_p2p.net.guard import WarnOnce
 from registry_p2p.net.notify import Notifier
 from registry_p2p.net.rendezvous import RendezvousServer
 from registry_p2p.net.routing import ResourceValidator, Routing
@@ -101,6 +104,11 @@ class Registry:
         self._watch_states: dict[bytes, list[WatchState]] = {}
         self._gossip_grants: dict[Identity, SignedGrant] = {}
         self.maintenance = MaintenanceStats()
+        # Every inbound stream of the host, any protocol, until its handler returns (mount gates them).
+        self.inbound_streams = StreamCounts(
+            self.limits.max_inbound_streams_per_peer, self.limits.max_inbound_streams_total, "inbound streams"
+        )
+        self._warn_streams = WarnOnce(log, "too many streams")
         self.server: RegistryServer | None = None
         if store is not None:
             self.server = RegistryServer(
@@ -204,6 +212,10 @@ class Registry:
                         with suppress(Exception):
                             self.host.remove_stream_handler(TProtocol(RENDEZVOUS_ID))
                     await self.client.close()
+
+    def refused_stream(self, peer: bytes, reason: str) -> None:
+        """An inbound stream reset before negotiation: logged once per peer."""
+        self._warn_streams(peer, "streams", reason)
 
     def own_addrs(self) -> list[bytes]:
         """What records hosted here carry in `addrs`: addresses others can dial, never a wildcard."""
@@ -560,7 +572,9 @@ async def mount(
     a pubsub stream left on a closed connection of a peer still connected moved to a live one
     (py-libp2p kept writing into it, and what it wrote was lost); writes on secure sessions made
     atomic under cancellation (a cancelled Noise write lost its nonce and the peer closed the
-    connection).
+    connection); an inbound stream beyond `max_inbound_streams_per_peer` (every protocol of the
+    host counts) or `max_inbound_streams_total` reset before protocol negotiation (py-libp2p
+    negotiates every stream before a handler can refuse it, and negotiation is most of its cost).
 
     `bootstrap` (the peers the application joined through, as PeerInfo): while the host has
     fewer than a handful of peers and none of these, they are dialed again with backoff, so a
@@ -584,6 +598,7 @@ async def mount(
         quick_dial_retries(host),
         one_connection_per_peer(host),
         count_open_inbound_connections(host),
+        gate_inbound_streams(host, registry.inbound_streams, registry.refused_stream),
     ]
     filler = RoutingTableFiller(host, dht, on_connected=registry.routing.reachable_again)
     swarm = host.get_network()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_p2p.core.budgets import StreamBudgets
+from registry_p2p.core.budgets import StreamBudgets, StreamCounts
 from registry_p2p.core.limits import Limits
 
 LIMITS = Limits(
@@ -49,3 +49,13 @@ def test_totals_never_exceed_limits_and_always_equal_the_sum(ops: list[tuple[byt
         assert budgets.streams_total == sum(budgets.streams_of(p) for p in peers) <= 3
         assert budgets.bytes_total == sum(budgets.bytes_of(p) for p in peers) <= 150
         assert all(budgets.streams_of(p) <= 2 and budgets.bytes_of(p) <= 100 for p in peers)
+
+
+def test_stream_counts_name_what_they_count_and_free_places_on_close() -> None:
+    counts = StreamCounts(per_peer=1, total=2, what="inbound streams")
+    assert counts.open_stream(b"a") is None
+    assert counts.open_stream(b"a") == "peer holds 1 inbound streams (limit 1)"
+    assert counts.open_stream(b"b") is None
+    assert counts.open_stream(b"c") == "node holds 2 inbound streams (limit 2)"
+    counts.close_stream(b"a")
+    assert counts.streams_of(b"a") == 0 and counts.open_stream(b"c") is None

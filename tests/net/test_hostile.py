@@ -127,6 +127,40 @@ async def test_one_peer_cannot_take_the_nodes_streams() -> None:
                     await trio.sleep(0.01)
 
 
+async def test_streams_beyond_a_peers_bound_are_reset_before_negotiation() -> None:
+    """attacks.md §4, (5a): py-libp2p negotiates every stream before a handler can refuse it, and
+    negotiation was most of the ~3.7 ms a refused stream cost; mount's gate counts a peer's inbound
+    streams of every protocol and resets one beyond the bound before negotiating it."""
+    base = cfg(k=3)
+    config = replace(base, limits=replace(base.limits, max_inbound_streams_per_peer=4))
+    with trio.fail_after(120):
+        async with network(3, config) as net:
+            victim, attacker = net.nodes[0], net.nodes[1]
+            assert victim.registry.server is not None
+            gate, budgets = victim.registry.inbound_streams, victim.registry.server.budgets
+            attacker_id = attacker.host.get_id().to_bytes()
+            assert gate.streams_of(attacker_id) >= 1  # its pubsub stream
+            held, refused = [], 0
+            for _ in range(8):
+                try:
+                    held.append(await _raw_stream(attacker, victim))
+                except Exception:  # reset while negotiating: the protocol was never agreed
+                    refused += 1
+            assert len(held) <= 3 and refused == 8 - len(held)
+            assert gate.streams_of(attacker_id) <= 4
+            assert budgets.streams_of(attacker_id) == len(held)  # the refused never reached the handler
+            rid = await net.nodes[2].registry.create_resource("still-serving")
+            assert (await net.nodes[2].registry.register_service(rid, b"v", "svc", ack=3)).ok
+            for stream in held:
+                await stream.reset()
+            with trio.fail_after(10):
+                while gate.streams_of(attacker_id) >= 4:
+                    await trio.sleep(0.01)
+            again = await _raw_stream(attacker, victim)  # its place is free again
+            assert not await ended_within(again, 0.5)
+            await again.reset()
+
+
 async def test_frames_still_arriving_hold_bounded_memory() -> None:
     """attacks.md §4: 1,000 streams each holding 1 MiB - 1 B of a frame took 1.15 GB of RSS."""
     from registry_p2p.core.ids import uvarint

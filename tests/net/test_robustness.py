@@ -160,3 +160,21 @@ async def read_reply_or_reset_after(src: Node, dst: Node, message: pb.Message) -
     stream = await raw_stream(src, dst)
     await stream.write(encode_frame(message))
     return await read_reply_or_reset(stream)
+
+
+async def test_a_frame_that_is_no_request_is_answered_then_the_stream_reset(three: Any) -> None:
+    """An empty frame a second kept a stream alive for good (attacks.md §4: 1,021 of them cost the
+    node ~1,000 answers a second); now what is not a request ends its stream once answered."""
+    net, rid = three
+    victim, attacker = net.nodes[0], net.nodes[1]
+    request = encode_frame(pb.Message(get_resource=pb.GetResourceRequest(resource_id=resource_id_from_text(rid))))
+    for garbage in (b"\x00", uvarint(3) + b"\xff\xff\xff"):  # an empty Message; bytes that are none
+        stream = await raw_stream(attacker, victim)
+        await stream.write(request)
+        reply = await read_reply_or_reset(stream)
+        assert reply is not None and Status(reply.get_resource_response.result.status) is Status.OK
+        await stream.write(garbage)
+        reply = await read_reply_or_reset(stream)
+        assert reply is not None and Status(reply.error.status) is Status.MALFORMED
+        assert await read_reply_or_reset(stream) is None  # then the stream is reset
+    await still_serves(net, victim, rid)
