@@ -82,7 +82,6 @@ class Reads:
         peers = await self.ctx.routing.replica_set(rid)
         if ack > len(peers):
             raise RegistryError(Status.UNAVAILABLE, f"ack={ack} but the replica set has {len(peers)} peers reachable")
-        memo: dict[bytes, Entry | None] = {}
         copies: list[SignedResource] = []
         deadline = None if timeout is None else trio.current_time() + timeout
         # With `records_only`, records and grants first. When every replica asked returns the
@@ -90,10 +89,10 @@ class Reads:
         # (a replica keeps one entry per identity), so their tombstones, which can outnumber the
         # records many times (1,024 orphans of an attacker made every resolve 4x slower), need
         # not be read.
-        answers = await self._gather(rid, ack, timeout, peers, memo, copies, include_tombstones=not records_only)
+        answers = await self._gather(rid, ack, timeout, peers, copies, include_tombstones=not records_only)
         if records_only and len({frozenset(raws) for raws, _ in answers.values()}) > 1:
             left = None if deadline is None else max(deadline - trio.current_time(), 0.0)
-            answers = await self._gather(rid, ack, left, peers, memo, copies, include_tombstones=True)
+            answers = await self._gather(rid, ack, left, peers, copies, include_tombstones=True)
         now = self.ctx.clock_ms()
         plan = plan_read_repair({p: entries for p, (_, entries) in answers.items()}, now)
         resource = max(copies, key=lambda r: (r.created_at_ms, r.signature), default=None)
@@ -120,7 +119,6 @@ class Reads:
         ack: int,
         timeout: float | None,
         peers: list[ID],
-        memo: dict[bytes, Entry | None],
         copies: list[SignedResource],
         *,
         include_tombstones: bool,
@@ -129,7 +127,7 @@ class Reads:
         answers: dict[ID, tuple[list[bytes], list[Entry]]] = {}
 
         async def ask(peer: ID) -> list[tuple[bytes, Entry]] | None:
-            pairs = await self.fetch_entries(peer, rid, memo, copies, include_tombstones=include_tombstones)
+            pairs = await self.fetch_entries(peer, rid, copies, include_tombstones=include_tombstones)
             if pairs is not None:
                 answers[peer] = ([raw for raw, _ in pairs], [entry for _, entry in pairs])
             return pairs
@@ -148,16 +146,14 @@ class Reads:
         self,
         peer: ID,
         rid: bytes,
-        memo: dict[bytes, Entry | None] | None = None,
         copies: list[SignedResource] | None = None,
         *,
         include_tombstones: bool = True,
     ) -> list[tuple[bytes, Entry]] | None:
         """All live entries a replica holds (following the cursor), as (raw bytes, entry) pairs;
-        None when it lacks the resource. `memo` shares decoding and validation across answers:
-        replicas mostly agree, so most raw entries arrive many times. The replica's valid copy
-        of the resource is added to `copies` (grants are checked against its owner)."""
-        memo = {} if memo is None else memo
+        None when it lacks the resource. Replicas mostly agree, so most raw entries arrive many
+        times: `_checked` decodes and validates each once. The replica's valid copy of the
+        resource is added to `copies` (grants are checked against its owner)."""
         entries: list[tuple[bytes, Entry]] = []
         now = self.ctx.clock_ms()
         answer = await self.ctx.rpc.all_entries(peer, rid, include_tombstones=include_tombstones)
@@ -167,11 +163,7 @@ class Reads:
         if resource is not None and copies is not None:
             copies.append(resource)
         for raw in answer.entries:
-            if raw in memo:
-                entry = memo[raw]
-            else:
-                entry = self._checked(peer, raw, rid, resource, now)
-                memo[raw] = entry
+            entry = self._checked(peer, raw, rid, resource, now)
             if entry is not None:
                 entries.append((raw, entry))
         return entries

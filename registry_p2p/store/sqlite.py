@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from registry_p2p.core import rendezvous
 from registry_p2p.core.errors import RegistryError, Status
@@ -143,6 +143,18 @@ class _Checked(NamedTuple):
 
 # What a write needs to know about the stored row of an identity.
 _Row = tuple[int, int, int, int, bytes, int]  # is_tombstone, issued_at, host_signed_at, expires_at, raw, orphan
+
+
+class _Ranked(NamedTuple):
+    """Rows of one kind that compete for a resource's places, and the column that is their age."""
+
+    rows: str  # a condition on entries, terms joined by " AND "
+    age: str
+
+
+# Records of other hosts rank by (weight, host_signed_at); tombstones by (weight, issued_at).
+_RECORDS = _Ranked("is_tombstone = 0 AND local_host = 0", "host_signed_at_ms")
+_TOMBSTONES = _Ranked("is_tombstone = 1", "issued_at_ms")
 
 
 class _Batch:
@@ -788,34 +800,47 @@ class Store:
             ).fetchone()[0]
         if batch.tombstones < self.limits.max_tombstones_per_resource:
             return None
+        weight = self.weight(tombstone.issuer)
         lowest = batch.lowest_tombstone
         if lowest is None:
-            lowest = batch.lowest_tombstone = db.execute(
-                "SELECT weight, issued_at_ms FROM entries WHERE rk = ? AND is_tombstone = 1 AND expires_at_ms > ?"
-                " ORDER BY weight, issued_at_ms LIMIT 1",
-                (rk, now_ms),
-            ).fetchone()
+            lowest = batch.lowest_tombstone = self._lowest(rk, now_ms, _TOMBSTONES)
         if lowest is None:
             return ItemResult(Status.LIMIT_EXCEEDED, f"limit {self.limits.max_tombstones_per_resource} tombstones")
-        if not outranks_tombstone((self.weight(tombstone.issuer), tombstone.issued_at_ms), lowest):
+        if not outranks_tombstone((weight, tombstone.issued_at_ms), lowest):
             # Decided on the lowest alone, before reading the tombstones that share it (a flood
             # of refusals must not cost a scan each).
             return self._no_tombstone_room(batch)
         rows = {
             (bytes(rid), issuer, host, service_id): (bytes(ident), orphan)
-            for rid, issuer, host, service_id, ident, orphan in db.execute(
-                "SELECT r.id, e.issuer, e.host, e.service_id, e.ident, e.orphan"
-                " FROM entries e JOIN resources r ON r.rk = e.rk"
-                " WHERE e.rk = ? AND e.expires_at_ms > ? AND e.is_tombstone = 1"
-                " AND e.weight = ? AND e.issued_at_ms = ?",
-                (rk, now_ms, lowest[0], lowest[1]),
-            )
+            for rid, issuer, host, service_id, ident, orphan in self._tied_with(rk, now_ms, _TOMBSTONES, lowest)
         }
         candidates = [EvictionCandidate(identity, lowest[0], lowest[1]) for identity in rows]
-        victim = tombstone_victim(candidates, self.weight(tombstone.issuer), tombstone.issued_at_ms)
+        victim = tombstone_victim(candidates, weight, tombstone.issued_at_ms)
         if victim is None:
             return self._no_tombstone_room(batch)
         return rows[victim.identity]
+
+    def _lowest(self, rk: int, now_ms: int, kind: _Ranked) -> tuple[int, int] | None:
+        """The lowest (weight, age) among a resource's live rows of `kind`: what a newcomer must outrank."""
+        row = self._db.execute(
+            f"SELECT weight, {kind.age} FROM entries WHERE rk = ? AND expires_at_ms > ? AND {kind.rows}"
+            f" ORDER BY weight, {kind.age} LIMIT 1",
+            (rk, now_ms),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def _tied_with(self, rk: int, now_ms: int, kind: _Ranked, lowest: tuple[int, int]) -> list[tuple[Any, ...]]:
+        """Every live row of `kind` sharing the lowest (weight, age): (resource id, issuer, host,
+        service_id, ident, orphan), so that core's rule breaks the tie by identity as everywhere else."""
+        rows = " AND ".join(f"e.{term}" for term in kind.rows.split(" AND "))
+        return list(
+            self._db.execute(
+                "SELECT r.id, e.issuer, e.host, e.service_id, e.ident, e.orphan"
+                " FROM entries e JOIN resources r ON r.rk = e.rk"
+                f" WHERE e.rk = ? AND e.expires_at_ms > ? AND {rows} AND e.weight = ? AND e.{kind.age} = ?",
+                (rk, now_ms, lowest[0], lowest[1]),
+            )
+        )
 
     def _no_tombstone_room(self, batch: _Batch) -> ItemResult:
         return ItemResult(
@@ -872,20 +897,17 @@ class Store:
                 (rk, now_ms),
             ).fetchone()[0]
         full = batch.records >= self.limits.max_records_per_resource
+        weight = self.weight(record.issuer)
         lowest = None
         if full:
             # Decided first, on the lowest (weight, host_signed_at) alone: a flood of newcomers to a
             # full resource is refused at no query each (attack 1 of issue 11).
             lowest = batch.lowest_record
             if lowest is None:
-                lowest = batch.lowest_record = db.execute(
-                    "SELECT weight, host_signed_at_ms FROM entries WHERE rk = ? AND expires_at_ms > ?"
-                    " AND is_tombstone = 0 AND local_host = 0 ORDER BY weight, host_signed_at_ms LIMIT 1",
-                    (rk, now_ms),
-                ).fetchone()
+                lowest = batch.lowest_record = self._lowest(rk, now_ms, _RECORDS)
             if lowest is None:
                 return ItemResult(Status.LIMIT_EXCEEDED, f"limit {self.limits.max_records_per_resource} records")
-            if not outranks_record(self.weight(record.issuer), lowest[0]):
+            if not outranks_record(weight, lowest[0]):
                 return self._no_record_room(batch)
         count = batch.issuers.get(record.issuer)
         if count is None:
@@ -917,19 +939,11 @@ class Store:
             )
         if lowest is None:
             return None
-        # Only the lowest (weight, host_signed_at) rows can be the victim; fetch all of them so that
-        # the core rule breaks the remaining tie by identity, exactly as everywhere else.
         candidates = [
-            EvictionCandidate((bytes(rid), issuer, host, service_id), weight, signed_at)
-            for rid, issuer, host, service_id, weight, signed_at in db.execute(
-                "SELECT r.id, e.issuer, e.host, e.service_id, e.weight, e.host_signed_at_ms"
-                " FROM entries e JOIN resources r ON r.rk = e.rk"
-                " WHERE e.rk = ? AND e.expires_at_ms > ? AND e.is_tombstone = 0 AND e.local_host = 0"
-                " AND e.weight = ? AND e.host_signed_at_ms = ?",
-                (rk, now_ms, lowest[0], lowest[1]),
-            )
+            EvictionCandidate((bytes(rid), issuer, host, service_id), lowest[0], lowest[1])
+            for rid, issuer, host, service_id, _ident, _orphan in self._tied_with(rk, now_ms, _RECORDS, lowest)
         ]
-        victim = eviction_victim(candidates, self.weight(record.issuer))
+        victim = eviction_victim(candidates, weight)
         if victim is None:
             return self._no_record_room(batch)
         return victim

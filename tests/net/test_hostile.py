@@ -28,6 +28,21 @@ async def _put(client, peer, rid: bytes, raws: list[bytes]) -> list[str]:  # typ
     return await put_entries(partial(client.registry.client.request, peer), rid, raws)
 
 
+async def _honest_resource(net, label: str):  # type: ignore[no-untyped-def]
+    """A light client and an attacker added to `net`; the client's resource of HONEST records,
+    settled on its replicas. Returns (client, attacker, rid, rid_bytes, replicas)."""
+    client = (await net.add(serve=False)).node
+    attacker = (await net.add(serve=False)).node
+    assert client is not None and attacker is not None
+    rid = await client.registry.create_resource(label)
+    rid_bytes = resource_id_from_text(rid)
+    for i in range(HONEST):
+        assert (await client.registry.register_service(rid, b"honest", f"honest-{i}", ack=3)).ok
+    await client.registry.settle()
+    replicas = await attacker.registry.routing.replica_set(rid_bytes, refresh=True)
+    return client, attacker, rid, rid_bytes, replicas
+
+
 async def test_free_identities_cannot_push_established_records_out() -> None:
     """attacks.md §1 of the issue: 300 fresh identities, one self-hosted record each, sent to every
     replica under the rate limit, used to evict all 4 honest records (256 places per resource)."""
@@ -35,15 +50,7 @@ async def test_free_identities_cannot_push_established_records_out() -> None:
     config = replace(base, limits=replace(base.limits, max_records_per_resource=32))  # 256, scaled
     with trio.fail_after(180):
         async with network(7, config) as net:
-            client = (await net.add(serve=False)).node
-            attacker = (await net.add(serve=False)).node
-            assert client is not None and attacker is not None
-            rid = await client.registry.create_resource("squatted")
-            rid_bytes = resource_id_from_text(rid)
-            for i in range(HONEST):
-                assert (await client.registry.register_service(rid, b"honest", f"honest-{i}", ack=3)).ok
-            await client.registry.settle()
-            replicas = await attacker.registry.routing.replica_set(rid_bytes, refresh=True)
+            _, attacker, rid, rid_bytes, replicas = await _honest_resource(net, "squatted")
             now = attacker.registry.clock_ms()
             flood = [
                 build.make_record(create_new_key_pair().private_key, rid_bytes, "squat", b"x", now + i).encode()
@@ -283,15 +290,7 @@ async def test_orphan_tombstones_do_not_weigh_on_resolves_and_a_tombstone_still_
     replicas' records first and their tombstones only when the records disagree."""
     with trio.fail_after(120):
         async with network(4, cfg(k=3)) as net:
-            client = (await net.add(serve=False)).node
-            attacker = (await net.add(serve=False)).node
-            assert client is not None and attacker is not None
-            rid = await client.registry.create_resource("orphaned")
-            rid_bytes = resource_id_from_text(rid)
-            for i in range(HONEST):
-                assert (await client.registry.register_service(rid, b"honest", f"honest-{i}", ack=3)).ok
-            await client.registry.settle()
-            replicas = await attacker.registry.routing.replica_set(rid_bytes, refresh=True)
+            client, attacker, rid, rid_bytes, replicas = await _honest_resource(net, "orphaned")
             key = create_new_key_pair().private_key
             host = peer_id_bytes_of(key)
             now = attacker.registry.clock_ms()
