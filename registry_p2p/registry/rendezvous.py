@@ -118,7 +118,7 @@ class Rendezvous:
             found = await self._namespace(disc.ns, now)
         else:
             found = self._every_local_namespace(now)
-        chosen, position = rv.page(found, after, disc.limit)
+        chosen, position = rv.page(found, after, disc.limit, in_order=bool(disc.ns))
         return chosen, self.cookies.make(disc.ns, 0 if position is None else position), now
 
     async def _namespace(self, ns: str, now: int) -> list[rv.Found]:
@@ -186,6 +186,7 @@ class Rendezvous:
 
 
 def _found(ns: str, records: list[SignedRecord]) -> list[rv.Found]:
+    """A namespace's registrations, in DISCOVER order (what a node keeps is sorted once)."""
     out = []
     for record in records:
         if record.issuer != rv.OWNER:
@@ -196,6 +197,7 @@ def _found(ns: str, records: list[SignedRecord]) -> list[rv.Found]:
                 ns, peer, record.expires_at_ms, rv.position_of(record.issued_at_ms, ns, record.service_id.encode())
             )
         )
+    out.sort(key=rv.by_position)
     return out
 
 

@@ -145,6 +145,18 @@ class _Checked(NamedTuple):
 _Row = tuple[int, int, int, int, bytes, int]  # is_tombstone, issued_at, host_signed_at, expires_at, raw, orphan
 
 
+class _CachedDigest(NamedTuple):
+    mark: tuple[int, int]  # (gc epoch, the resource's change counter) when it was taken
+    taken_ms: int
+    next_expiry_ms: int  # the first moment one of its rows is no longer live
+    root: bytes
+    items: list[tuple[bytes, bytes]]
+
+
+_CACHED_DIGESTS = 4096
+_NEVER_MS = 2**63 - 1
+
+
 class _Ranked(NamedTuple):
     """Rows of one kind that compete for a resource's places, and the column that is their age."""
 
@@ -237,6 +249,10 @@ class Store:
         # by gc, so that a reader can tell in O(1) that a resource's entries are what it last saw.
         self._changes: dict[int, int] = {}
         self._epoch = 0
+        # Each resource's digest while its change mark holds and no entry of it has expired: a
+        # digest reads every live row (1.9 ms for 1,000), and anti-entropy and rendezvous reads at
+        # other nodes ask for it far more often than the entries change.
+        self._digests: OrderedDict[int, _CachedDigest] = OrderedDict()
         in_memory = self.path == ":memory:" or self.path == ""
         if not in_memory and not self.path.startswith("file:"):
             # Create it ourselves so that the file (and the -wal/-shm files SQLite derives from its
@@ -739,12 +755,14 @@ class Store:
                 grants[row_issuer] = decoded if isinstance(decoded, SignedGrant) else None
             if authorization_error(resource, record, grants[row_issuer], now_ms) is not None:
                 doomed.append((rk, ident))
-        self._db.executemany("DELETE FROM entries WHERE rk = ? AND ident = ?", doomed)
+        if doomed:
+            self._changes[rk] = self._changes.get(rk, 0) + 1
+            self._db.executemany("DELETE FROM entries WHERE rk = ? AND ident = ?", doomed)
         return [ident for _, ident in doomed]
 
     def _write(self, values: tuple[object, ...], rk: int, victim: bytes | None) -> None:
-        self._changes[rk] = self._changes.get(rk, 0) + 1
         """Upsert one row, evicting the row `victim` (an ident) in the same step: both happen or neither."""
+        self._changes[rk] = self._changes.get(rk, 0) + 1
         db = self._db
         if victim is not None:
             db.execute("SAVEPOINT evict")
@@ -1095,16 +1113,28 @@ class Store:
         return [g for g in decoded if isinstance(g, SignedGrant)]
 
     def digest(self, resource_id: bytes, now_ms: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-        """(root, sorted (identity digest, version) items) over live records and tombstones."""
+        """(root, sorted (identity digest, version) items) over live records and tombstones.
+        The items list may be shared with later calls: read it, do not change it."""
         with self._lock:
             rk = self._rk(resource_id)
             if rk is None:
                 return digest_root([]), []
-            items: list[tuple[bytes, bytes]] = self._db.execute(
-                "SELECT ident, version FROM entries WHERE rk = ? AND expires_at_ms > ? ORDER BY ident",
+            mark = (self._epoch, self._changes.get(rk, 0))
+            cached = self._digests.get(rk)
+            if cached is not None and cached.mark == mark and cached.taken_ms <= now_ms < cached.next_expiry_ms:
+                self._digests.move_to_end(rk)
+                return cached.root, cached.items
+            rows = self._db.execute(
+                "SELECT ident, version, expires_at_ms FROM entries WHERE rk = ? AND expires_at_ms > ? ORDER BY ident",
                 (rk, now_ms),
             ).fetchall()
-        return digest_root(items), items
+            items = [(ident, version) for ident, version, _ in rows]
+            root = digest_root(items)
+            next_expiry = min((expires for *_, expires in rows), default=_NEVER_MS)
+            self._digests[rk] = _CachedDigest(mark, now_ms, next_expiry, root, items)
+            if len(self._digests) > _CACHED_DIGESTS:
+                self._digests.popitem(last=False)
+        return root, items
 
     def entries_by_identity_digest(self, resource_id: bytes, digests: Iterable[bytes], now_ms: int) -> list[bytes]:
         """Raw live entries (records and tombstones) with these identity digests, in digest order."""

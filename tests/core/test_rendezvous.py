@@ -93,6 +93,19 @@ def test_paging_returns_every_registration_once_whatever_the_ties(items: list[tu
     assert sorted(seen) == sorted(f.envelope for f in found)
 
 
+@given(
+    st.lists(st.tuples(st.integers(0, 50), st.integers(0, 2**20)), max_size=200, unique_by=lambda t: t[1]),
+    st.integers(1, 40),
+    st.none() | st.integers(-1, 51),
+)
+def test_a_page_of_registrations_kept_in_order_is_the_page_of_them_unordered(
+    items: list[tuple[int, int]], limit: int, after: int | None
+) -> None:
+    found = [rv.Found("ns", n.to_bytes(4, "big"), 0, position) for position, n in items]
+    kept = sorted(found, key=rv.by_position)
+    assert rv.page(kept, after, limit, in_order=True) == rv.page(found, after, limit)
+
+
 def test_positions_follow_issue_time() -> None:
     assert rv.position_of(2, "ns", b"a") > rv.position_of(1, "ns", b"zzz")
 

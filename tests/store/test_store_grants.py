@@ -150,8 +150,10 @@ def test_switch_to_owner_approved_drops_squatters(make_store: StoreFactory) -> N
     assert st.put_resource(open_version, NOW - 1).ok
     assert all(r.ok for r in st.put_entries(RID, [record(i, res=RES) for i in range(2, 6)], LATER)[1])
     assert all(r.ok for r in st.put_entries(RID, [grant(2)], LATER)[1])
+    kept = len(st.digest(RID, LATER)[1])  # 4 records and the grant, kept for the next digest
     assert st.put_resource(RES, LATER).ok
     assert _issuers(st) == {pid(2)}
+    assert len(st.digest(RID, LATER)[1]) == kept - 3  # dropped without an entry written: not kept
     # Replaying the older, open version changes nothing.
     assert st.put_resource(open_version, LATER).status == Status.SUPERSEDED
     assert _statuses(st, [record(3, res=RES)]) == [Status.NOT_AUTHORIZED]
