@@ -18,7 +18,7 @@ nothing in py-libp2p. `mount` (registry.py) and `open_node` (node.py) make the c
     secure_writes.py  atomic_secure_writes, make_writes_atomic
     security.py       noise_only
     shutdown.py       close_host
-    streams.py        open_stream, only_closed_connections
+    streams.py        open_stream, only_closed_connections, has_live_connection
     types.py          HostLike, DhtLike, PubsubLike, StreamLike: Protocols, no workaround
 
 Each has a test in tests/net (docs/ARCHITECTURE.md lists which).

@@ -71,6 +71,11 @@ def only_closed_connections(host: HostLike, peer: ID) -> bool:
     return bool(connections) and all(getattr(conn, "is_closed", False) for conn in connections)
 
 
+def has_live_connection(host: HostLike, peer: ID) -> bool:
+    """The swarm holds a connection to `peer` that is not closed."""
+    return any(not getattr(conn, "is_closed", False) for conn in host.get_network().get_connections(peer))
+
+
 async def _drop_closed_connections(host: HostLike, peer: ID, deadline: float) -> None:
     """Forget `peer`'s connections when every one the swarm lists is closed."""
     if not only_closed_connections(host, peer):

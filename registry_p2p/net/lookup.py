@@ -34,7 +34,7 @@ from libp2p.peer.peerstore import env_to_send_in_RPC
 from libp2p.utils.varint import read_varint_prefixed_bytes_limited
 from multiaddr import Multiaddr
 
-from registry_p2p.adapter.streams import open_stream
+from registry_p2p.adapter.streams import has_live_connection, open_stream
 from registry_p2p.core.ids import uvarint
 from registry_p2p.core.lookup import ALPHA, QUERY_TIMEOUT_S, LookupState
 
@@ -61,7 +61,10 @@ async def find_node(host: HostLike, peer: ID, target: bytes, timeout: float = QU
         try:
             stream = await open_stream(host, peer, [TProtocol(str(KAD_PROTOCOL_ID))], timeout)
         except Exception as exc:
-            raise QueryFailed(f"cannot open a kad stream: {exc}", unreachable=True) from exc
+            # On a live connection the peer refused the stream (over a stream budget, or busy):
+            # it is there, and must not be left out of replica sets as gone.
+            live = has_live_connection(host, peer)
+            raise QueryFailed(f"cannot open a kad stream: {exc}", unreachable=not live) from exc
         try:
             request = Message(type=Message.MessageType.FIND_NODE, key=target)
             request.senderRecord = env_to_send_in_RPC(host)[0]

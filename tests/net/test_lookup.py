@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+from dataclasses import replace
+
 import trio
 
 from registry_p2p.core.ids import resource_id_from_text
-from registry_p2p.net.lookup import find_node, lookup
+from registry_p2p.net.lookup import QueryFailed, find_node, lookup
+from registry_p2p.tools.attacks import raw_stream
 
 from .harness import cfg, distance, network, wait_for
 
@@ -58,6 +62,29 @@ async def test_find_node_answers_with_peers_and_their_addresses() -> None:
         assert peers and a.host.get_id() not in peers
         for peer in peers:
             assert a.host.get_peerstore().addrs(peer)
+
+
+async def test_a_query_refused_on_a_live_connection_does_not_mark_the_peer_gone() -> None:
+    """A peer over its inbound-stream bound resets a new stream before negotiating it; the
+    peer is there, so the failed query must not count as unreachable (it would be left out of
+    replica sets for a while)."""
+    base = cfg(k=3)
+    config = replace(base, limits=replace(base.limits, max_inbound_streams_per_peer=3))
+    with trio.fail_after(60):
+        async with network(2, config) as net:
+            a, b = net.nodes[0], net.nodes[1]
+            held = []
+            for _ in range(3):
+                with suppress(Exception):  # b's bound may be reached sooner, with a's pubsub stream
+                    held.append(await raw_stream(a.host, b.host.get_id()))
+            try:
+                await find_node(a.host, b.host.get_id(), b"\x01" * 32)
+            except QueryFailed as exc:
+                assert not exc.unreachable, exc
+            else:
+                raise AssertionError("the query should have been refused")
+            for stream in held:
+                await stream.reset()
 
 
 async def test_a_replica_set_found_on_a_young_network_is_not_remembered() -> None:
