@@ -101,6 +101,13 @@ async def _raw_stream(src, dst):  # type: ignore[no-untyped-def]
     return await raw_stream(src.host, dst.host.get_id())
 
 
+def _victim_and_attacker(net):  # type: ignore[no-untyped-def]
+    """Node 0 and node 1 of `net`, the victim's registry stream budgets, the attacker's peer id."""
+    victim, attacker = net.nodes[0], net.nodes[1]
+    assert victim.registry.server is not None
+    return victim, attacker, victim.registry.server.budgets, attacker.host.get_id().to_bytes()
+
+
 async def test_one_peer_cannot_take_the_nodes_streams() -> None:
     """attacks.md §4: 9,998 kept-alive streams from one peer exhausted py-libp2p's stream
     semaphore shared by every protocol; now a peer holds at most `max_streams_per_peer`."""
@@ -108,10 +115,7 @@ async def test_one_peer_cannot_take_the_nodes_streams() -> None:
     config = replace(base, limits=replace(base.limits, max_streams_per_peer=8))
     with trio.fail_after(120):
         async with network(3, config) as net:
-            victim, attacker = net.nodes[0], net.nodes[1]
-            assert victim.registry.server is not None
-            budgets = victim.registry.server.budgets
-            attacker_id = attacker.host.get_id().to_bytes()
+            victim, attacker, budgets, attacker_id = _victim_and_attacker(net)
             streams = [await _raw_stream(attacker, victim) for _ in range(8)]
             with trio.fail_after(10):
                 while budgets.streams_of(attacker_id) < 8:
@@ -142,10 +146,8 @@ async def test_streams_beyond_a_peers_bound_are_reset_before_negotiation() -> No
     config = replace(base, limits=replace(base.limits, max_inbound_streams_per_peer=4))
     with trio.fail_after(120):
         async with network(3, config) as net:
-            victim, attacker = net.nodes[0], net.nodes[1]
-            assert victim.registry.server is not None
-            gate, budgets = victim.registry.inbound_streams, victim.registry.server.budgets
-            attacker_id = attacker.host.get_id().to_bytes()
+            victim, attacker, budgets, attacker_id = _victim_and_attacker(net)
+            gate = victim.registry.inbound_streams
             assert gate.streams_of(attacker_id) >= 1  # its pubsub stream
             held, refused = [], 0
             for _ in range(8):

@@ -200,6 +200,7 @@ async def test_mount_undoes_on_exit_what_it_applied() -> None:
                     swarm.connection_config,
                     swarm._negative_peer_cache._ttl,
                     swarm._inbound_limiter,
+                    swarm.common_stream_handler,
                 )
                 return (*dials, list(swarm.notifees))
 
@@ -208,8 +209,9 @@ async def test_mount_undoes_on_exit_what_it_applied() -> None:
                 assert swarm.connection_config.max_connections_per_peer == 1
                 assert swarm.retry_config is not before[0]
                 # The routing-table filler and the pubsub stream keeper.
-                assert len(swarm.notifees) == len(before[4]) + 2
+                assert len(swarm.notifees) == len(before[5]) + 2
                 assert swarm._inbound_limiter is not before[3]
+                assert swarm.common_stream_handler is not before[4]  # inbound streams gated
             assert settings() == before
 
 
