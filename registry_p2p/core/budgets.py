@@ -8,7 +8,41 @@ many peers together cannot either.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
 from registry_p2p.core.limits import Limits
+
+K = TypeVar("K", bound=Hashable)
+
+
+class TokenBuckets(Generic[K]):
+    """One token bucket per key (a peer, a resource), in a bounded LRU so that many keys cannot
+    grow it without limit; a key forgotten that way comes back with a full bucket. `now` is in
+    seconds on any monotonic clock the caller keeps to."""
+
+    def __init__(self, rate: float, burst: float, max_keys: int = 8192) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._max_keys = max_keys
+        self._buckets: OrderedDict[K, tuple[float, float]] = OrderedDict()
+
+    def _level(self, key: K, now: float) -> float:
+        tokens, last = self._buckets.get(key, (self._burst, now))
+        # A clock that steps back (the store's is wall time) neither adds nor removes tokens.
+        return min(self._burst, tokens + max(0.0, now - last) * self._rate)
+
+    def take(self, key: K, now: float, cost: float = 1.0) -> bool:
+        tokens = self._level(key, now)
+        allowed = tokens >= cost
+        if allowed:
+            tokens -= cost
+        self._buckets[key] = (tokens, now)
+        self._buckets.move_to_end(key)
+        if len(self._buckets) > self._max_keys:
+            self._buckets.popitem(last=False)
+        return allowed
 
 
 class StreamCounts:

@@ -16,12 +16,11 @@ import trio
 
 from registry_p2p.adapter.errors import is_stream_closed
 from registry_p2p.core import rendezvous as rv
-from registry_p2p.core.budgets import StreamBudgets
+from registry_p2p.core.budgets import StreamBudgets, TokenBuckets
 from registry_p2p.core.ids import b58
 from registry_p2p.core.signing import Verifier
 from registry_p2p.net.framing import FrameError, FrameReader, encode_frame
 from registry_p2p.net.guard import WarnOnce, reset_quietly
-from registry_p2p.net.ratelimit import TokenBuckets
 from registry_p2p.pb import rendezvous_pb2 as rpb
 
 if TYPE_CHECKING:
@@ -56,7 +55,7 @@ class RendezvousServer:
         service: Rendezvous,
         verifier: Verifier,
         budgets: StreamBudgets,
-        buckets: TokenBuckets,
+        buckets: TokenBuckets[bytes],
         idle_timeout_s: float,
         request_timeout_s: float,
     ) -> None:
@@ -117,7 +116,7 @@ class RendezvousServer:
     async def answer(self, peer: bytes, message: rpb.Message) -> rpb.Message | None:
         """The reply to one request (None for UNREGISTER, which has none). Never raises."""
         kind = rpb.Message.MessageType.Name(message.type)
-        if not self.buckets.take(peer):
+        if not self.buckets.take(peer, trio.current_time()):
             self.stats.count(kind, rv.Code.E_UNAVAILABLE)
             return _refusal(message.type, rv.RendezvousError(rv.Code.E_UNAVAILABLE, "too many requests; slow down"))
         request = rv.parse_request(message, peer, self.verifier)

@@ -19,7 +19,7 @@ from libp2p.crypto.keys import PrivateKey
 
 from registry_p2p.adapter.errors import is_stream_closed
 from registry_p2p.core import names
-from registry_p2p.core.budgets import StreamBudgets
+from registry_p2p.core.budgets import StreamBudgets, TokenBuckets
 from registry_p2p.core.build import countersign
 from registry_p2p.core.config import RegistryConfig
 from registry_p2p.core.errors import RegistryError, Status
@@ -30,7 +30,6 @@ from registry_p2p.core.signing import Verifier
 from registry_p2p.core.validate import validate_entry
 from registry_p2p.net.framing import FrameError, FrameReader, FrameTooLarge, decode_message, encode_frame
 from registry_p2p.net.guard import WarnOnce, reset_quietly
-from registry_p2p.net.ratelimit import TokenBuckets
 from registry_p2p.pb import registry_pb2 as pb
 from registry_p2p.store import ItemResult, Store
 
@@ -95,8 +94,8 @@ class RegistryServer:
         self.on_request = on_request
         self.stats = ServerStats()
         limits = config.limits
-        self.buckets = TokenBuckets(limits.requests_per_second, limits.request_burst, trio.current_time)
-        self.reply_bytes = TokenBuckets(limits.reply_bytes_per_second, limits.reply_bytes_burst, trio.current_time)
+        self.buckets = TokenBuckets[bytes](limits.requests_per_second, limits.request_burst)
+        self.reply_bytes = TokenBuckets[bytes](limits.reply_bytes_per_second, limits.reply_bytes_burst)
         self.budgets = StreamBudgets(limits)
         self._warn_once = WarnOnce(log, "bad input")
 
@@ -160,7 +159,7 @@ class RegistryServer:
                 await stream.close()
                 return
             not_a_request = False
-            if not self.buckets.take(peer):
+            if not self.buckets.take(peer, trio.current_time()):
                 refusals += 1
                 reply = pb.Message(error=result(Status.RATE_LIMITED, "too many requests; slow down"))
                 self._observe("rate_limited", Status.RATE_LIMITED)
@@ -179,7 +178,7 @@ class RegistryServer:
                     not_a_request = request.WhichOneof("body") not in self._handlers
                     reply = self.handle(peer, request)
             frame = encode_frame(reply)
-            if len(frame) > SMALL_REPLY_BYTES and not self.reply_bytes.take(peer, len(frame)):
+            if len(frame) > SMALL_REPLY_BYTES and not self.reply_bytes.take(peer, trio.current_time(), len(frame)):
                 # Bytes answered count, not only requests: a 41-byte request can ask for 1 MiB.
                 frame = encode_frame(pb.Message(error=result(Status.RATE_LIMITED, "too many bytes asked; slow down")))
                 self._observe("rate_limited", Status.RATE_LIMITED)
