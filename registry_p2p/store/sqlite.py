@@ -38,6 +38,7 @@ from registry_p2p.core.model import (
     SignedTombstone,
     decode_entry,
     identity_digest,
+    peek_record,
     policy_of_body,
 )
 from registry_p2p.core.precedence import (
@@ -435,9 +436,10 @@ class Store:
         """
         with self._lock:
             # Decoding and signature checks need no database: done before the write transaction begins.
+            refused = self._refused_by_a_full_resource(resource_id, entries, now_ms, resource)
             checked: list[_Checked | ItemResult] = []
-            for item in entries:
-                checked.append(self._check_item(item, resource_id, now_ms))
+            for index, item in enumerate(entries):
+                checked.append(refused.get(index) or self._check_item(item, resource_id, now_ms))
             resource_result = OK
             if resource is not None:
                 if resource.id != resource_id:
@@ -505,6 +507,58 @@ class Store:
                     else:
                         results[index] = self._apply(rk, outcome, now_ms, batch)
                 return OK, results
+
+    def _refused_by_a_full_resource(
+        self, resource_id: bytes, entries: Sequence[bytes | Entry], now_ms: int, given: SignedResource | None
+    ) -> dict[int, ItemResult]:
+        """The newcomers of a batch that a full open resource refuses whatever the batch holds,
+        found from their identities alone (`peek_record`): a flood of free identities then costs
+        the node a parse per record, not a decode with its checks (attack 1 of issue 11).
+
+        Only for a batch of records of this resource, every one of which parses: a tombstone or a
+        grant in it could free a place, and what does not parse is answered by the full decode.
+        Within such a batch the count of records only grows and the lowest (weight, age) only
+        rises, so a newcomer refused against them at the start is refused at its turn too. An
+        identity with a live row (a record or a tombstone) is left to the precedence rule; a
+        newcomer that is also invalid is answered LIMIT_EXCEEDED rather than what is wrong with it.
+        """
+        if not entries or not all(isinstance(e, bytes) for e in entries):
+            return {}
+        peeks = [peek_record(bytes(e), self.limits) for e in entries if isinstance(e, bytes)]
+        if not all(p is not None and p.resource_id == resource_id for p in peeks):
+            return {}
+        rk = self._rk(resource_id)
+        stored = self._resource_row(resource_id) if rk is not None else None
+        if rk is None or stored is None or stored.owner_approved:
+            return {}
+        if given is not None and given.signature != stored.signature:
+            return {}  # a new copy of the resource comes first: its policy may differ
+        counted = {
+            i: p
+            for i, p in enumerate(peeks)
+            if p is not None and p.host != self.local_peer and p.issuer != rendezvous.OWNER
+        }
+        if not counted:
+            return {}
+        records = self._db.execute(
+            "SELECT count(*) FROM entries WHERE rk = ? AND expires_at_ms > ? AND is_tombstone = 0 AND local_host = 0",
+            (rk, now_ms),
+        ).fetchone()[0]
+        if records < self.limits.max_records_per_resource:
+            return {}
+        lowest = self._lowest(rk, now_ms, _RECORDS)
+        if lowest is None:
+            return {}
+        rows = self._stored_rows(rk, [p.ident for p in counted.values()])
+        refusal = self._no_record_room(records)
+        out: dict[int, ItemResult] = {}
+        for index, peek in counted.items():
+            row = rows.get(peek.ident)
+            if row is not None and row[3] > now_ms:
+                continue
+            if not outranks_record(self.weight(peek.issuer), lowest[0]):
+                out[index] = refusal
+        return out
 
     def _stored_rows(self, rk: int, idents: list[bytes]) -> dict[bytes, _Row]:
         rows: dict[bytes, _Row] = {}
@@ -926,7 +980,7 @@ class Store:
             if lowest is None:
                 return ItemResult(Status.LIMIT_EXCEEDED, f"limit {self.limits.max_records_per_resource} records")
             if not outranks_record(weight, lowest[0]):
-                return self._no_record_room(batch)
+                return self._no_record_room(batch.records)
         count = batch.issuers.get(record.issuer)
         if count is None:
             count = db.execute(
@@ -963,13 +1017,13 @@ class Store:
         ]
         victim = eviction_victim(candidates, weight)
         if victim is None:
-            return self._no_record_room(batch)
+            return self._no_record_room(batch.records)
         return victim
 
-    def _no_record_room(self, batch: _Batch) -> ItemResult:
+    def _no_record_room(self, records: int | None) -> ItemResult:
         return ItemResult(
             Status.LIMIT_EXCEEDED,
-            f"this resource holds {batch.records} records (limit {self.limits.max_records_per_resource}) and "
+            f"this resource holds {records} records (limit {self.limits.max_records_per_resource}) and "
             "this one ranks no higher than the lowest-weight, oldest of them",
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -302,3 +303,68 @@ def test_a_full_resource_refuses_newcomers_before_checking_their_signatures(make
     copy = roomy.put_entries(RID, [_forged(honest)], NOW + 1)[1][0]
     assert copy.status in (Status.INVALID_SIGNATURE, Status.SUPERSEDED)
     assert [r.encode() for r in roomy.live_records(RID, NOW + 1)] == [honest.encode()]
+
+
+def _rows(s: Store) -> list[tuple[bytes, str, bytes]]:
+    return sorted((r.issuer, r.service_id, r.encode()) for r in s.live_records(RID, NOW + 100))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(st.lists(st.integers(0, 35), min_size=1, max_size=12), min_size=1, max_size=6),
+    weights=st.lists(st.integers(0, 2), min_size=6, max_size=6),
+)
+def test_a_batch_as_bytes_is_answered_and_stored_as_its_decoded_entries(
+    batches: list[list[int]], weights: list[int]
+) -> None:
+    """Bytes from the wire may be refused at a full resource from their identities alone
+    (`Store._refused_by_a_full_resource`); entries given decoded are always decoded and checked in
+    full. Both must answer and store the same for any sequence of valid batches."""
+    table = _weights({2 + i: w for i, w in enumerate(weights)})
+    limits = Limits(max_records_per_resource=3)
+    stores = [
+        Store(local_peer=pid(LOCAL), limits=limits, verifier=VERIFIER, weight=lambda p: table.get(p, 0))
+        for _ in range(2)
+    ]
+    wire, decoded = stores
+    try:
+        for s in stores:
+            s.put_resource(resource(), NOW)
+        for batch in batches:
+            entries = [_pool()[i] for i in batch]
+            from_wire = wire.put_entries(RID, [e.encode() for e in entries], NOW + 100)[1]
+            as_given = decoded.put_entries(RID, entries, NOW + 100)[1]
+            assert [(r.status, r.text) for r in from_wire] == [(r.status, r.text) for r in as_given]
+            assert _rows(wire) == _rows(decoded)
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_a_flood_at_a_full_resource_costs_a_parse_per_record_not_a_decode(
+    make_store: StoreFactory, monkeypatch: Any
+) -> None:
+    """Attack (1) of issue 11: newcomers a full open resource refuses are never decoded; a batch
+    that could free a place (a tombstone in it) or a record of a held identity is decoded in full."""
+    from registry_p2p.store import sqlite
+
+    st = _full_store(make_store, {})  # issuers 2..5, full
+    decoded: list[bytes] = []
+    real = sqlite.decode_entry
+
+    def counting(data: bytes, limits: Limits) -> Any:
+        decoded.append(data)
+        return real(data, limits)
+
+    monkeypatch.setattr(sqlite, "decode_entry", counting)
+    flood = [record(i, signed_at=NOW + 9).encode() for i in range(6, 16)]
+    items = st.put_entries(RID, flood, NOW + 10)[1]
+    assert {r.status for r in items} == {Status.LIMIT_EXCEEDED}
+    assert decoded == []
+    renewal = record(3, signed_at=NOW + 11).encode()  # a held identity: precedence decides
+    assert [r.ok for r in st.put_entries(RID, [*flood[:2], renewal], NOW + 10)[1]] == [False, False, True]
+    assert decoded == [renewal]
+    # A tombstone frees a place: the whole batch is decoded, and the newcomer takes the place.
+    freeing = [flood[0], tombstone(4, at=NOW + 1).encode()]
+    assert [r.ok for r in st.put_entries(RID, freeing, NOW + 10)[1]] == [True, True]
+    assert _issuers(st) == {2, 3, 5, 6}
