@@ -3,7 +3,8 @@
 Rust: rust-libp2p's own client (libp2p-rendezvous 0.18, unmodified), which signs peer records in
 its older encoding (domain "libp2p-routing-state") and decodes only that one. Go: no Go module
 that follows the spec is served by the module proxy, so the Go peer's client is our spec-exact
-one on go-libp2p's record envelopes (interop/go/rendezvous), reading both encodings.
+one on go-libp2p's record envelopes (interop/go/rendezvous), reading both encodings and signing
+either (`encoding: legacy` for a Go peer that Rust clients must discover).
 """
 
 from __future__ import annotations
@@ -51,13 +52,17 @@ def legacy_envelope(key) -> bytes:  # type: ignore[no-untyped-def]
     ).SerializeToString()
 
 
-async def test_rust_registers_go_discovers_elsewhere_and_after_the_node_stops(mesh: Mesh) -> None:
+async def test_each_registers_the_other_discovers_elsewhere_and_after_the_node_stops(mesh: Mesh) -> None:
     a, b, c, d = mesh.py
     granted = await mesh.rust.cmd("rv_register", addr=point(a), ns="rv-rust", ttl=3 * 3600)
     assert granted["ttl"] == 3 * 3600
     regs, _ = await discover(mesh.go, b, "rv-rust")
     assert [r["peer_id"] for r in regs] == [mesh.rust.peer_id]
     assert regs[0]["ns"] == "rv-rust" and 0 < int(regs[0]["ttl"]) <= 3 * 3600  # type: ignore[call-overload]
+    # And the other way: Go registers at the same node in the encoding Rust reads; Rust finds it.
+    await mesh.go.cmd("rv_register", addr=point(a), ns="rv-go-legacy", encoding="legacy")
+    legacy, _ = await discover(mesh.rust, b, "rv-go-legacy")
+    assert [r["peer_id"] for r in legacy] == [mesh.go.peer_id]
     # The Go peer registers through another node; Go and Python see it at a third.
     assert (await mesh.go.cmd("rv_register", addr=point(b), ns="rv-go"))["ttl"] == rv.DEFAULT_TTL_S
     regs_go, _ = await discover(mesh.go, c, "rv-go")
@@ -69,6 +74,10 @@ async def test_rust_registers_go_discovers_elsewhere_and_after_the_node_stops(me
         after_rust, _ = await discover(mesh.rust, node, "rv-rust")
         assert [r["peer_id"] for r in after_go] == [r["peer_id"] for r in after_rust] == [mesh.rust.peer_id]
         assert after_go[0]["envelope_base64"] == after_rust[0]["envelope_base64"] == regs[0]["envelope_base64"]
+        go_after, _ = await discover(mesh.go, node, "rv-go-legacy")
+        rust_after, _ = await discover(mesh.rust, node, "rv-go-legacy")
+        assert [r["peer_id"] for r in go_after] == [r["peer_id"] for r in rust_after] == [mesh.go.peer_id]
+        assert go_after[0]["envelope_base64"] == rust_after[0]["envelope_base64"] == legacy[0]["envelope_base64"]
     # rust-libp2p 0.18 decodes only its own encoding: a DISCOVER answer holding a spec-encoded
     # envelope (Go's) fails in its decoder, whatever the server does (it returns envelopes as signed).
     with pytest.raises(PeerError, match="rv_discover: Unavailable"):

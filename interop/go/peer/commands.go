@@ -43,6 +43,8 @@ type Command struct {
 	Limit         int64  `json:"limit,omitempty"`
 	CookieB64     string `json:"cookie_base64,omitempty"`
 	TTL           int64  `json:"ttl,omitempty"`
+	// Encoding: rv_register's envelope, "spec" (default) or "legacy" (rust-libp2p 0.18's).
+	Encoding string `json:"encoding,omitempty"`
 	// All: resolve also returns records their host reports critical.
 	All bool `json:"all,omitempty"`
 }
@@ -357,7 +359,7 @@ func (s *Server) Handle(ctx context.Context, c Command) (map[string]any, error) 
 }
 
 // rendezvous runs the /rendezvous/1.0.0 client commands against the point named by addr
-// (a /p2p/ multiaddr): rv_register {ns, ttl}, rv_unregister {ns}, rv_discover {ns, limit, cookie_base64}.
+// (a /p2p/ multiaddr): rv_register {ns, ttl, encoding}, rv_unregister {ns}, rv_discover {ns, limit, cookie_base64}.
 func (s *Server) rendezvous(ctx context.Context, c Command) (map[string]any, error) {
 	ai, err := parseP2PAddr(c.Addr)
 	if err != nil {
@@ -369,7 +371,10 @@ func (s *Server) rendezvous(ctx context.Context, c Command) (map[string]any, err
 	client := rendezvous.New(s.n.Host)
 	switch c.Cmd {
 	case "rv_register":
-		ttl, err := client.Register(ctx, ai.ID, c.Namespace, c.TTL)
+		if c.Encoding != "" && c.Encoding != "spec" && c.Encoding != "legacy" {
+			return nil, fmt.Errorf("encoding must be spec or legacy, not %q", c.Encoding)
+		}
+		ttl, err := client.Register(ctx, ai.ID, c.Namespace, c.TTL, c.Encoding == "legacy")
 		if err != nil {
 			return nil, err
 		}

@@ -45,15 +45,28 @@ type Client struct {
 // New returns a client using h's identity (a peer registers only itself).
 func New(h host.Host) *Client { return &Client{h: h} }
 
-// SignedRecord is this host's signed peer record envelope, as REGISTER carries it.
-func (c *Client) SignedRecord() ([]byte, error) {
+// SignedRecord is this host's signed peer record envelope, as REGISTER carries it: in the
+// spec's encoding, or with legacy in the older one that rust-libp2p's client (0.18) alone reads,
+// for a Go peer that must be discoverable by Rust clients.
+func (c *Client) SignedRecord(legacy bool) ([]byte, error) {
 	rec := peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: c.h.ID(), Addrs: c.h.Addrs()})
-	env, err := record.Seal(rec, c.h.Peerstore().PrivKey(c.h.ID()))
+	var sealed record.Record = rec
+	if legacy {
+		sealed = legacyPeerRecord{rec}
+	}
+	env, err := record.Seal(sealed, c.h.Peerstore().PrivKey(c.h.ID()))
 	if err != nil {
 		return nil, err
 	}
 	return env.Marshal()
 }
+
+// legacyPeerRecord is a PeerRecord sealed under rust-libp2p's older domain and payload type
+// (the payload, the PeerRecord protobuf, is the same).
+type legacyPeerRecord struct{ *peer.PeerRecord }
+
+func (legacyPeerRecord) Domain() string { return legacyDomain }
+func (legacyPeerRecord) Codec() []byte  { return []byte(legacyPayloadType) }
 
 func (c *Client) exchange(ctx context.Context, point peer.ID, req *pb.Message, reply bool) (*pb.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -141,9 +154,10 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return fmt.Sprintf("%s: %s", e.Status, e.Text) }
 
-// Register registers this host in ns (ttl 0: the point's default); the granted TTL.
-func (c *Client) Register(ctx context.Context, point peer.ID, ns string, ttl int64) (int64, error) {
-	env, err := c.SignedRecord()
+// Register registers this host in ns (ttl 0: the point's default), its envelope in the older
+// encoding with legacy (SignedRecord); the granted TTL.
+func (c *Client) Register(ctx context.Context, point peer.ID, ns string, ttl int64, legacy bool) (int64, error) {
+	env, err := c.SignedRecord(legacy)
 	if err != nil {
 		return 0, err
 	}
