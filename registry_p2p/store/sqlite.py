@@ -524,27 +524,28 @@ class Store:
         """
         if not entries or not all(isinstance(e, bytes) for e in entries):
             return {}
-        peeks = [peek_record(bytes(e), self.limits) for e in entries if isinstance(e, bytes)]
-        if not all(p is not None and p.resource_id == resource_id for p in peeks):
-            return {}
         rk = self._rk(resource_id)
         stored = self._resource_row(resource_id) if rk is not None else None
         if rk is None or stored is None or stored.owner_approved:
             return {}
         if given is not None and given.signature != stored.signature:
             return {}  # a new copy of the resource comes first: its policy may differ
+        # Most batches meet a resource with room: one count, and nothing is parsed twice.
+        records = self._db.execute(
+            "SELECT count(*) FROM entries WHERE rk = ? AND expires_at_ms > ? AND is_tombstone = 0 AND local_host = 0",
+            (rk, now_ms),
+        ).fetchone()[0]
+        if records < self.limits.max_records_per_resource:
+            return {}
+        peeks = [peek_record(bytes(e), self.limits) for e in entries if isinstance(e, bytes)]
+        if not all(p is not None and p.resource_id == resource_id for p in peeks):
+            return {}
         counted = {
             i: p
             for i, p in enumerate(peeks)
             if p is not None and p.host != self.local_peer and p.issuer != rendezvous.OWNER
         }
         if not counted:
-            return {}
-        records = self._db.execute(
-            "SELECT count(*) FROM entries WHERE rk = ? AND expires_at_ms > ? AND is_tombstone = 0 AND local_host = 0",
-            (rk, now_ms),
-        ).fetchone()[0]
-        if records < self.limits.max_records_per_resource:
             return {}
         lowest = self._lowest(rk, now_ms, _RECORDS)
         if lowest is None:
