@@ -175,7 +175,7 @@ class RegistryServer:
                     self._observe("undecodable", Status.MALFORMED)
                     not_a_request = True
                 else:
-                    not_a_request = request.WhichOneof("body") not in self._handlers
+                    not_a_request = self._handler_of(request)[1] is None
                     reply = self.handle(peer, request)
             frame = encode_frame(reply)
             if len(frame) > SMALL_REPLY_BYTES and not self.reply_bytes.take(peer, trio.current_time(), len(frame)):
@@ -194,8 +194,7 @@ class RegistryServer:
     def handle(self, peer: bytes, request: pb.Message) -> pb.Message:
         """Answer one request. Every failure becomes a status; nothing raises."""
         started = time.perf_counter()
-        kind = request.WhichOneof("body") or "empty"
-        handler = self._handlers.get(kind)
+        kind, handler = self._handler_of(request)
         if handler is None:
             self._warn_once(peer, "MALFORMED", f"unexpected {kind}")
             reply = pb.Message(request_id=request.request_id, error=result(Status.MALFORMED, f"unexpected {kind}"))
@@ -329,6 +328,11 @@ class RegistryServer:
         "digest": _digest,
         "host_sign": _host_sign,
     }
+
+    def _handler_of(self, request: pb.Message) -> tuple[str, Callable[[RegistryServer, bytes, Any], pb.Message] | None]:
+        """The request's kind ("empty" when it has no body) and its handler, None when it is no request."""
+        kind = request.WhichOneof("body") or "empty"
+        return kind, self._handlers.get(kind)
 
     # ------------------------------------------------------------ bookkeeping
 

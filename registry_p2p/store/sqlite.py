@@ -147,7 +147,7 @@ _Row = tuple[int, int, int, int, bytes, int]  # is_tombstone, issued_at, host_si
 
 
 class _CachedDigest(NamedTuple):
-    mark: tuple[int, int]  # (gc epoch, the resource's change counter) when it was taken
+    mark: tuple[int, int, int]  # the resource's change mark (Store.change_mark) when it was taken
     taken_ms: int
     next_expiry_ms: int  # the first moment one of its rows is no longer live
     root: bytes
@@ -161,13 +161,18 @@ _NEVER_MS = 2**63 - 1
 class _Ranked(NamedTuple):
     """Rows of one kind that compete for a resource's places, and the column that is their age."""
 
-    rows: str  # a condition on entries, terms joined by " AND "
+    terms: tuple[str, ...]  # conditions on a row of entries, all of which hold
     age: str
+
+    def rows(self, table: str = "") -> str:
+        """The condition in SQL, its columns qualified by `table` (an alias) when given."""
+        prefix = f"{table}." if table else ""
+        return " AND ".join(prefix + term for term in self.terms)
 
 
 # Records of other hosts rank by (weight, host_signed_at); tombstones by (weight, issued_at).
-_RECORDS = _Ranked("is_tombstone = 0 AND local_host = 0", "host_signed_at_ms")
-_TOMBSTONES = _Ranked("is_tombstone = 1", "issued_at_ms")
+_RECORDS = _Ranked(("is_tombstone = 0", "local_host = 0"), "host_signed_at_ms")
+_TOMBSTONES = _Ranked(("is_tombstone = 1",), "issued_at_ms")
 
 
 class _Batch:
@@ -896,7 +901,7 @@ class Store:
     def _lowest(self, rk: int, now_ms: int, kind: _Ranked) -> tuple[int, int] | None:
         """The lowest (weight, age) among a resource's live rows of `kind`: what a newcomer must outrank."""
         row = self._db.execute(
-            f"SELECT weight, {kind.age} FROM entries WHERE rk = ? AND expires_at_ms > ? AND {kind.rows}"
+            f"SELECT weight, {kind.age} FROM entries WHERE rk = ? AND expires_at_ms > ? AND {kind.rows()}"
             f" ORDER BY weight, {kind.age} LIMIT 1",
             (rk, now_ms),
         ).fetchone()
@@ -905,7 +910,7 @@ class Store:
     def _tied_with(self, rk: int, now_ms: int, kind: _Ranked, lowest: tuple[int, int]) -> list[tuple[Any, ...]]:
         """Every live row of `kind` sharing the lowest (weight, age): (resource id, issuer, host,
         service_id, ident, orphan), so that core's rule breaks the tie by identity as everywhere else."""
-        rows = " AND ".join(f"e.{term}" for term in kind.rows.split(" AND "))
+        rows = kind.rows("e")
         return list(
             self._db.execute(
                 "SELECT r.id, e.issuer, e.host, e.service_id, e.ident, e.orphan"
@@ -1174,7 +1179,7 @@ class Store:
             rk = self._rk(resource_id)
             if rk is None:
                 return digest_root([]), []
-            mark = (self._epoch, self._changes.get(rk, 0))
+            mark = self._mark(rk)
             cached = self._digests.get(rk)
             if cached is not None and cached.mark == mark and cached.taken_ms <= now_ms < cached.next_expiry_ms:
                 self._digests.move_to_end(rk)
@@ -1218,7 +1223,10 @@ class Store:
         """Equal marks mean the resource's stored entries have not changed in between (None: not stored)."""
         with self._lock:
             rk = self._rk(resource_id)
-            return None if rk is None else (self._epoch, rk, self._changes.get(rk, 0))
+            return None if rk is None else self._mark(rk)
+
+    def _mark(self, rk: int) -> tuple[int, int, int]:
+        return (self._epoch, rk, self._changes.get(rk, 0))
 
     def gc(self, now_ms: int) -> GcResult:
         """Drop expired records, tombstones past their lifetime, and empty resources past their TTL."""
